@@ -1,0 +1,178 @@
+/**
+ * The one configuration schema of modgate. Defaults live here, ajv applies them,
+ * and every violation is reported at once with its path. `npm run build` also
+ * writes it to modgate.schema.json for editors (see scripts/write-schema.mjs).
+ */
+const str = { type: 'string' } as const;
+const bool = { type: 'boolean' } as const;
+const posInt = { type: 'integer', minimum: 1 } as const;
+const strList = { type: 'array', items: { type: 'string' } } as const;
+
+const credential = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Credentials sent to one upstream. Secrets may come from env via *Env fields.',
+  properties: {
+    type: { enum: ['basic', 'bearer'] },
+    username: str,
+    password: str,
+    passwordEnv: str,
+    token: str,
+    tokenEnv: str,
+  },
+  required: ['type'],
+} as const;
+
+export const configSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://modgate.dev/schema/modgate.schema.json',
+  title: 'modgate configuration (modgate.yaml)',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen: { ...str, default: '127.0.0.1:8443', description: 'HOST:PORT to listen on; port 0 picks a free port.' },
+    publicUrl: { ...str, description: 'The URL clients use, when different from the listen address.' },
+    dataDir: { ...str, default: './data', description: 'Where cached artifacts, sumdb state, audit trail and keys live.' },
+    upstream: {
+      ...str,
+      description: 'Upstream proxies in GOPROXY syntax (URL,URL|URL). Default: GOPROXY, else `go env GOPROXY`, minus direct and off.',
+    },
+    private: { ...str, default: '', description: 'Comma-separated path patterns (GOPRIVATE syntax) that never go to public upstreams or the public sumdb. Default: GOPRIVATE and GONOPROXY.' },
+    noSumdb: { ...str, default: '', description: 'Patterns verified by trust-on-first-use instead of the checksum database. Default: GONOSUMDB and GOPRIVATE.' },
+    sumdb: { ...str, description: 'Checksum database in GOSUMDB syntax: "name+hash+key [URL]". Default: GOSUMDB, else sum.golang.org.' },
+    routes: {
+      type: 'array',
+      default: [],
+      description: 'Per-path upstream chains, matched with Go prefix-pattern rules; first match wins.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['pattern', 'upstream'],
+        properties: {
+          pattern: str,
+          upstream: { ...str, description: 'GOPROXY-syntax chain for this route.' },
+          private: { ...bool, default: false, description: 'Private routes use TOFU and never reach public upstreams or the sumdb.' },
+        },
+      },
+    },
+    credentials: {
+      type: 'object',
+      default: {},
+      description: 'Upstream credentials keyed by upstream URL prefix.',
+      additionalProperties: credential,
+    },
+    http: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        connectTimeoutMs: { ...posInt, default: 10000 },
+        headersTimeoutMs: { ...posInt, default: 30000 },
+        bodyTimeoutMs: { ...posInt, default: 60000 },
+        retries: { type: 'integer', minimum: 0, maximum: 10, default: 2 },
+        retryBaseMs: { ...posInt, default: 200 },
+        connections: { ...posInt, default: 64 },
+      },
+    },
+    limits: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        zipBytes: { ...posInt, default: 500 * 1024 * 1024 },
+        modBytes: { ...posInt, default: 16 * 1024 * 1024 },
+        infoBytes: { ...posInt, default: 64 * 1024 },
+        listBytes: { ...posInt, default: 8 * 1024 * 1024 },
+      },
+    },
+    cache: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        listTtlSeconds: { type: 'integer', minimum: 0, default: 60 },
+        queryTtlSeconds: { type: 'integer', minimum: 0, default: 60 },
+        sumdbLatestTtlSeconds: { type: 'integer', minimum: 0, default: 60 },
+        memoryBytes: { type: 'integer', minimum: 0, default: 64 * 1024 * 1024, description: 'In-memory LRU for small immutable artifacts.' },
+        memoryMaxItemBytes: { type: 'integer', minimum: 0, default: 256 * 1024 },
+      },
+    },
+    tls: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        insecureHttp: { ...bool, default: false, description: 'Serve plain HTTP (logs a warning).' },
+        certFile: { ...str, default: 'certs/server.pem' },
+        keyFile: { ...str, default: 'certs/server-key.pem' },
+        clientCaFile: { ...str, description: 'Enables mutual TLS: client certificates signed by this CA are accepted.' },
+        requireClientCert: { ...bool, default: false },
+        hosts: { ...strList, default: [], description: 'Extra host names for `certs init`.' },
+      },
+    },
+    pinning: { enum: ['required', 'optional'], default: 'required' },
+    pins: {
+      type: 'object',
+      default: {},
+      description: 'SPKI sha256 pins (sha256/BASE64) per upstream host.',
+      additionalProperties: strList,
+    },
+    allowHttpUpstream: { ...bool, default: false },
+    extraCaFile: { ...str, description: 'Extra CA bundle trusted for upstreams (e.g. a local mirror).' },
+    auth: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        required: { ...bool, default: false },
+        protectHealth: { ...bool, default: false },
+        tokens: {
+          type: 'array',
+          default: [],
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['id', 'sha256'],
+            properties: {
+              id: str,
+              sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+              groups: { ...strList, default: [] },
+            },
+          },
+        },
+      },
+    },
+    policy: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        path: { ...str, default: 'policies', description: 'A policies folder (with build/policy.wasm) or an opa bundle .tar.gz.' },
+        dataFile: { ...str, description: 'YAML or JSON policy data; default policies/data.yaml.' },
+        mode: { enum: ['enforce', 'dry-run'], default: 'enforce' },
+      },
+    },
+    audit: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        enabled: { ...bool, default: true },
+        dir: { ...str, description: 'Default: <dataDir>/audit.' },
+        keyFile: { ...str, description: 'Default: <dataDir>/keys/audit.key.' },
+        verifierKey: { ...str, description: 'The audit key\'s public verifier key, printed on first start.' },
+        checkpointSeconds: { ...posInt, default: 300 },
+        onFailure: { enum: ['refuse', 'serve'], default: 'refuse' },
+        retentionDays: { type: 'integer', minimum: 0, default: 0, description: '0 keeps everything.' },
+        shipUrl: str,
+        syslog: str,
+      },
+    },
+    log: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' } },
+    },
+  },
+} as const;

@@ -1,0 +1,73 @@
+/** The effective configuration, after defaults; mirrors src/config/schema.ts. */
+export interface Credential {
+  type: 'basic' | 'bearer';
+  username?: string;
+  password?: string;
+  passwordEnv?: string;
+  token?: string;
+  tokenEnv?: string;
+}
+
+export interface RouteConfig {
+  pattern: string;
+  upstream: string;
+  private: boolean;
+}
+
+export interface ModgateConfig {
+  listen: string;
+  publicUrl?: string;
+  dataDir: string;
+  upstream?: string;
+  private: string;
+  noSumdb: string;
+  sumdb?: string;
+  routes: RouteConfig[];
+  credentials: Record<string, Credential>;
+  http: {
+    connectTimeoutMs: number;
+    headersTimeoutMs: number;
+    bodyTimeoutMs: number;
+    retries: number;
+    retryBaseMs: number;
+    connections: number;
+  };
+  limits: { zipBytes: number; modBytes: number; infoBytes: number; listBytes: number };
+  cache: {
+    listTtlSeconds: number;
+    queryTtlSeconds: number;
+    sumdbLatestTtlSeconds: number;
+    memoryBytes: number;
+    memoryMaxItemBytes: number;
+  };
+  tls: {
+    insecureHttp: boolean;
+    certFile: string;
+    keyFile: string;
+    clientCaFile?: string;
+    requireClientCert: boolean;
+    hosts: string[];
+  };
+  pinning: 'required' | 'optional';
+  pins: Record<string, string[]>;
+  allowHttpUpstream: boolean;
+  extraCaFile?: string;
+  auth: {
+    required: boolean;
+    protectHealth: boolean;
+    tokens: Array<{ id: string; sha256: string; groups: string[] }>;
+  };
+  policy: { path: string; dataFile?: string; mode: 'enforce' | 'dry-run' };
+  audit: {
+    enabled: boolean;
+    dir?: string;
+    keyFile?: string;
+    verifierKey?: string;
+    checkpointSeconds: number;
+    onFailure: 'refuse' | 'serve';
+    retentionDays: number;
+    shipUrl?: string;
+    syslog?: string;
+  };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+}
