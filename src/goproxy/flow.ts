@@ -1,0 +1,184 @@
+import { ModgateError, asModgateError } from '../errors.js';
+import type { ArtifactHit, ArtifactService } from './artifacts.js';
+import type { FactsService } from './facts.js';
+import { parseList } from './facts.js';
+import type { MetaResult, MetadataService } from './metadata.js';
+import type { ArtifactKind } from './paths.js';
+import type { AuditPort, Decision, DecisionKind, ModuleFacts, PolicyGate, RequestContext } from './ports.js';
+import { compare } from '../integrity/semver.js';
+
+export interface Served<T> {
+  value: T;
+  decision: Decision;
+}
+
+/**
+ * The fetch -> verify -> decide -> record flow. Every module request that
+ * reaches a decision leaves a durable decision record before any byte of the
+ * answer is sent; a failed audit write refuses the request.
+ */
+export class GatewayFlow {
+  constructor(
+    private readonly d: {
+      artifacts: ArtifactService;
+      metadata: MetadataService;
+      facts: FactsService;
+      gate: PolicyGate;
+      audit: AuditPort;
+    },
+  ) {}
+
+  async artifact(ctx: RequestContext, module: string, version: string, kind: ArtifactKind): Promise<Served<ArtifactHit>> {
+    this.assertAuditable();
+    // Source rules first, so that a disallowed source is never fetched.
+    const pre = await this.d.gate.decide({ kind, module, version, identity: ctx.identity, facts: {} });
+    if (!pre.allow) return this.refuse(ctx, kind, module, version, pre);
+    let hit: ArtifactHit;
+    try {
+      hit = await this.d.artifacts.get(module, version, kind);
+    } catch (err) {
+      await this.recordFailure(ctx, kind, module, version, err);
+      throw err;
+    }
+    let facts: ModuleFacts = {};
+    if (kind === 'zip') {
+      facts = await this.d.facts.forVersion(module, version);
+      facts.zipSize = hit.info.size;
+      if (hit.evidence.zip) facts.fileCount = hit.evidence.zip.fileCount;
+    }
+    if (kind !== 'info') facts.checksum = { verified: Boolean(hit.evidence.method), method: hit.evidence.method ?? 'none' };
+    const decision = kind === 'zip' ? await this.d.gate.decide({ kind, module, version, identity: ctx.identity, facts }) : pre;
+    if (!decision.allow) return this.refuse(ctx, kind, module, version, decision, hit);
+    await this.record(ctx, kind, module, version, decision, hit.cache, hit);
+    return { value: hit, decision };
+  }
+
+  async list(ctx: RequestContext, module: string): Promise<Served<MetaResult>> {
+    return this.meta(ctx, 'list', module, async (res) => {
+      const versions = parseList(res.body);
+      const allowed = new Set(await this.d.gate.filterVersions(module, versions, ctx.identity));
+      const lines = res.body.split('\n').filter((l) => {
+        const v = l.trim().split(/\s+/)[0];
+        return v && allowed.has(v);
+      });
+      return { ...res, body: lines.length ? `${lines.join('\n')}\n` : '' };
+    });
+  }
+
+  /** @latest: the newest allowed version; falls back to the upstream's answer when the list is empty. */
+  async latest(ctx: RequestContext, module: string): Promise<Served<MetaResult>> {
+    return this.meta(ctx, 'latest', module, async (res) => {
+      const list = await this.d.metadata.get({ kind: 'list', module });
+      const versions = parseList(list.body);
+      const allowed = await this.d.gate.filterVersions(module, versions, ctx.identity);
+      const latestUp = safeVersion(res.body);
+      if (latestUp && versions.includes(latestUp) && !allowed.includes(latestUp) && allowed.length) {
+        const best = [...allowed].sort(compare).at(-1)!;
+        const hit = await this.d.artifacts.get(module, best, 'info');
+        return { ...res, body: (await this.d.artifacts.read(hit.key)).toString('utf8') };
+      }
+      if (latestUp && versions.includes(latestUp) && !allowed.includes(latestUp)) {
+        throw new ModgateError('POLICY_DENIED', `no allowed version of ${module}`, { status: 403 });
+      }
+      return res;
+    });
+  }
+
+  async query(ctx: RequestContext, module: string, query: string): Promise<Served<MetaResult>> {
+    return this.meta(ctx, 'info', module, async (r) => r, query);
+  }
+
+  private async meta(
+    ctx: RequestContext,
+    kind: DecisionKind,
+    module: string,
+    shape: (r: MetaResult) => Promise<MetaResult>,
+    query?: string,
+  ): Promise<Served<MetaResult>> {
+    this.assertAuditable();
+    const decision = await this.d.gate.decide({ kind, module, identity: ctx.identity, facts: {} });
+    if (!decision.allow) return this.refuse(ctx, kind, module, query, decision);
+    let res: MetaResult;
+    try {
+      const raw = await this.d.metadata.get(
+        query !== undefined ? { kind: 'query', module, query } : { kind: kind as 'list' | 'latest', module },
+      );
+      res = raw.status === 200 ? await shape(raw) : raw;
+    } catch (err) {
+      await this.recordFailure(ctx, kind, module, query, err);
+      throw err;
+    }
+    await this.record(ctx, kind, module, query, decision, res.cache, undefined, res.upstream);
+    return { value: res, decision };
+  }
+
+  private assertAuditable(): void {
+    if (!this.d.audit.healthy()) {
+      throw new ModgateError('AUDIT_UNAVAILABLE', 'the audit trail cannot be written; modgate refuses to serve unrecorded');
+    }
+  }
+
+  private async refuse(
+    ctx: RequestContext,
+    kind: DecisionKind,
+    module: string,
+    version: string | undefined,
+    decision: Decision,
+    hit?: ArtifactHit,
+  ): Promise<never> {
+    await this.record(ctx, kind, module, version, decision, hit?.cache ?? 'miss', hit);
+    const lines = decision.deny.map((r) => `${r.code}: ${r.message}`);
+    throw new ModgateError('POLICY_DENIED', lines.join('\n'), { reasons: decision.deny });
+  }
+
+  private async record(
+    ctx: RequestContext,
+    kind: DecisionKind,
+    module: string,
+    version: string | undefined,
+    decision: Decision,
+    cache: 'hit' | 'miss' | 'stale',
+    hit?: ArtifactHit,
+    upstream?: string,
+  ): Promise<void> {
+    const verdict = !decision.allow ? 'deny' : decision.warn.length ? 'warn' : 'allow';
+    const codes = [...decision.deny, ...decision.warn].map((r) => r.code);
+    const ev = hit?.evidence;
+    await this.d.audit.decision({
+      ctx,
+      kind,
+      module,
+      ...(version !== undefined ? { version } : {}),
+      decision: verdict,
+      codes,
+      policyRevision: decision.policyRevision,
+      dataRevision: decision.dataRevision,
+      cache,
+      ...(upstream ?? ev?.upstream ? { upstream: upstream ?? ev?.upstream } : {}),
+      ...(ev?.method && ev.h1 ? { evidence: { method: ev.method, h1: ev.h1, ...(ev.sumdb ? { sumdb: ev.sumdb } : {}), zipSha256: ev.sha256 } } : {}),
+    });
+  }
+
+  private async recordFailure(ctx: RequestContext, kind: DecisionKind, module: string, version: string | undefined, err: unknown): Promise<void> {
+    const e = asModgateError(err);
+    if (e.code === 'UPSTREAM_NOT_FOUND' || e.code === 'UPSTREAM_GONE') return;
+    await this.d.audit.decision({
+      ctx,
+      kind,
+      module,
+      ...(version !== undefined ? { version } : {}),
+      decision: 'error',
+      codes: [e.code],
+      cache: 'miss',
+    });
+  }
+}
+
+function safeVersion(body: string): string | undefined {
+  try {
+    const v = (JSON.parse(body) as { Version?: unknown }).Version;
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,79 @@
+import { ModgateError } from '../errors.js';
+import { checkPath, unescapePath, unescapeVersion, escapePath, escapeVersion } from '../integrity/module.js';
+import { canonical, isValid } from '../integrity/semver.js';
+
+export type ArtifactKind = 'info' | 'mod' | 'zip';
+
+/** A parsed GOPROXY protocol request (go.dev/ref/mod "GOPROXY protocol"). */
+export type ProxyRequest =
+  | { kind: 'list'; module: string }
+  | { kind: 'latest'; module: string }
+  | { kind: ArtifactKind; module: string; version: string }
+  /** An .info for a query, branch or commit (e.g. master.info): forwarded, cached briefly. */
+  | { kind: 'query'; module: string; query: string };
+
+const SUFFIX = /\.(info|mod|zip)$/;
+
+/**
+ * Parses the part of a URL after the gateway's base path. Throws
+ * REQUEST_INVALID (400) for malformed paths and non-canonical .mod/.zip versions.
+ */
+export function parseProxyPath(urlPath: string): ProxyRequest {
+  const p = urlPath.replace(/^\/+/, '');
+  if (p.endsWith('/@latest')) return { kind: 'latest', module: decodeModule(p.slice(0, -'/@latest'.length)) };
+  const at = p.lastIndexOf('/@v/');
+  if (at < 0) throw bad(`not a module proxy path: /${p}`);
+  const module = decodeModule(p.slice(0, at));
+  const file = p.slice(at + 4);
+  if (file === 'list') return { kind: 'list', module };
+  const m = SUFFIX.exec(file);
+  if (!m || file.includes('/')) throw bad(`unknown module proxy file: ${file}`);
+  const version = decodeVersion(file.slice(0, m.index));
+  const kind = m[1] as ArtifactKind;
+  const canon = isValid(version) ? canonical(version) : '';
+  if (canon === version) return { kind, module, version };
+  if (kind === 'info') return { kind: 'query', module, query: version };
+  throw bad(`version ${JSON.stringify(version)} is not canonical: .${kind} needs a canonical semantic version`);
+}
+
+function decodeModule(escaped: string): string {
+  let path: string;
+  try {
+    path = unescapePath(escaped);
+  } catch (err) {
+    throw bad(`invalid escaped module path ${JSON.stringify(escaped)}: ${(err as Error).message}`);
+  }
+  try {
+    checkPath(path);
+  } catch (err) {
+    throw bad(`invalid module path ${JSON.stringify(path)}: ${(err as Error).message}`);
+  }
+  return path;
+}
+
+function decodeVersion(escaped: string): string {
+  try {
+    return unescapeVersion(escaped);
+  } catch (err) {
+    throw bad(`invalid escaped version ${JSON.stringify(escaped)}: ${(err as Error).message}`);
+  }
+}
+
+function bad(message: string): ModgateError {
+  return new ModgateError('REQUEST_INVALID', message);
+}
+
+/** The upstream path for a request, escaped again. */
+export function upstreamPath(req: ProxyRequest): string {
+  const mod = escapePath(req.module);
+  switch (req.kind) {
+    case 'list':
+      return `/${mod}/@v/list`;
+    case 'latest':
+      return `/${mod}/@latest`;
+    case 'query':
+      return `/${mod}/@v/${escapeVersion(req.query)}.info`;
+    default:
+      return `/${mod}/@v/${escapeVersion(req.version)}.${req.kind}`;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The ports through which the fetch flow reaches policy and audit. The
+ * composition root (src/main.ts) plugs the real engines in; the flow only
+ * knows these shapes.
+ */
+import type { Evidence } from '../integrity/checksums.js';
+
+export interface Identity {
+  id: string;
+  method: 'basic' | 'bearer' | 'mtls' | 'anonymous';
+  groups: string[];
+}
+
+export interface RequestContext {
+  requestId: string;
+  identity: Identity;
+  address: string;
+  startedAt: number;
+}
+
+export interface Reason {
+  code: string;
+  message: string;
+}
+
+export interface Decision {
+  allow: boolean;
+  deny: Reason[];
+  warn: Reason[];
+  policyRevision: string;
+  dataRevision: string;
+  /** In dry-run mode denials are turned into warnings by the gate. */
+  dryRun: boolean;
+}
+
+export type DecisionKind = 'list' | 'info' | 'mod' | 'zip' | 'latest' | 'sumdb';
+
+export interface ModuleFacts {
+  publishTime?: string;
+  retracted?: boolean;
+  deprecated?: string;
+  zipSize?: number;
+  fileCount?: number;
+  checksum?: { verified: boolean; method: 'sumdb' | 'tofu' | 'none' };
+}
+
+export interface DecisionRequest {
+  kind: DecisionKind;
+  module: string;
+  version?: string;
+  identity: Identity;
+  facts: ModuleFacts;
+}
+
+export interface PolicyGate {
+  decide(req: DecisionRequest): Promise<Decision>;
+  /** Versions of a list the policy allows (metadata rules only). */
+  filterVersions(module: string, versions: string[], identity: Identity): Promise<string[]>;
+}
+
+export interface DecisionRecord {
+  ctx: RequestContext;
+  kind: DecisionKind;
+  module: string;
+  version?: string;
+  decision: 'allow' | 'deny' | 'warn' | 'error';
+  codes: string[];
+  policyRevision?: string;
+  dataRevision?: string;
+  cache: 'hit' | 'miss' | 'stale';
+  upstream?: string;
+  evidence?: Evidence & { zipSha256?: string };
+}
+
+export interface CompletionRecord {
+  ctx: RequestContext;
+  status: number;
+  bytes: number;
+  outcome: 'complete' | 'aborted' | 'error';
+}
+
+export interface SecurityEvent {
+  event: string;
+  module?: string;
+  version?: string;
+  details: Record<string, unknown>;
+  ctx?: RequestContext;
+}
+
+export interface AuditPort {
+  /** Resolves once the record is durable (fsynced); rejects with AUDIT_UNAVAILABLE. */
+  decision(rec: DecisionRecord): Promise<void>;
+  completion(rec: CompletionRecord): void;
+  security(ev: SecurityEvent): Promise<void>;
+  /** false when records cannot be written (the gateway then refuses with 503). */
+  healthy(): boolean;
+}
+
+/** A gate that allows everything: used when no policy is configured (tests, `--no-policy`). */
+export const allowAllGate: PolicyGate = {
+  async decide() {
+    return { allow: true, deny: [], warn: [], policyRevision: 'none', dataRevision: 'none', dryRun: false };
+  },
+  async filterVersions(_m, versions) {
+    return versions;
+  },
+};
+
+/** An audit port that records nothing (audit disabled explicitly). */
+export const noAudit: AuditPort = {
+  async decision() {},
+  completion() {},
+  async security() {},
+  healthy: () => true,
+};

@@ -1,0 +1,55 @@
+import { matchPrefixPatterns } from '../integrity/module.js';
+import { upstreamChain, type ProxyEntry } from '../upstream/proxy-list.js';
+
+export interface Route {
+  pattern: string;
+  chain: ProxyEntry[];
+  /** Private modules never reach public upstreams or the checksum database. */
+  private: boolean;
+}
+
+/**
+ * Chooses the upstream chain of a module path. Routes match with Go's
+ * prefix-pattern rules (GOPRIVATE syntax), first match wins. Paths matching the
+ * private patterns use only private routes; with none they get no upstream, so
+ * private names never leave the company.
+ */
+export class Router {
+  private readonly routes: Route[];
+  private readonly publicChain: ProxyEntry[];
+
+  constructor(opts: {
+    publicUpstream: string;
+    routes: Array<{ pattern: string; upstream: string; private: boolean }>;
+    privatePatterns: string;
+    noSumdbPatterns: string;
+  }, private readonly patterns = { private: opts.privatePatterns, noSumdb: opts.noSumdbPatterns }) {
+    this.publicChain = upstreamChain(opts.publicUpstream);
+    this.routes = opts.routes.map((r) => ({ pattern: r.pattern, chain: upstreamChain(r.upstream), private: r.private }));
+  }
+
+  isPrivate(modulePath: string): boolean {
+    return this.patterns.private !== '' && matchPrefixPatterns(this.patterns.private, modulePath);
+  }
+
+  /** True when the module must be verified by TOFU rather than the checksum database. */
+  skipsSumdb(modulePath: string): boolean {
+    if (this.isPrivate(modulePath)) return true;
+    if (this.patterns.noSumdb !== '' && matchPrefixPatterns(this.patterns.noSumdb, modulePath)) return true;
+    return this.route(modulePath).private;
+  }
+
+  route(modulePath: string): Route {
+    const priv = this.isPrivate(modulePath);
+    for (const r of this.routes) {
+      if (!matchPrefixPatterns(r.pattern, modulePath)) continue;
+      if (priv && !r.private) continue;
+      return r;
+    }
+    return { pattern: '*', chain: priv ? [] : this.publicChain, private: priv };
+  }
+
+  get publicUpstreams(): ProxyEntry[] {
+    return this.publicChain;
+  }
+}
