@@ -1,0 +1,78 @@
+import type { Command } from 'commander';
+import { collect, configFrom, withConfig } from './options.js';
+import { startGateway } from '../main.js';
+
+interface ServeOpts {
+  config?: string;
+  listen?: string;
+  data?: string;
+  upstream?: string;
+  sumdb?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  insecureHttp?: boolean;
+  pin?: string[];
+  allowHttpUpstream?: boolean;
+  policy?: string;
+  policyData?: string;
+  policyMode?: string;
+  auditDir?: string;
+}
+
+export function registerServe(program: Command): void {
+  withConfig(program.command('serve').description('run the gateway'))
+    .option('--listen <host:port>', 'address to listen on; port 0 picks a free port (default 127.0.0.1:8443)')
+    .option('--data <dir>', 'data folder: cache, sumdb state, audit trail, keys (default ./data)')
+    .option('--upstream <list>', 'upstream proxies in GOPROXY syntax: URL,URL|URL (default: GOPROXY, else `go env GOPROXY`)')
+    .option('--sumdb <spec>', 'checksum database: "name+hash+key [URL]" (default: GOSUMDB, else sum.golang.org)')
+    .option('--tls-cert <file>', 'server certificate (default certs/server.pem)')
+    .option('--tls-key <file>', 'server private key (default certs/server-key.pem)')
+    .option('--insecure-http', 'serve plain HTTP instead of HTTPS (logs a warning)')
+    .option('--pin <host=sha256/BASE64>', 'add an SPKI pin for an upstream host (repeatable)', collect)
+    .option('--allow-http-upstream', 'permit plain-HTTP upstreams (local mirrors, tests); logs a warning')
+    .option('--policy <path>', 'policies folder (with build/policy.wasm) or an opa bundle .tar.gz')
+    .option('--policy-data <file>', 'policy data, YAML or JSON (default policies/data.yaml)')
+    .option('--policy-mode <mode>', 'enforce or dry-run')
+    .option('--audit-dir <dir>', 'audit trail folder (default <data>/audit)')
+    .addHelpText(
+      'after',
+      '\nPrecedence, lowest first: schema defaults < Go env (GOPROXY, GOSUMDB, GOPRIVATE, GONOPROXY,\n' +
+        'GONOSUMDB) < config file < MODGATE_* variables < flags. See docs/configuration.md.',
+    )
+    .action(async (opts: ServeOpts) => {
+      const config = await configFrom(opts, flagsOf(opts));
+      const gw = await startGateway(config);
+      const stop = async (signal: string): Promise<void> => {
+        gw.app.log.info({ signal }, 'shutting down: finishing in-flight responses');
+        await gw.close();
+        process.exit(0);
+      };
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+      process.once('SIGINT', () => void stop('SIGINT'));
+      await new Promise(() => undefined);
+    });
+}
+
+function flagsOf(o: ServeOpts): Record<string, unknown> {
+  const pins: Record<string, string[]> = {};
+  for (const p of o.pin ?? []) {
+    const i = p.indexOf('=');
+    const host = p.slice(0, i);
+    (pins[host] ??= []).push(p.slice(i + 1));
+  }
+  return {
+    listen: o.listen,
+    dataDir: o.data,
+    upstream: o.upstream,
+    sumdb: o.sumdb,
+    'tls.certFile': o.tlsCert,
+    'tls.keyFile': o.tlsKey,
+    'tls.insecureHttp': o.insecureHttp,
+    allowHttpUpstream: o.allowHttpUpstream,
+    'policy.path': o.policy,
+    'policy.dataFile': o.policyData,
+    'policy.mode': o.policyMode,
+    'audit.dir': o.auditDir,
+    ...(o.pin?.length ? { pins } : {}),
+  };
+}

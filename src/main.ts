@@ -1,0 +1,162 @@
+/**
+ * The composition root: the only place that knows every part. It reads the
+ * effective config and plugs storage, upstream, integrity, policy and audit
+ * into the fetch flow and the HTTP server.
+ */
+import path from 'node:path';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import pino, { type Logger } from 'pino';
+import type { ModgateConfig } from './config/types.js';
+import { ModgateError } from './errors.js';
+import { ArtifactService } from './goproxy/artifacts.js';
+import { FactsService } from './goproxy/facts.js';
+import { GatewayFlow } from './goproxy/flow.js';
+import { MetadataService } from './goproxy/metadata.js';
+import { allowAllGate, noAudit, type AuditPort, type Identity, type PolicyGate } from './goproxy/ports.js';
+import { Router } from './goproxy/router.js';
+import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
+import { StoreTofuLedger } from './integrity/tofu-store.js';
+import { Metrics } from './observability/metrics.js';
+import { buildServer } from './server.js';
+import { FsBlobStore } from './storage/fs.js';
+import { UpstreamClient } from './upstream/client.js';
+import { assertNotSelf } from './upstream/proxy-list.js';
+import type { Dispatcher } from 'undici';
+
+export interface GatewayParts {
+  /** Overrides for tests and the demo. */
+  dispatcher?: Dispatcher;
+  sumdb?: SumdbLookup | null;
+  gate?: PolicyGate;
+  audit?: AuditPort;
+  identify?: (req: FastifyRequest) => Identity;
+  https?: Record<string, unknown>;
+  logger?: Logger;
+}
+
+export interface Gateway {
+  app: FastifyInstance;
+  url: string;
+  metrics: Metrics;
+  store: FsBlobStore;
+  close(): Promise<void>;
+}
+
+const ANONYMOUS: Identity = { id: 'anonymous', method: 'anonymous', groups: [] };
+
+export async function startGateway(config: ModgateConfig, parts: GatewayParts = {}): Promise<Gateway> {
+  const logger =
+    parts.logger ??
+    pino({
+      level: config.log.level,
+      redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token'], censor: '[redacted]' },
+    });
+  const metrics = new Metrics();
+  const store = new FsBlobStore(path.join(config.dataDir, 'store'));
+  const router = new Router({
+    publicUpstream: config.upstream ?? '',
+    routes: config.routes,
+    privatePatterns: config.private,
+    noSumdbPatterns: config.noSumdb,
+  });
+  const client = new UpstreamClient({
+    ...(parts.dispatcher ? { dispatcher: parts.dispatcher } : {}),
+    headersTimeoutMs: config.http.headersTimeoutMs,
+    bodyTimeoutMs: config.http.bodyTimeoutMs,
+    retries: config.http.retries,
+    retryBaseMs: config.http.retryBaseMs,
+    authFor: credentialsFor(config),
+    onAttempt: (e) => metrics.upstreamLatency.observe({ upstream: e.upstream, status: String(e.status ?? 'error') }, e.ms / 1000),
+  });
+  const audit = parts.audit ?? noAudit;
+  const checksums = new ChecksumVerifier({
+    sumdb: parts.sumdb ?? null,
+    tofu: new StoreTofuLedger(store),
+    isPrivate: (m) => router.skipsSumdb(m),
+  });
+  const artifacts = new ArtifactService({
+    store,
+    client,
+    router,
+    checksums,
+    limits: config.limits,
+    onSecurity: async (event, details) => {
+      metrics.security.inc({ event });
+      logger.error({ event, ...details }, 'security event');
+      await audit.security({ event, details });
+    },
+  });
+  const metadata = new MetadataService({
+    store,
+    client,
+    router,
+    ttlSeconds: { list: config.cache.listTtlSeconds, query: config.cache.queryTtlSeconds },
+    maxBytes: { list: config.limits.listBytes, info: config.limits.infoBytes },
+  });
+  const flow = new GatewayFlow({ artifacts, metadata, facts: new FactsService(artifacts, metadata), gate: parts.gate ?? allowAllGate, audit });
+  const identify = parts.identify ?? (() => ANONYMOUS);
+  const app = buildServer({
+    logger,
+    metrics,
+    flow,
+    store,
+    audit,
+    identify,
+    cacheSeconds: { list: config.cache.listTtlSeconds },
+    protectHealth: config.auth.protectHealth,
+    ready: async () => {
+      const checks: Record<string, string> = {};
+      try {
+        await store.check();
+        checks.storage = 'ok';
+      } catch (err) {
+        checks.storage = (err as Error).message;
+      }
+      checks.audit = audit.healthy() ? 'ok' : 'unwritable';
+      return { ok: Object.values(checks).every((c) => c === 'ok'), checks };
+    },
+    ...(parts.https ? { https: parts.https } : {}),
+  } as Parameters<typeof buildServer>[0]);
+  const { host, port } = splitHostPort(config.listen);
+  const address = await app.listen({ host, port }).catch((err: NodeJS.ErrnoException) => {
+    throw new ModgateError('LISTEN_FAILED', `cannot listen on ${config.listen}: ${err.code ?? err.message}`);
+  });
+  const url = parts.https ? address.replace(/^http:/, 'https:') : address;
+  try {
+    assertNotSelf(router.publicUpstreams, [url, ...(config.publicUrl ? [config.publicUrl] : [])]);
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  logger.info({ url }, `modgate listening on ${url}`);
+  return {
+    app,
+    url,
+    metrics,
+    store,
+    close: async () => {
+      await app.close();
+    },
+  };
+}
+
+export function splitHostPort(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
+  if (!m) throw new ModgateError('CONFIG_INVALID', `listen must be HOST:PORT, got ${JSON.stringify(listen)}`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
+}
+
+function credentialsFor(config: ModgateConfig): (url: string) => string | undefined {
+  const entries = Object.entries(config.credentials).sort((a, b) => b[0].length - a[0].length);
+  return (url) => {
+    const hit = entries.find(([prefix]) => url.startsWith(prefix));
+    if (!hit) return undefined;
+    const c = hit[1];
+    if (c.type === 'bearer') {
+      const token = c.token ?? (c.tokenEnv ? process.env[c.tokenEnv] : undefined);
+      return token ? `Bearer ${token}` : undefined;
+    }
+    const password = c.password ?? (c.passwordEnv ? process.env[c.passwordEnv] : undefined) ?? '';
+    return `Basic ${Buffer.from(`${c.username ?? ''}:${password}`).toString('base64')}`;
+  };
+}
