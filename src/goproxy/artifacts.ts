@@ -8,9 +8,10 @@ import { pipeline } from 'node:stream/promises';
 import { ModgateError, isModgateError } from '../errors.js';
 import type { ChecksumVerifier, Evidence } from '../integrity/checksums.js';
 import { hashGoMod } from '../integrity/dirhash.js';
+import { matchPathMajor, splitPathVersion } from '../integrity/module.js';
 import { verifyModuleZip } from '../integrity/zip.js';
 import type { BlobInfo, BlobStore } from '../storage/types.js';
-import { getFromChain, type UpstreamClient } from '../upstream/client.js';
+import { getFromChain, toUpstreamError, type UpstreamClient } from '../upstream/client.js';
 import { SizeLimit } from '../upstream/limit.js';
 import { SingleFlight } from '../upstream/singleflight.js';
 import { upstreamPath, type ArtifactKind } from './paths.js';
@@ -91,7 +92,9 @@ export class ArtifactService {
     const max = kind === 'zip' ? this.d.limits.zipBytes : kind === 'mod' ? this.d.limits.modBytes : this.d.limits.infoBytes;
     const tmp = path.join(await this.d.store.tempDir(), `${randomBytes(8).toString('hex')}.${kind}`);
     try {
-      const { sha256, size } = await spool(res.body, tmp, max, `${module}@${version} .${kind}`);
+      const { sha256, size } = await spool(res.body, tmp, max, `${module}@${version} .${kind}`).catch((err: unknown) => {
+        throw toUpstreamError(err, res.upstream);
+      });
       const checked = await this.verify(module, version, kind, tmp);
       const evidence: StoredEvidence = {
         ...checked.evidence,
@@ -124,7 +127,7 @@ export class ArtifactService {
     file: string,
   ): Promise<{ evidence?: Evidence; zip?: StoredEvidence['zip'] }> {
     if (kind === 'info') {
-      checkInfo(await readSmall(file), version);
+      checkInfo(await readSmall(file), module, version);
       return {};
     }
     if (kind === 'mod') {
@@ -187,8 +190,11 @@ async function readSmall(file: string): Promise<Buffer> {
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
-/** An .info for a canonical version must name that version; its Time, if present, is RFC 3339. */
-export function checkInfo(raw: Buffer, version: string): { Version: string; Time?: string } {
+/**
+ * An .info for a canonical version that suits the module path must name that
+ * version (as the go command demands); its Time, if present, is RFC 3339.
+ */
+export function checkInfo(raw: Buffer, module: string, version: string): { Version?: string; Time?: string } {
   let doc: unknown;
   try {
     doc = JSON.parse(raw.toString('utf8'));
@@ -196,11 +202,13 @@ export function checkInfo(raw: Buffer, version: string): { Version: string; Time
     throw new ModgateError('INFO_INVALID', `upstream .info for ${version} is not JSON`);
   }
   const info = doc as { Version?: unknown; Time?: unknown };
-  if (typeof doc !== 'object' || doc === null || info.Version !== version) {
+  const [, pathMajor] = splitPathVersion(module);
+  const mustMatch = matchPathMajor(version, pathMajor);
+  if (typeof doc !== 'object' || doc === null || (mustMatch && info.Version !== version)) {
     throw new ModgateError('INFO_INVALID', `upstream .info names version ${JSON.stringify(info?.Version)}, not ${version}`);
   }
   if (info.Time !== undefined && (typeof info.Time !== 'string' || !RFC3339.test(info.Time))) {
     throw new ModgateError('INFO_INVALID', `upstream .info for ${version} has a Time that is not RFC 3339`);
   }
-  return info as { Version: string; Time?: string };
+  return info as { Version?: string; Time?: string };
 }

@@ -1,6 +1,6 @@
 import { ModgateError, asModgateError } from '../errors.js';
 import type { BlobStore } from '../storage/types.js';
-import { getFromChain, type UpstreamClient } from '../upstream/client.js';
+import { getFromChain, toUpstreamError, type UpstreamClient } from '../upstream/client.js';
 import { SingleFlight } from '../upstream/singleflight.js';
 import { upstreamPath, type ProxyRequest } from './paths.js';
 import type { Router } from './router.js';
@@ -64,7 +64,9 @@ export class MetadataService {
     const route = this.d.router.route(req.module);
     const res = await getFromChain(this.d.client, route.chain, upstreamPath(req));
     const max = req.kind === 'list' ? this.d.maxBytes.list : this.d.maxBytes.info;
-    const body = await readCapped(res.body, max, `${req.module} ${req.kind}`);
+    const body = await readCapped(res.body, max, `${req.module} ${req.kind}`).catch((err: unknown) => {
+      throw toUpstreamError(err, res.upstream);
+    });
     return { body: res.status === 200 ? body : '', upstream: res.upstream, fetchedAt: Date.now(), status: res.status };
   }
 

@@ -1,6 +1,6 @@
 import { ModgateError } from '../errors.js';
 import { checkPath, unescapePath, unescapeVersion, escapePath, escapeVersion } from '../integrity/module.js';
-import { canonical, isValid } from '../integrity/semver.js';
+import { build, canonical, isValid } from '../integrity/semver.js';
 
 export type ArtifactKind = 'info' | 'mod' | 'zip';
 
@@ -30,10 +30,16 @@ export function parseProxyPath(urlPath: string): ProxyRequest {
   if (!m || file.includes('/')) throw bad(`unknown module proxy file: ${file}`);
   const version = decodeVersion(file.slice(0, m.index));
   const kind = m[1] as ArtifactKind;
-  const canon = isValid(version) ? canonical(version) : '';
+  const canon = canonicalVersion(version);
   if (canon === version) return { kind, module, version };
   if (kind === 'info') return { kind: 'query', module, query: version };
   throw bad(`version ${JSON.stringify(version)} is not canonical: .${kind} needs a canonical semantic version`);
+}
+
+/** Go's module.CanonicalVersion: semver canonical form, keeping a "+incompatible" suffix. */
+export function canonicalVersion(v: string): string {
+  if (!isValid(v)) return '';
+  return canonical(v) + (build(v) === '+incompatible' ? '+incompatible' : '');
 }
 
 function decodeModule(escaped: string): string {

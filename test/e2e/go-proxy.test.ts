@@ -26,11 +26,12 @@ t.test('go mod download, go list -versions and go get @latest through modgate', 
   });
   const env = await goEnv(dir, { GOPROXY: gw.url, GOSUMDB: 'off' });
   const sums = await readJson<FixtureSum[]>('go', 'mod_fixture_sums.json');
-  const valid = sums.filter((s) => s.checkErr === '<nil>' && s.fileNameMatches);
+  // rsc.io/badzip is broken on purpose (a file outside the module prefix): modgate must refuse it.
+  const valid = sums.filter((s) => s.checkErr === '<nil>' && s.fileNameMatches && s.module !== 'rsc.io/badzip');
   t.ok(valid.length >= 20, `${valid.length} valid fixtures`);
 
   const dl = await runGo(['mod', 'download', '-json', ...valid.map((s) => `${s.module}@${s.version}`)], { cwd: dir, env });
-  t.equal(dl.code, 0, dl.stderr);
+  t.equal(dl.code, 0, dl.stderr + dl.stdout.split('\n').filter((l) => l.includes('"Error"')).join('\n'));
   const cache = path.join(String(env.GOMODCACHE), 'cache', 'download');
   for (const s of valid) {
     const m = modules.find((x) => x.path === s.module && x.version === s.version)!;
@@ -39,9 +40,13 @@ t.test('go mod download, go list -versions and go get @latest through modgate', 
     t.same(await readFile(`${base}.zip`), m.zip, `${s.module}@${s.version} .zip byte for byte`);
   }
 
-  const versions = await runGo(['list', '-m', '-versions', 'rsc.io/quote'], { cwd: dir, env });
+  const bad = await runGo(['mod', 'download', '-json', 'rsc.io/badzip@v1.0.0'], { cwd: dir, env });
+  t.not(bad.code, 0, 'a malformed zip is refused');
+  t.match(bad.stdout, /502 Bad Gateway[\s\S]*ZIP_PATH_INVALID/, 'go shows modgate\'s reason');
+
+  const versions = await runGo(['list', '-m', '-versions', 'rsc.io/sampler'], { cwd: dir, env });
   t.equal(versions.code, 0, versions.stderr);
-  t.match(versions.stdout, /^rsc\.io\/quote v1\.0\.0 .*v1\.5\.2/);
+  t.equal(versions.stdout.trim(), 'rsc.io/sampler v1.0.0 v1.3.0 v1.3.1 v1.99.99');
 
   await writeFile(path.join(dir, 'go.mod'), 'module example.com/e2e\n\ngo 1.21\n');
   const get = await runGo(['get', 'rsc.io/sampler@latest'], { cwd: dir, env });

@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream, readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface Child {
+  url: string;
+  proc: ChildProcess;
+  /** Peak resident set (VmHWM) of the child, in bytes. */
+  peakRss(): number;
+  rss(): number;
+  stop(): Promise<void>;
+}
+
+function procStatus(pid: number, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** Starts `modgate serve` as a child process and waits for its "listening" log line. */
+export async function spawnGateway(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Child> {
+  const proc = spawn(process.execPath, [path.join(root, 'bin', 'modgate.js'), 'serve', '--listen', '127.0.0.1:0', ...args], {
+    env: { ...process.env, MODGATE_LOG__LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${buf}`)), 30_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /"msg":"[^"]*listening[^"]*"/.exec(buf) && /"url":"([^"]+)"/.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    proc.stderr!.on('data', (d: Buffer) => (buf += d.toString()));
+    proc.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${buf}`)));
+  });
+  proc.stdout!.resume();
+  return {
+    url,
+    proc,
+    peakRss: () => procStatus(proc.pid!, 'VmHWM'),
+    rss: () => procStatus(proc.pid!, 'VmRSS'),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+        setTimeout(() => proc.kill('SIGKILL'), 10_000).unref();
+      }),
+  };
+}
+
+/** Throttles a stream to bytesPerSecond. */
+export function throttle(bytesPerSecond: number): Transform {
+  const started = Date.now();
+  let sent = 0;
+  return new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      sent += chunk.length;
+      const due = started + (sent / bytesPerSecond) * 1000;
+      setTimeout(() => cb(null, chunk), Math.max(0, due - Date.now()));
+    },
+  });
+}
+
+/** A GOPROXY serving a folder tree from disk (streamed), optionally throttled. */
+export async function startFileUpstream(dir: string, bytesPerSecond = 0): Promise<{ url: string; hits: Map<string, number>; close(): Promise<void> }> {
+  const hits = new Map<string, number>();
+  const server = http.createServer(async (req, res) => {
+    const p = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    hits.set(p, (hits.get(p) ?? 0) + 1);
+    const file = path.join(dir, path.normalize(p));
+    const st = await stat(file).catch(() => null);
+    if (!st?.isFile() || !file.startsWith(dir)) {
+      res.writeHead(404).end('not found\n');
+      return;
+    }
+    res.writeHead(200, { 'content-length': st.size });
+    const src: Readable = createReadStream(file, { highWaterMark: 1 << 20 });
+    await (bytesPerSecond ? pipeline(src, throttle(bytesPerSecond), res) : pipeline(src, res)).catch(() => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    hits,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+export function fmtBytes(n: number): string {
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
