@@ -1,0 +1,115 @@
+/**
+ * A SumdbStore on the filesystem:
+ *   <dir>/<name>/latest                 newest verified signed tree head
+ *   <dir>/<name>/tile/H/L/NNN[.p/W]     verified tiles
+ *   <dir>/<name>/evidence/<time>-<rand>.json   fork evidence
+ * Every write is atomic: a temporary file is written, fsynced and renamed.
+ *
+ * Error codes:
+ * | code              | meaning                                            |
+ * |-------------------|----------------------------------------------------|
+ * | SUMDB_STORE_PATH  | a database name or tile path is unsafe as a path   |
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { ModgateError } from '../../errors.js';
+import { parseTilePath } from '../tiles.js';
+import type { ForkEvidence, SumdbStore } from './store.js';
+
+function safeName(name: string): string {
+  const parts = name.split('/');
+  if (
+    name === '' ||
+    parts.some((p) => p === '' || p === '.' || p === '..' || !/^[A-Za-z0-9._~:-]+$/.test(p))
+  ) {
+    throw new ModgateError(
+      'SUMDB_STORE_PATH',
+      `unsafe checksum database name ${JSON.stringify(name)}`,
+    );
+  }
+  return path.join(...parts);
+}
+
+function safeTile(p: string): string {
+  try {
+    parseTilePath(p);
+  } catch (err) {
+    throw new ModgateError(
+      'SUMDB_STORE_PATH',
+      `unsafe tile path ${JSON.stringify(p)}`,
+      {},
+      { cause: err },
+    );
+  }
+  return path.join(...p.split('/'));
+}
+
+/** Writes data to file atomically (temp file, fsync, rename, fsync of the directory). */
+export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    const fh = await open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+  const dh = await open(dir, 'r').catch(() => null);
+  if (dh)
+    await dh
+      .sync()
+      .catch(() => undefined)
+      .finally(() => dh.close());
+}
+
+async function readOrNull(file: string): Promise<Buffer | null> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+export class FsSumdbStore implements SumdbStore {
+  constructor(private readonly dir: string) {}
+
+  private base(name: string): string {
+    return path.join(this.dir, safeName(name));
+  }
+
+  getHead(name: string): Promise<Buffer | null> {
+    return readOrNull(path.join(this.base(name), 'latest'));
+  }
+
+  putHead(name: string, signedNote: Buffer): Promise<void> {
+    return writeFileAtomic(path.join(this.base(name), 'latest'), signedNote);
+  }
+
+  getTile(name: string, tile: string): Promise<Buffer | null> {
+    return readOrNull(path.join(this.base(name), safeTile(tile)));
+  }
+
+  putTile(name: string, tile: string, data: Buffer): Promise<void> {
+    return writeFileAtomic(path.join(this.base(name), safeTile(tile)), data);
+  }
+
+  putEvidence(name: string, evidence: ForkEvidence): Promise<void> {
+    const stamp = evidence.detectedAt.replace(/[^0-9A-Za-z]/g, '');
+    const file = path.join(
+      this.base(name),
+      'evidence',
+      `${stamp}-${randomBytes(4).toString('hex')}.json`,
+    );
+    return writeFileAtomic(file, `${JSON.stringify(evidence, null, 2)}\n`);
+  }
+}
