@@ -16,6 +16,11 @@ import { allowAllGate, noAudit, type AuditPort, type Identity, type PolicyGate }
 import { Router } from './goproxy/router.js';
 import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StoreTofuLedger } from './integrity/tofu-store.js';
+import { SumdbClient } from './integrity/sumdb/client.js';
+import { FsSumdbStore } from './integrity/sumdb/fs-store.js';
+import { parseGoSumdb } from './integrity/sumdb/gosumdb.js';
+import { SumdbProxy } from './goproxy/sumdb-proxy.js';
+import { SumdbTransport } from './upstream/sumdb-transport.js';
 import { Metrics } from './observability/metrics.js';
 import { buildServer } from './server.js';
 import { FsBlobStore } from './storage/fs.js';
@@ -69,8 +74,9 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
     onAttempt: (e) => metrics.upstreamLatency.observe({ upstream: e.upstream, status: String(e.status ?? 'error') }, e.ms / 1000),
   });
   const audit = parts.audit ?? noAudit;
+  const db = setupSumdb(config, client, router, store, logger);
   const checksums = new ChecksumVerifier({
-    sumdb: parts.sumdb ?? null,
+    sumdb: parts.sumdb !== undefined ? parts.sumdb : db.client,
     tofu: new StoreTofuLedger(store),
     isPrivate: (m) => router.skipsSumdb(m),
   });
@@ -116,7 +122,8 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
       return { ok: Object.values(checks).every((c) => c === 'ok'), checks };
     },
     ...(parts.https ? { https: parts.https } : {}),
-  } as Parameters<typeof buildServer>[0]);
+    ...(db.proxy ? { sumdb: db.proxy.handler } : {}),
+  });
   const { host, port } = splitHostPort(config.listen);
   const address = await app.listen({ host, port }).catch((err: NodeJS.ErrnoException) => {
     throw new ModgateError('LISTEN_FAILED', `cannot listen on ${config.listen}: ${err.code ?? err.message}`);
@@ -138,6 +145,41 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
       await app.close();
     },
   };
+}
+
+function setupSumdb(
+  config: ModgateConfig,
+  client: UpstreamClient,
+  router: Router,
+  store: FsBlobStore,
+  logger: Logger,
+): { client: SumdbClient | null; proxy: SumdbProxy | null } {
+  const spec = parseGoSumdb(config.sumdb);
+  if (spec.off) {
+    logger.warn('checksum database is off: every module is verified by trust on first use only');
+    return { client: null, proxy: null };
+  }
+  const transport = new SumdbTransport({
+    name: spec.name,
+    client,
+    chain: router.publicUpstreams,
+    ...(spec.url ? { url: spec.url } : {}),
+  });
+  const sumdb = new SumdbClient({
+    name: spec.name,
+    verifierKey: spec.verifierKey,
+    transport,
+    store: new FsSumdbStore(path.join(config.dataDir, 'sumdb')),
+    logger,
+  });
+  const proxy = new SumdbProxy({
+    name: spec.name,
+    transport,
+    store,
+    latestTtlSeconds: config.cache.sumdbLatestTtlSeconds,
+    isPrivate: (m) => router.skipsSumdb(m),
+  });
+  return { client: sumdb, proxy };
 }
 
 export function splitHostPort(listen: string): { host: string; port: number } {

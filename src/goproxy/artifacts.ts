@@ -114,6 +114,7 @@ export class ArtifactService {
       return { key, info, evidence, cache: 'miss' };
     } catch (err) {
       if (isModgateError(err, 'CHECKSUM_MISMATCH')) await this.quarantine(tmp, key, err.details);
+      else if (isModgateError(err, 'SUMDB_FORK')) await this.d.onSecurity('SUMDB_FORK', { module, version, ...err.details });
       throw err;
     } finally {
       await rm(tmp, { force: true });

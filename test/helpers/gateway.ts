@@ -14,6 +14,7 @@ export async function startTestGateway(
     tls: { insecureHttp: true },
     allowHttpUpstream: true,
     pinning: 'optional',
+    sumdb: 'off',
     http: { retries: 1, retryBaseMs: 5, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
     ...raw,
   });
