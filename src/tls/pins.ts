@@ -47,7 +47,12 @@ export function toX509(cert: CertInput): X509Certificate {
   try {
     return new X509Certificate(cert);
   } catch (err) {
-    throw new ModgateError('CERT_INVALID', `cannot parse certificate: ${(err as Error).message}`, {}, { cause: err });
+    throw new ModgateError(
+      'CERT_INVALID',
+      `cannot parse certificate: ${(err as Error).message}`,
+      {},
+      { cause: err },
+    );
   }
 }
 
@@ -60,7 +65,12 @@ export function spkiPin(cert: CertInput): string {
 /** Checks the syntax of pins; throws PIN_INVALID naming the first bad one. */
 export function validatePins(pins: readonly string[]): void {
   for (const p of pins) {
-    if (!PIN_RE.test(p)) throw new ModgateError('PIN_INVALID', `pin ${JSON.stringify(p)} is not sha256/ followed by base64 of 32 bytes`, { pin: p });
+    if (!PIN_RE.test(p))
+      throw new ModgateError(
+        'PIN_INVALID',
+        `pin ${JSON.stringify(p)} is not sha256/ followed by base64 of 32 bytes`,
+        { pin: p },
+      );
   }
 }
 
@@ -92,7 +102,10 @@ function signedBy(child: X509Certificate, parent: X509Certificate): boolean {
  * anchors (the CAs the TLS layer trusts) when none of the presented ones does.
  * Stops at a self-signed certificate, at a repeat, or when no parent verifies.
  */
-export function verifiedChain(certs: X509Certificate[], anchors: readonly X509Certificate[] = []): X509Certificate[] {
+export function verifiedChain(
+  certs: X509Certificate[],
+  anchors: readonly X509Certificate[] = [],
+): X509Certificate[] {
   const leaf = certs[0];
   if (!leaf) return [];
   const chain = [leaf];
@@ -133,9 +146,13 @@ export function verifyPinnedChain(
   const seen = verifiedChain(certs, anchors).map((c) => spkiPin(c));
   const wanted = new Set(pins);
   if (seen.some((p) => wanted.has(p))) return { ok: true, seen };
-  throw new ModgateError('UPSTREAM_PIN_MISMATCH', `TLS key pin mismatch for ${host || 'upstream'}: the certificate chain matches none of the configured pins`, {
-    host,
-    expected: [...pins],
-    seen,
-  });
+  throw new ModgateError(
+    'UPSTREAM_PIN_MISMATCH',
+    `TLS key pin mismatch for ${host || 'upstream'}: the certificate chain matches none of the configured pins`,
+    {
+      host,
+      expected: [...pins],
+      seen,
+    },
+  );
 }

@@ -58,7 +58,13 @@ function extensions(spec: CertSpec): object[] {
   if (spec.isCA) {
     return [
       { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+      {
+        name: 'keyUsage',
+        keyCertSign: true,
+        cRLSign: true,
+        digitalSignature: true,
+        critical: true,
+      },
     ];
   }
   const ext: object[] = [
@@ -66,7 +72,8 @@ function extensions(spec: CertSpec): object[] {
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
   ];
-  if (spec.sans && spec.sans.length > 0) ext.push({ name: 'subjectAltName', altNames: spec.sans.map(sanEntry) });
+  if (spec.sans && spec.sans.length > 0)
+    ext.push({ name: 'subjectAltName', altNames: spec.sans.map(sanEntry) });
   return ext;
 }
 
@@ -88,9 +95,18 @@ export function buildCert(spec: CertSpec): BuiltCert {
   cert.setIssuer(spec.issuer?.subject ?? subject);
   cert.setExtensions(extensions(spec));
   const signer = spec.issuer?.privateKeyPem ?? keys.privateKeyPem;
-  cert.sign(forge.pki.privateKeyFromPem(signer) as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
-  const certPem = forge.pki.certificateToPem(cert);
-  return { certPem, privateKeyPem: keys.privateKeyPem, publicKeyPem: keys.publicKeyPem, subject, x509: new X509Certificate(certPem) };
+  cert.sign(
+    forge.pki.privateKeyFromPem(signer) as forge.pki.rsa.PrivateKey,
+    forge.md.sha256.create(),
+  );
+  const certPem = forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
+  return {
+    certPem,
+    privateKeyPem: keys.privateKeyPem,
+    publicKeyPem: keys.publicKeyPem,
+    subject,
+    x509: new X509Certificate(certPem),
+  };
 }
 
 /** The issuer handle of a built certificate, for signing children. */

@@ -26,7 +26,10 @@ import { Agent, Dispatcher, EnvHttpProxyAgent } from 'undici';
 import { ModgateError, isModgateError } from '../errors.js';
 import { validatePins, verifyPinnedChain } from '../tls/pins.js';
 
-export type PinSource = Map<string, readonly string[]> | Record<string, readonly string[]> | ((host: string) => readonly string[] | undefined);
+export type PinSource =
+  | Map<string, readonly string[]>
+  | Record<string, readonly string[]>
+  | ((host: string) => readonly string[] | undefined);
 
 export type PinEvent =
   | { kind: 'mismatch'; host: string; expected: string[]; seen: string[] }
@@ -58,14 +61,18 @@ export interface PinnedDispatcherOptions {
 
 /** Lower-case, no brackets, no trailing dot: the key under which pins are looked up. */
 export function normalizeHost(host: string): string {
-  return host.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  return host
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
 }
 
 /** Looks up a host: exact name first, then `*.parent` wildcards (one label). */
 export function pinsFor(source: PinSource, host: string): readonly string[] | undefined {
   const h = normalizeHost(host);
   if (typeof source === 'function') return source(h);
-  const get = (k: string): readonly string[] | undefined => (source instanceof Map ? source.get(k) : Object.hasOwn(source, k) ? source[k] : undefined);
+  const get = (k: string): readonly string[] | undefined =>
+    source instanceof Map ? source.get(k) : Object.hasOwn(source, k) ? source[k] : undefined;
   const exact = get(h);
   if (exact) return exact;
   const dot = h.indexOf('.');
@@ -74,7 +81,8 @@ export function pinsFor(source: PinSource, host: string): readonly string[] | un
 
 function checkAll(source: PinSource): void {
   if (typeof source === 'function') return;
-  for (const pins of source instanceof Map ? source.values() : Object.values(source)) validatePins(pins);
+  for (const pins of source instanceof Map ? source.values() : Object.values(source))
+    validatePins(pins);
 }
 
 function parseAnchors(pems: readonly string[]): X509Certificate[] {
@@ -90,7 +98,9 @@ function parseAnchors(pems: readonly string[]): X509Certificate[] {
 }
 
 /** Builds the checkServerIdentity hook: hostname first, then the pins. */
-export function pinCheck(opts: Pick<PinnedDispatcherOptions, 'pins' | 'pinning' | 'onPinEvent' | 'ca'>) {
+export function pinCheck(
+  opts: Pick<PinnedDispatcherOptions, 'pins' | 'pinning' | 'onPinEvent' | 'ca'>,
+) {
   let anchors: X509Certificate[] | undefined;
   return (hostname: string, cert: PeerCertificate): Error | undefined => {
     const nameError = tls.checkServerIdentity(hostname, cert);
@@ -98,7 +108,10 @@ export function pinCheck(opts: Pick<PinnedDispatcherOptions, 'pins' | 'pinning' 
     const host = normalizeHost(hostname);
     const pins = pinsFor(opts.pins, host);
     if (!pins || pins.length === 0) {
-      if (opts.pinning === 'required') return new ModgateError('UPSTREAM_UNPINNED', `no TLS key pins are configured for ${host}`, { host });
+      if (opts.pinning === 'required')
+        return new ModgateError('UPSTREAM_UNPINNED', `no TLS key pins are configured for ${host}`, {
+          host,
+        });
       opts.onPinEvent?.({ kind: 'unpinned', host });
       return undefined;
     }
@@ -160,15 +173,25 @@ export class PinnedDispatcher extends Dispatcher {
     this.#current = buildAgent(opts);
   }
 
-  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  override dispatch(
+    options: Dispatcher.DispatchOptions,
+    handler: Dispatcher.DispatchHandler,
+  ): boolean {
     const origin = new URL(String(options.origin));
     if (origin.protocol === 'http:' && !this.#opts.allowHttp) {
-      throw new ModgateError('UPSTREAM_INSECURE', `refusing plain-http upstream ${origin.origin}: TLS is required`, { origin: origin.origin });
+      throw new ModgateError(
+        'UPSTREAM_INSECURE',
+        `refusing plain-http upstream ${origin.origin}: TLS is required`,
+        { origin: origin.origin },
+      );
     }
     if (origin.protocol === 'https:' && this.#opts.pinning === 'required') {
       const host = normalizeHost(origin.hostname);
       const pins = pinsFor(this.#opts.pins, host);
-      if (!pins || pins.length === 0) throw new ModgateError('UPSTREAM_UNPINNED', `no TLS key pins are configured for ${host}`, { host });
+      if (!pins || pins.length === 0)
+        throw new ModgateError('UPSTREAM_UNPINNED', `no TLS key pins are configured for ${host}`, {
+          host,
+        });
     }
     return this.#current.dispatch(options, handler);
   }

@@ -1,7 +1,13 @@
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { asIssuer, buildCert, generateRsaKey, type BuiltCert, type KeyPair } from '../../src/tls/x509-build.js';
+import {
+  asIssuer,
+  buildCert,
+  generateRsaKey,
+  type BuiltCert,
+  type KeyPair,
+} from '../../src/tls/x509-build.js';
 
 export type { BuiltCert };
 
@@ -14,14 +20,29 @@ export interface Chain {
 const LOCAL_SANS = ['localhost', '127.0.0.1', '::1'];
 
 export function makeRoot(name = 'Test Root CA', keys?: KeyPair): BuiltCert {
-  return buildCert({ commonName: name, organization: 'modgate tests', isCA: true, days: 30, ...(keys ? { keys } : {}) });
+  return buildCert({
+    commonName: name,
+    organization: 'modgate tests',
+    isCA: true,
+    days: 30,
+    ...(keys ? { keys } : {}),
+  });
 }
 
 export function makeIntermediate(root: BuiltCert, name = 'Test Intermediate CA'): BuiltCert {
-  return buildCert({ commonName: name, organization: 'modgate tests', isCA: true, days: 30, issuer: asIssuer(root) });
+  return buildCert({
+    commonName: name,
+    organization: 'modgate tests',
+    isCA: true,
+    days: 30,
+    issuer: asIssuer(root),
+  });
 }
 
-export function makeLeaf(issuer: BuiltCert, opts: { name?: string; sans?: string[]; days?: number; notBefore?: Date } = {}): BuiltCert {
+export function makeLeaf(
+  issuer: BuiltCert,
+  opts: { name?: string; sans?: string[]; days?: number; notBefore?: Date } = {},
+): BuiltCert {
   return buildCert({
     commonName: opts.name ?? 'localhost',
     sans: opts.sans ?? LOCAL_SANS,
@@ -76,7 +97,13 @@ export interface ServerSpec {
 export async function startHttpsServer(spec: ServerSpec): Promise<TestHttpsServer> {
   const state = { requests: 0 };
   const server = https.createServer(
-    { cert: spec.certs.join(''), key: spec.key, requestCert: spec.requestCert ?? false, rejectUnauthorized: false, ...(spec.ca ? { ca: spec.ca } : {}) },
+    {
+      cert: spec.certs.join(''),
+      key: spec.key,
+      requestCert: spec.requestCert ?? false,
+      rejectUnauthorized: false,
+      ...(spec.ca ? { ca: spec.ca } : {}),
+    },
     (req, res) => {
       state.requests++;
       if (spec.handler) return spec.handler(req, res);

@@ -4,8 +4,19 @@ import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { isModgateError } from '../../src/errors.js';
 import { spkiPin } from '../../src/tls/pins.js';
-import { createPinnedDispatcher, pinsFor, type PinEvent, type PinnedDispatcherOptions } from '../../src/upstream/pinned-agent.js';
-import { makeChain, makeImpostorChain, makeLeaf, startHttpsServer, type TestHttpsServer } from '../helpers/tls-fixtures.js';
+import {
+  createPinnedDispatcher,
+  pinsFor,
+  type PinEvent,
+  type PinnedDispatcherOptions,
+} from '../../src/upstream/pinned-agent.js';
+import {
+  makeChain,
+  makeImpostorChain,
+  makeLeaf,
+  startHttpsServer,
+  type TestHttpsServer,
+} from '../helpers/tls-fixtures.js';
 
 const chain = makeChain();
 const other = makeChain('Unrelated Root');
@@ -18,7 +29,11 @@ async function serve(t: Test, certs: string[], key: string): Promise<TestHttpsSe
   return srv;
 }
 
-function dispatcher(t: Test, pins: string[] | undefined, extra: Partial<PinnedDispatcherOptions> = {}) {
+function dispatcher(
+  t: Test,
+  pins: string[] | undefined,
+  extra: Partial<PinnedDispatcherOptions> = {},
+) {
   const events: PinEvent[] = [];
   const d = createPinnedDispatcher({
     pins: new Map(pins ? [['127.0.0.1', pins]] : []),
@@ -33,7 +48,10 @@ function dispatcher(t: Test, pins: string[] | undefined, extra: Partial<PinnedDi
   return { d, events };
 }
 
-async function get(url: string, d: ReturnType<typeof createPinnedDispatcher>): Promise<{ status?: number; body?: string; err?: unknown }> {
+async function get(
+  url: string,
+  d: ReturnType<typeof createPinnedDispatcher>,
+): Promise<{ status?: number; body?: string; err?: unknown }> {
   try {
     const res = await request(url, { dispatcher: d });
     return { status: res.statusCode, body: await res.body.text() };
@@ -43,18 +61,31 @@ async function get(url: string, d: ReturnType<typeof createPinnedDispatcher>): P
 }
 
 t.test('pinsFor: exact, wildcard, function, normalization', async (t) => {
-  const m = new Map([['a.example', ['x']], ['*.example', ['w']]]);
+  const m = new Map([
+    ['a.example', ['x']],
+    ['*.example', ['w']],
+  ]);
   t.same(pinsFor(m, 'A.Example.'), ['x']);
   t.same(pinsFor(m, 'b.example'), ['w']);
   t.equal(pinsFor(m, 'c.b.example'), undefined, 'wildcard covers one label');
   t.same(pinsFor({ '::1': ['v6'] }, '[::1]'), ['v6']);
   t.equal(pinsFor({}, 'constructor'), undefined, 'no prototype keys');
-  t.same(pinsFor((h) => (h === 'f' ? ['fn'] : undefined), 'F'), ['fn']);
-  t.throws(() => createPinnedDispatcher({ pins: { h: ['bad'] }, pinning: 'required', allowHttp: false }), { code: 'PIN_INVALID' });
+  t.same(
+    pinsFor((h) => (h === 'f' ? ['fn'] : undefined), 'F'),
+    ['fn'],
+  );
+  t.throws(
+    () => createPinnedDispatcher({ pins: { h: ['bad'] }, pinning: 'required', allowHttp: false }),
+    { code: 'PIN_INVALID' },
+  );
 });
 
 t.test('right leaf pin and right CA pin pass', async (t) => {
-  const srv = await serve(t, [chain.leaf.certPem, chain.intermediate.certPem], chain.leaf.privateKeyPem);
+  const srv = await serve(
+    t,
+    [chain.leaf.certPem, chain.intermediate.certPem],
+    chain.leaf.privateKeyPem,
+  );
   for (const pin of [LEAF_PIN, ROOT_PIN]) {
     const { d, events } = dispatcher(t, [pin]);
     const r = await get(`${srv.url}/x`, d);
@@ -65,7 +96,11 @@ t.test('right leaf pin and right CA pin pass', async (t) => {
 });
 
 t.test('wrong pin blocks with UPSTREAM_PIN_MISMATCH and reports the event', async (t) => {
-  const srv = await serve(t, [chain.leaf.certPem, chain.intermediate.certPem], chain.leaf.privateKeyPem);
+  const srv = await serve(
+    t,
+    [chain.leaf.certPem, chain.intermediate.certPem],
+    chain.leaf.privateKeyPem,
+  );
   const wrong = spkiPin(other.root.x509);
   const { d, events } = dispatcher(t, [wrong]);
   const r = await get(`${srv.url}/x`, d);
@@ -76,27 +111,41 @@ t.test('wrong pin blocks with UPSTREAM_PIN_MISMATCH and reports the event', asyn
   t.ok((events[0] as { seen: string[] }).seen.includes(ROOT_PIN), 'seen lists the chain');
 });
 
-t.test('a chain that names the pinned CA but is signed by another trusted key is blocked', async (t) => {
-  const { impostorCa, leaf } = makeImpostorChain(chain.root);
-  // The server sends the real pinned root next to the forged leaf.
-  const srv = await serve(t, [leaf.certPem, chain.root.certPem], leaf.privateKeyPem);
-  const { d, events } = dispatcher(t, [ROOT_PIN], { ca: [impostorCa.certPem, chain.root.certPem] });
-  const r = await get(`${srv.url}/x`, d);
-  t.ok(isModgateError(r.err, 'UPSTREAM_PIN_MISMATCH'), `error: ${String(r.err)}`);
-  t.equal(srv.requests, 0);
-  t.equal(events[0]?.kind, 'mismatch');
-  // The same chain passes when its real signer is pinned: the handshake itself is fine.
-  const ok = dispatcher(t, [spkiPin(impostorCa.x509)], { ca: [impostorCa.certPem, chain.root.certPem] });
-  t.equal((await get(`${srv.url}/x`, ok.d)).status, 200);
-});
+t.test(
+  'a chain that names the pinned CA but is signed by another trusted key is blocked',
+  async (t) => {
+    const { impostorCa, leaf } = makeImpostorChain(chain.root);
+    // The server sends the real pinned root next to the forged leaf.
+    const srv = await serve(t, [leaf.certPem, chain.root.certPem], leaf.privateKeyPem);
+    const { d, events } = dispatcher(t, [ROOT_PIN], {
+      ca: [impostorCa.certPem, chain.root.certPem],
+    });
+    const r = await get(`${srv.url}/x`, d);
+    t.ok(isModgateError(r.err, 'UPSTREAM_PIN_MISMATCH'), `error: ${String(r.err)}`);
+    t.equal(srv.requests, 0);
+    t.equal(events[0]?.kind, 'mismatch');
+    // The same chain passes when its real signer is pinned: the handshake itself is fine.
+    const ok = dispatcher(t, [spkiPin(impostorCa.x509)], {
+      ca: [impostorCa.certPem, chain.root.certPem],
+    });
+    t.equal((await get(`${srv.url}/x`, ok.d)).status, 200);
+  },
+);
 
-t.test('a rotated leaf under the pinned CA passes; a leaf pin does not survive rotation', async (t) => {
-  const rotated = makeLeaf(chain.intermediate);
-  const srv = await serve(t, [rotated.certPem, chain.intermediate.certPem], rotated.privateKeyPem);
-  t.equal((await get(`${srv.url}/`, dispatcher(t, [ROOT_PIN]).d)).status, 200);
-  const r = await get(`${srv.url}/`, dispatcher(t, [LEAF_PIN]).d);
-  t.ok(isModgateError(r.err, 'UPSTREAM_PIN_MISMATCH'));
-});
+t.test(
+  'a rotated leaf under the pinned CA passes; a leaf pin does not survive rotation',
+  async (t) => {
+    const rotated = makeLeaf(chain.intermediate);
+    const srv = await serve(
+      t,
+      [rotated.certPem, chain.intermediate.certPem],
+      rotated.privateKeyPem,
+    );
+    t.equal((await get(`${srv.url}/`, dispatcher(t, [ROOT_PIN]).d)).status, 200);
+    const r = await get(`${srv.url}/`, dispatcher(t, [LEAF_PIN]).d);
+    t.ok(isModgateError(r.err, 'UPSTREAM_PIN_MISMATCH'));
+  },
+);
 
 t.test('the hostname check runs before the pin check', async (t) => {
   const leaf = makeLeaf(chain.intermediate, { sans: ['other.example'] });
@@ -106,18 +155,29 @@ t.test('the hostname check runs before the pin check', async (t) => {
 });
 
 t.test('an untrusted chain fails even when pinned', async (t) => {
-  const srv = await serve(t, [other.leaf.certPem, other.intermediate.certPem], other.leaf.privateKeyPem);
+  const srv = await serve(
+    t,
+    [other.leaf.certPem, other.intermediate.certPem],
+    other.leaf.privateKeyPem,
+  );
   const r = await get(`${srv.url}/`, dispatcher(t, [spkiPin(other.root.x509)]).d);
   t.ok(r.err, 'refused');
   t.notOk(isModgateError(r.err), 'by the trust check, before pins');
 });
 
 t.test('pin change takes effect without restart', async (t) => {
-  const srv = await serve(t, [chain.leaf.certPem, chain.intermediate.certPem], chain.leaf.privateKeyPem);
+  const srv = await serve(
+    t,
+    [chain.leaf.certPem, chain.intermediate.certPem],
+    chain.leaf.privateKeyPem,
+  );
   const { d } = dispatcher(t, [ROOT_PIN]);
   t.equal((await get(`${srv.url}/a`, d)).status, 200, 'keep-alive connection established');
   await d.updatePins({ '127.0.0.1': [spkiPin(other.root.x509)] });
-  t.ok(isModgateError((await get(`${srv.url}/b`, d)).err, 'UPSTREAM_PIN_MISMATCH'), 'new pins apply to the next request');
+  t.ok(
+    isModgateError((await get(`${srv.url}/b`, d)).err, 'UPSTREAM_PIN_MISMATCH'),
+    'new pins apply to the next request',
+  );
   await d.updatePins({ '127.0.0.1': [LEAF_PIN] });
   t.equal((await get(`${srv.url}/c`, d)).status, 200, 'and back');
 });
@@ -141,7 +201,11 @@ t.test('an in-flight request finishes on the old agent during a pin change', asy
 });
 
 t.test('unpinned hosts: refused when required, warned when optional', async (t) => {
-  const srv = await serve(t, [chain.leaf.certPem, chain.intermediate.certPem], chain.leaf.privateKeyPem);
+  const srv = await serve(
+    t,
+    [chain.leaf.certPem, chain.intermediate.certPem],
+    chain.leaf.privateKeyPem,
+  );
   const req = dispatcher(t, undefined);
   const r = await get(`${srv.url}/`, req.d);
   t.ok(isModgateError(r.err, 'UPSTREAM_UNPINNED'));
@@ -158,11 +222,18 @@ t.test('plain-http upstream refused unless allowed', async (t) => {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   const r = await get(url, dispatcher(t, [ROOT_PIN]).d);
   t.ok(isModgateError(r.err, 'UPSTREAM_INSECURE'));
-  t.same(await get(url, dispatcher(t, [ROOT_PIN], { allowHttp: true }).d), { status: 200, body: 'plain' });
+  t.same(await get(url, dispatcher(t, [ROOT_PIN], { allowHttp: true }).d), {
+    status: 200,
+    body: 'plain',
+  });
 });
 
 t.test('pins are enforced through an HTTPS_PROXY tunnel', async (t) => {
-  const srv = await serve(t, [chain.leaf.certPem, chain.intermediate.certPem], chain.leaf.privateKeyPem);
+  const srv = await serve(
+    t,
+    [chain.leaf.certPem, chain.intermediate.certPem],
+    chain.leaf.privateKeyPem,
+  );
   let tunnels = 0;
   const proxy = http.createServer((_req, res) => res.writeHead(405).end());
   proxy.on('connect', (req, client: net.Socket, head: Buffer) => {
@@ -182,10 +253,14 @@ t.test('pins are enforced through an HTTPS_PROXY tunnel', async (t) => {
   const good = dispatcher(t, [ROOT_PIN], { proxy: { httpsProxy: proxyUrl, noProxy: '' } });
   t.equal((await get(`${srv.url}/p`, good.d)).status, 200);
   t.equal(tunnels, 1, 'went through the proxy');
-  const bad = dispatcher(t, [spkiPin(other.root.x509)], { proxy: { httpsProxy: proxyUrl, noProxy: '' } });
+  const bad = dispatcher(t, [spkiPin(other.root.x509)], {
+    proxy: { httpsProxy: proxyUrl, noProxy: '' },
+  });
   t.ok(isModgateError((await get(`${srv.url}/p`, bad.d)).err, 'UPSTREAM_PIN_MISMATCH'));
   t.equal(tunnels, 2);
-  const bypass = dispatcher(t, [ROOT_PIN], { proxy: { httpsProxy: proxyUrl, noProxy: '127.0.0.1' } });
+  const bypass = dispatcher(t, [ROOT_PIN], {
+    proxy: { httpsProxy: proxyUrl, noProxy: '127.0.0.1' },
+  });
   t.equal((await get(`${srv.url}/p`, bypass.d)).status, 200);
   t.equal(tunnels, 2, 'NO_PROXY bypasses the proxy');
 });
