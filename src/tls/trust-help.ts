@@ -7,7 +7,7 @@ export function trustInstructions(p: {
   const ca = p.caFile;
   return [
     p.caCreated ? `A new local CA was created: ${ca}` : `The existing local CA was kept: ${ca}`,
-    'Go clients must trust it before they can use https://…modgate as GOPROXY. Pick one:',
+    'Go clients must trust it before they can use modgate over HTTPS as GOPROXY. Pick one:',
     '',
     '1. Per shell or per job, on Linux and other Unix systems (no root needed):',
     `     export SSL_CERT_FILE=${p.bundleFile}`,

@@ -3,6 +3,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { isModgateError } from '../../src/errors.js';
+import { UpstreamClient } from '../../src/upstream/client.js';
 import { spkiPin } from '../../src/tls/pins.js';
 import {
   createPinnedDispatcher,
@@ -263,4 +264,35 @@ t.test('pins are enforced through an HTTPS_PROXY tunnel', async (t) => {
   });
   t.equal((await get(`${srv.url}/p`, bypass.d)).status, 200);
   t.equal(tunnels, 2, 'NO_PROXY bypasses the proxy');
+});
+
+t.test('UpstreamClient surfaces the pin codes unchanged and does not retry them', async (t) => {
+  const srv = await serve(
+    t,
+    [chain.leaf.certPem, chain.intermediate.certPem],
+    chain.leaf.privateKeyPem,
+  );
+  const { d } = dispatcher(t, [spkiPin(other.root.x509)]);
+  const client = new UpstreamClient({
+    dispatcher: d,
+    headersTimeoutMs: 5000,
+    bodyTimeoutMs: 5000,
+    retries: 2,
+    retryBaseMs: 1,
+  });
+  await t.rejects(client.get(srv.url, '/mod/@v/list'), {
+    code: 'UPSTREAM_PIN_MISMATCH',
+    details: { host: '127.0.0.1' },
+  });
+  const unpinned = dispatcher(t, undefined);
+  const c2 = new UpstreamClient({
+    dispatcher: unpinned.d,
+    headersTimeoutMs: 5000,
+    bodyTimeoutMs: 5000,
+    retries: 2,
+    retryBaseMs: 1,
+  });
+  await t.rejects(c2.get(srv.url, '/x'), { code: 'UPSTREAM_UNPINNED' });
+  await t.rejects(c2.get('http://127.0.0.1:9', '/x'), { code: 'UPSTREAM_INSECURE' });
+  t.equal(srv.requests, 0);
 });
