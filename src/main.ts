@@ -24,6 +24,7 @@ import { SumdbTransport } from './upstream/sumdb-transport.js';
 import { Metrics } from './observability/metrics.js';
 import { buildServer } from './server.js';
 import { FsBlobStore } from './storage/fs.js';
+import type { BlobStore } from './storage/types.js';
 import { UpstreamClient } from './upstream/client.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import type { Dispatcher } from 'undici';
@@ -58,21 +59,8 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
     });
   const metrics = new Metrics();
   const store = new FsBlobStore(path.join(config.dataDir, 'store'));
-  const router = new Router({
-    publicUpstream: config.upstream ?? '',
-    routes: config.routes,
-    privatePatterns: config.private,
-    noSumdbPatterns: config.noSumdb,
-  });
-  const client = new UpstreamClient({
-    ...(parts.dispatcher ? { dispatcher: parts.dispatcher } : {}),
-    headersTimeoutMs: config.http.headersTimeoutMs,
-    bodyTimeoutMs: config.http.bodyTimeoutMs,
-    retries: config.http.retries,
-    retryBaseMs: config.http.retryBaseMs,
-    authFor: credentialsFor(config),
-    onAttempt: (e) => metrics.upstreamLatency.observe({ upstream: e.upstream, status: String(e.status ?? 'error') }, e.ms / 1000),
-  });
+  const router = createRouter(config);
+  const client = createUpstreamClient(config, parts.dispatcher, metrics);
   const audit = parts.audit ?? noAudit;
   const db = setupSumdb(config, client, router, store, logger);
   const checksums = new ChecksumVerifier({
@@ -147,11 +135,35 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
   };
 }
 
-function setupSumdb(
+/** The upstream HTTP client of a config (also used by CLI commands). */
+export function createUpstreamClient(config: ModgateConfig, dispatcher?: Dispatcher, metrics?: Metrics): UpstreamClient {
+  return new UpstreamClient({
+    ...(dispatcher ? { dispatcher } : {}),
+    headersTimeoutMs: config.http.headersTimeoutMs,
+    bodyTimeoutMs: config.http.bodyTimeoutMs,
+    retries: config.http.retries,
+    retryBaseMs: config.http.retryBaseMs,
+    authFor: credentialsFor(config),
+    ...(metrics
+      ? { onAttempt: (e) => metrics.upstreamLatency.observe({ upstream: e.upstream, status: String(e.status ?? 'error') }, e.ms / 1000) }
+      : {}),
+  });
+}
+
+export function createRouter(config: ModgateConfig): Router {
+  return new Router({
+    publicUpstream: config.upstream ?? '',
+    routes: config.routes,
+    privatePatterns: config.private,
+    noSumdbPatterns: config.noSumdb,
+  });
+}
+
+export function setupSumdb(
   config: ModgateConfig,
   client: UpstreamClient,
   router: Router,
-  store: FsBlobStore,
+  store: BlobStore,
   logger: Logger,
 ): { client: SumdbClient | null; proxy: SumdbProxy | null } {
   const spec = parseGoSumdb(config.sumdb);

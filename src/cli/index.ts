@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { isModgateError } from '../errors.js';
 import { registerServe } from './serve.js';
 import { registerConfig } from './config.js';
+import { registerVerify } from './verify.js';
 
 /** Registers every command; each lives in its own file under src/cli. */
 export function buildProgram(): Command {
@@ -11,10 +12,12 @@ export function buildProgram(): Command {
         'checksum database, enforces Rego policies, and keeps a tamper-evident audit trail.',
     )
     .version(process.env.npm_package_version ?? '0.1.0')
+    .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
   registerServe(program);
   registerConfig(program);
+  registerVerify(program);
   return program;
 }
 
