@@ -46,7 +46,7 @@ export type Misbehaviour =
   | 'tampered-record'
   /** Hash tiles lose their last 5 bytes. */
   | 'truncated-tile'
-  /** Partial tiles (.p/W) answer 404. */
+  /** Partial tiles (.p/W) answer 404 once their full tile exists (as sum.golang.org prunes them). */
   | 'no-partial-tiles'
   /** Everything answers 500. */
   | 'error-500';
@@ -193,7 +193,10 @@ export async function createFakeSumdb(opts: FakeSumdbOptions = {}): Promise<Fake
       } catch {
         return fail(400, 'invalid tile syntax');
       }
-      if (mode === 'no-partial-tiles' && path.includes('.p/')) return fail(404, 'not found');
+      const full = { ...t, w: 2 ** t.h };
+      if (mode === 'no-partial-tiles' && t.w < full.w && (await served.tile(full))) {
+        return fail(404, 'not found');
+      }
       const data = await served.tile(t);
       if (!data) return fail(404, 'not found');
       if (t.l >= 0 && mode === 'tampered-tile') return ok(Buffer.from(data.map((b) => b ^ 0x80)));

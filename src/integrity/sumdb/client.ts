@@ -17,10 +17,10 @@
  * | CHECKSUM_MISMATCH  | checkHashes/verifyGoSumLine: a hash differs from the database  |
  * | NOTE_*             | from note.ts: a signed head does not verify with the key       |
  */
-import { ModgateError } from '../../errors.js';
+import { ModgateError, isModgateError } from '../../errors.js';
 import { openNote, parseVerifierKey, type Verifier } from '../note.js';
 import { EMPTY_TREE_HASH, parseRecord, parseTree, proveTree, recordHash } from '../tlog.js';
-import { storedHashIndex, treeHash, type HashReader, type Tree } from '../tlog.js';
+import { storedHashIndex, treeHash, type Hash, type HashReader, type Tree } from '../tlog.js';
 import { tileHashReader } from '../tiles.js';
 import type { ForkEvidence } from './store.js';
 import { asSumdbError, escapeLookupElem, forkError } from './support.js';
@@ -263,8 +263,17 @@ export class SumdbClient {
 
   /** Checks that `older` is a prefix of `newer` using newer's tiles; a mismatch is a fork. */
   private async checkTrees(older: Tree, olderNote: Buffer, newer: Tree, newerNote: Buffer) {
-    const thr = this.reader(newer);
-    const h = await treeHash(older.n, thr);
+    let thr = this.reader(newer);
+    let h: Hash;
+    try {
+      h = await treeHash(older.n, thr);
+    } catch (err) {
+      if (!isModgateError(err, 'TLOG_BAD_TILE')) throw err;
+      // Stored tiles (verified for an earlier head) may disagree with the new
+      // head: judge the new head by the server's own tiles.
+      thr = tileHashReader(newer, this.tiles.remoteOnly());
+      h = await treeHash(older.n, thr);
+    }
     if (h.equals(older.hash)) return;
     const proof = older.n > 0 ? await proveTree(newer.n, older.n, thr).catch(() => []) : [];
     const evidence: ForkEvidence = {

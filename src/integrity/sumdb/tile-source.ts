@@ -31,6 +31,17 @@ export class TileSource implements TileReader {
     await Promise.all(tiles.map((t, i) => this.saveTile(tilePath(t), data[i]!)));
   }
 
+  /**
+   * A reader that ignores the store and saves nothing: used to re-check a new
+   * head with the server's own tiles when stored tiles disagree with it.
+   */
+  remoteOnly(): TileReader {
+    return {
+      height: this.height,
+      readTiles: (tiles) => Promise.all(tiles.map((t) => this.loadRemote(t))),
+    };
+  }
+
   private readTile(t: Tile): Promise<Buffer> {
     const path = tilePath(t);
     let p = this.inFlight.get(path);
@@ -56,10 +67,16 @@ export class TileSource implements TileReader {
       this.mark(path);
       return cut(storedFull);
     }
+    return this.loadRemote(t);
+  }
+
+  private async loadRemote(t: Tile): Promise<Buffer> {
+    const path = tilePath(t);
+    const full: Tile = { ...t, w: 2 ** t.h };
     const data = await this.fetch(`/${path}`);
     if (data) return data;
-    const fullData = partial ? await this.fetch(`/${tilePath(full)}`) : null;
-    if (fullData) return cut(fullData);
+    const fullData = full.w !== t.w ? await this.fetch(`/${tilePath(full)}`) : null;
+    if (fullData) return fullData.subarray(0, Math.floor(fullData.length / full.w) * t.w);
     throw new ModgateError('SUMDB_BAD_TILE', `${this.name}/${path}: tile not found`);
   }
 
