@@ -34,7 +34,7 @@ const invalid = (msg: string, cause?: unknown): ModgateError =>
     cause === undefined ? undefined : { cause },
   );
 
-/** A database name must be host[/path] with nothing else (no scheme, port-less userinfo, query, fragment or trailing slash). */
+/** A database name must be host[/path] with nothing else (no scheme, userinfo, query, fragment or trailing slash). */
 function checkName(name: string): void {
   let u: URL;
   try {
