@@ -28,10 +28,15 @@ import type { BlobStore } from './storage/types.js';
 import { UpstreamClient } from './upstream/client.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import type { Dispatcher } from 'undici';
+import { readFile } from 'node:fs/promises';
+import { createIdentify } from './auth/authenticate.js';
+import { DEFAULT_GOOGLE_PINS } from './tls/pins.js';
+import { buildHttpsOptions, CertReloader, type HttpsFileOptions, type ReloadableServer } from './tls/server.js';
+import { createPinnedDispatcher, type PinnedDispatcher } from './upstream/pinned-agent.js';
 
 export interface GatewayParts {
   /** Overrides for tests and the demo. */
-  dispatcher?: Dispatcher;
+  dispatcher?: Dispatcher & { close(): Promise<void> };
   sumdb?: SumdbLookup | null;
   gate?: PolicyGate;
   audit?: AuditPort;
@@ -48,8 +53,6 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-const ANONYMOUS: Identity = { id: 'anonymous', method: 'anonymous', groups: [] };
-
 export async function startGateway(config: ModgateConfig, parts: GatewayParts = {}): Promise<Gateway> {
   const logger =
     parts.logger ??
@@ -60,8 +63,9 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
   const metrics = new Metrics();
   const store = new FsBlobStore(path.join(config.dataDir, 'store'));
   const router = createRouter(config);
-  const client = createUpstreamClient(config, parts.dispatcher, metrics);
   const audit = parts.audit ?? noAudit;
+  const dispatcher = parts.dispatcher ?? (await createDispatcher(config, logger, metrics, audit));
+  const client = createUpstreamClient(config, dispatcher, metrics);
   const db = setupSumdb(config, client, router, store, logger);
   const checksums = new ChecksumVerifier({
     sumdb: parts.sumdb !== undefined ? parts.sumdb : db.client,
@@ -88,7 +92,10 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
     maxBytes: { list: config.limits.listBytes, info: config.limits.infoBytes },
   });
   const flow = new GatewayFlow({ artifacts, metadata, facts: new FactsService(artifacts, metadata), gate: parts.gate ?? allowAllGate, audit });
-  const identify = parts.identify ?? (() => ANONYMOUS);
+  const identify =
+    parts.identify ?? createIdentify({ tokens: config.auth.tokens, required: config.auth.required, mtls: Boolean(config.tls.clientCaFile) });
+  const https = parts.https ?? (config.tls.insecureHttp ? undefined : await buildHttpsOptions(httpsFileOptions(config)));
+  if (!https) logger.warn('serving plain HTTP (tls.insecureHttp): module traffic and tokens travel unencrypted');
   const app = buildServer({
     logger,
     metrics,
@@ -109,14 +116,15 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
       checks.audit = audit.healthy() ? 'ok' : 'unwritable';
       return { ok: Object.values(checks).every((c) => c === 'ok'), checks };
     },
-    ...(parts.https ? { https: parts.https } : {}),
+    ...(https ? { https: https as unknown as Record<string, unknown> } : {}),
     ...(db.proxy ? { sumdb: db.proxy.handler } : {}),
   });
   const { host, port } = splitHostPort(config.listen);
   const address = await app.listen({ host, port }).catch((err: NodeJS.ErrnoException) => {
     throw new ModgateError('LISTEN_FAILED', `cannot listen on ${config.listen}: ${err.code ?? err.message}`);
   });
-  const url = parts.https ? address.replace(/^http:/, 'https:') : address;
+  const url = https ? address.replace(/^http:/, 'https:') : address;
+  const reloader = https && !parts.https ? startReloader(app, config, logger) : undefined;
   try {
     assertNotSelf(router.publicUpstreams, [url, ...(config.publicUrl ? [config.publicUrl] : [])]);
   } catch (err) {
@@ -130,9 +138,57 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
     metrics,
     store,
     close: async () => {
+      reloader?.stop();
       await app.close();
+      await dispatcher.close().catch(() => undefined);
     },
   };
+}
+
+/** SPKI pins shipped for upstreams run by Google (the checksum database and the public module mirror). */
+export const DEFAULT_PINS: Record<string, readonly string[]> = {
+  'sum.golang.org': DEFAULT_GOOGLE_PINS,
+  '*.golang.org': DEFAULT_GOOGLE_PINS,
+};
+
+/** The pinned undici dispatcher for upstreams: configured pins over the shipped defaults. */
+export async function createDispatcher(config: ModgateConfig, logger: Logger, metrics?: Metrics, audit?: AuditPort): Promise<PinnedDispatcher> {
+  const ca = config.extraCaFile ? [await readFile(config.extraCaFile, 'utf8')] : undefined;
+  if (config.pinning === 'optional') logger.warn('pinning is optional: upstreams without pins are trusted on the system roots alone');
+  if (config.allowHttpUpstream) logger.warn('plain-HTTP upstreams are allowed (allowHttpUpstream): use only for local mirrors and tests');
+  return createPinnedDispatcher({
+    pins: { ...DEFAULT_PINS, ...config.pins },
+    pinning: config.pinning,
+    allowHttp: config.allowHttpUpstream,
+    ...(ca ? { ca } : {}),
+    proxy: 'env',
+    connectTimeoutMs: config.http.connectTimeoutMs,
+    headersTimeoutMs: config.http.headersTimeoutMs,
+    bodyTimeoutMs: config.http.bodyTimeoutMs,
+    connections: config.http.connections,
+    onPinEvent: (e) => {
+      if (e.kind === 'unpinned') return logger.warn({ host: e.host }, 'upstream has no pins (pinning: optional)');
+      logger.error({ host: e.host, expected: e.expected, seen: e.seen }, 'upstream certificate pin mismatch');
+      metrics?.security.inc({ event: 'PIN_MISMATCH' });
+      void audit?.security({ event: 'PIN_MISMATCH', details: { host: e.host, expected: e.expected, seen: e.seen } }).catch(() => undefined);
+    },
+  });
+}
+
+function httpsFileOptions(config: ModgateConfig): HttpsFileOptions {
+  return {
+    certFile: config.tls.certFile,
+    keyFile: config.tls.keyFile,
+    ...(config.tls.clientCaFile
+      ? { caFile: config.tls.clientCaFile, requestCert: true, requireClientCert: config.tls.requireClientCert }
+      : {}),
+  };
+}
+
+function startReloader(app: FastifyInstance, config: ModgateConfig, logger: Logger): CertReloader {
+  const reloader = new CertReloader(app.server as unknown as ReloadableServer, httpsFileOptions(config));
+  reloader.on('reload', (e) => (e.kind === 'reloaded' ? logger.info(e, 'TLS certificate reloaded') : logger.error(e, 'TLS certificate reload rejected; keeping the old one')));
+  return reloader.start();
 }
 
 /** The upstream HTTP client of a config (also used by CLI commands). */

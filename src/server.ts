@@ -20,11 +20,9 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     loggerInstance: d.logger,
     genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'].slice(0, 64) : randomUUID()),
     requestIdHeader: false,
-    disableRequestLogging: false,
     return503OnClosing: true,
     forceCloseConnections: false,
-    ignoreDuplicateSlashes: false,
-    maxParamLength: 4096,
+    routerOptions: { maxParamLength: 4096 },
   };
   if (d.https) {
     opts.http2 = true;

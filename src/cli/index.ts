@@ -3,6 +3,7 @@ import { isModgateError } from '../errors.js';
 import { registerServe } from './serve.js';
 import { registerConfig } from './config.js';
 import { registerVerify } from './verify.js';
+import { registerCerts } from './certs.js';
 
 /** Registers every command; each lives in its own file under src/cli. */
 export function buildProgram(): Command {
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerConfig(program);
   registerVerify(program);
+  registerCerts(program);
   return program;
 }
 

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -37,16 +38,30 @@ export interface FakeUpstream {
 }
 
 /** An in-process GOPROXY on 127.0.0.1:0 serving fixture and generated modules. */
-export async function startFakeUpstream(modules: FakeModule[] = []): Promise<FakeUpstream> {
+export interface FakeUpstreamOptions {
+  /** Serve HTTPS with this certificate chain and key. */
+  tls?: { cert: string; key: string };
+  /** Also serve this checksum database under /sumdb/<name>/ (as public mirrors do). */
+  sumdb?: { name: string; handle(path: string): Promise<{ status: number; body: Buffer }> };
+}
+
+export async function startFakeUpstream(modules: FakeModule[] = [], opts: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
   const byKey = new Map<string, FakeModule>();
   const hits = new Map<string, number>();
   const faults = new Map<string, Misbehaviour & { used?: number }>();
   const add = (m: FakeModule): void => void byKey.set(`${m.path}@${m.version}`, m);
   modules.forEach(add);
 
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const p = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     hits.set(p, (hits.get(p) ?? 0) + 1);
+    const db = opts.sumdb;
+    if (db && p.startsWith(`/sumdb/${db.name}/`)) {
+      const sub = p.slice(`/sumdb/${db.name}`.length);
+      if (sub === '/supported') return void res.writeHead(200).end();
+      void db.handle(sub).then((r) => res.writeHead(r.status).end(r.body), () => res.writeHead(500).end());
+      return;
+    }
     const body = route(p, byKey);
     const fault = [...faults.entries()].find(([s]) => p.endsWith(s))?.[1];
     if (fault && apply(fault, res, body)) return;
@@ -55,11 +70,12 @@ export async function startFakeUpstream(modules: FakeModule[] = []): Promise<Fak
       return;
     }
     res.writeHead(200, { 'content-length': body.length }).end(body);
-  });
+  };
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     hits,
     count: (suffix) => [...hits.entries()].filter(([p]) => p.endsWith(suffix)).reduce((n, [, c]) => n + c, 0),
     add,
