@@ -84,6 +84,7 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
       await audit.security({ event, details });
     },
   });
+  metrics.inflightSource = () => artifacts.inflight;
   const metadata = new MetadataService({
     store,
     client,
@@ -114,7 +115,10 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
         checks.storage = (err as Error).message;
       }
       checks.audit = audit.healthy() ? 'ok' : 'unwritable';
-      return { ok: Object.values(checks).every((c) => c === 'ok'), checks };
+      const ok = checks.storage === 'ok' && checks.audit === 'ok';
+      const ago = metrics.lastUpstreamOk ? Math.round((Date.now() - metrics.lastUpstreamOk) / 1000) : -1;
+      checks.upstream = ago >= 0 && ago < 300 ? 'ok' : 'no answer in the last 5 minutes: serving from cache';
+      return { ok, checks };
     },
     ...(https ? { https: https as unknown as Record<string, unknown> } : {}),
     ...(db.proxy ? { sumdb: db.proxy.handler } : {}),
@@ -201,7 +205,12 @@ export function createUpstreamClient(config: ModgateConfig, dispatcher?: Dispatc
     retryBaseMs: config.http.retryBaseMs,
     authFor: credentialsFor(config),
     ...(metrics
-      ? { onAttempt: (e) => metrics.upstreamLatency.observe({ upstream: e.upstream, status: String(e.status ?? 'error') }, e.ms / 1000) }
+      ? {
+          onAttempt: (e) => {
+            metrics.upstreamLatency.observe({ upstream: e.upstream, status: String(e.status ?? 'error') }, e.ms / 1000);
+            if (e.status !== undefined && e.status < 500) metrics.lastUpstreamOk = Date.now();
+          },
+        }
       : {}),
   });
 }

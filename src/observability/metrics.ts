@@ -28,11 +28,16 @@ export class Metrics {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
-  readonly inflight = new Gauge({
+  /** Reports upstream fetches in flight at scrape time. */
+  inflightSource: () => number = () => 0;
+  readonly inflight: Gauge = new Gauge({
     name: 'modgate_inflight_fetches',
     help: 'Upstream artifact fetches in flight',
     registers: [this.registry],
+    collect: (): void => this.inflight.set(this.inflightSource()),
   });
+  /** Epoch ms of the last upstream answer (any status below 500). */
+  lastUpstreamOk = 0;
   readonly security = new Counter({
     name: 'modgate_security_events_total',
     help: 'Security events (checksum mismatch, pin mismatch, sumdb fork, policy errors)',
