@@ -78,6 +78,7 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
     router,
     checksums,
     limits: config.limits,
+    memory: { bytes: config.cache.memoryBytes, maxItemBytes: config.cache.memoryMaxItemBytes },
     onSecurity: async (event, details) => {
       metrics.security.inc({ event });
       logger.error({ event, ...details }, 'security event');
@@ -92,7 +93,7 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
     ttlSeconds: { list: config.cache.listTtlSeconds, query: config.cache.queryTtlSeconds },
     maxBytes: { list: config.limits.listBytes, info: config.limits.infoBytes },
   });
-  const flow = new GatewayFlow({ artifacts, metadata, facts: new FactsService(artifacts, metadata), gate: parts.gate ?? allowAllGate, audit });
+  const flow = new GatewayFlow({ artifacts, metadata, facts: new FactsService(artifacts, metadata, config.cache.listTtlSeconds * 1000), gate: parts.gate ?? allowAllGate, audit });
   const identify =
     parts.identify ?? createIdentify({ tokens: config.auth.tokens, required: config.auth.required, mtls: Boolean(config.tls.clientCaFile) });
   const https = parts.https ?? (config.tls.insecureHttp ? undefined : await buildHttpsOptions(httpsFileOptions(config)));

@@ -17,6 +17,7 @@ import { SingleFlight } from '../upstream/singleflight.js';
 import { upstreamPath, type ArtifactKind } from './paths.js';
 import type { Router } from './router.js';
 import { artifactKey } from './keys.js';
+import { ByteLru } from '../storage/lru.js';
 
 export interface StoredEvidence extends Partial<Evidence> {
   kind: ArtifactKind;
@@ -34,6 +35,8 @@ export interface ArtifactHit {
   info: BlobInfo;
   evidence: StoredEvidence;
   cache: 'hit' | 'miss';
+  /** The whole artifact, when small enough to be kept in the memory cache. */
+  body?: Buffer;
 }
 
 export interface ArtifactDeps {
@@ -42,6 +45,8 @@ export interface ArtifactDeps {
   router: Router;
   checksums: ChecksumVerifier;
   limits: { zipBytes: number; modBytes: number; infoBytes: number };
+  /** Byte budget of the in-memory LRU of small immutable artifacts, and its per-item cap. */
+  memory: { bytes: number; maxItemBytes: number };
   /** Called with the bad bytes' quarantine key on a checksum mismatch. */
   onSecurity: (event: string, details: Record<string, unknown>) => Promise<void>;
 }
@@ -53,8 +58,11 @@ export interface ArtifactDeps {
  */
 export class ArtifactService {
   private readonly flights = new SingleFlight<ArtifactHit>();
+  private readonly memory: ByteLru<ArtifactHit>;
 
-  constructor(private readonly d: ArtifactDeps) {}
+  constructor(private readonly d: ArtifactDeps) {
+    this.memory = new ByteLru(d.memory.bytes);
+  }
 
   get inflight(): number {
     return this.flights.size;
@@ -62,6 +70,8 @@ export class ArtifactService {
 
   async get(module: string, version: string, kind: ArtifactKind): Promise<ArtifactHit> {
     const key = artifactKey(module, version, kind);
+    const hot = this.memory.get(key);
+    if (hot) return hot;
     const cached = await this.cached(key);
     if (cached) return cached;
     return this.flights.do(key, async () => (await this.cached(key)) ?? this.fetch(module, version, kind, key));
@@ -69,6 +79,8 @@ export class ArtifactService {
 
   /** Reads a small stored artifact (.info, .mod) whole. */
   async read(key: string): Promise<Buffer> {
+    const hot = this.memory.get(key)?.body;
+    if (hot) return hot;
     const raw = await this.d.store.getBytes(key);
     if (!raw) throw new ModgateError('STORAGE_UNAVAILABLE', `stored ${key} vanished`);
     return raw;
@@ -79,7 +91,18 @@ export class ArtifactService {
     if (!info) return null;
     const ev = await this.d.store.getBytes(`${key}.evidence.json`);
     if (!ev) return null;
-    return { key, info, evidence: JSON.parse(ev.toString('utf8')) as StoredEvidence, cache: 'hit' };
+    const hit: ArtifactHit = { key, info, evidence: JSON.parse(ev.toString('utf8')) as StoredEvidence, cache: 'hit' };
+    await this.remember(hit);
+    return hit;
+  }
+
+  /** Keeps the evidence (and, when small, the bytes) of a verified artifact in memory. */
+  private async remember(hit: ArtifactHit): Promise<void> {
+    const small = hit.info.size <= this.d.memory.maxItemBytes;
+    const body = small ? ((await this.d.store.getBytes(hit.key)) ?? undefined) : undefined;
+    if (small && body?.length !== hit.info.size) return;
+    const hot: ArtifactHit = { ...hit, cache: 'hit', ...(body ? { body } : {}) };
+    this.memory.set(hit.key, hot, 512 + (body?.length ?? 0));
   }
 
   private async fetch(module: string, version: string, kind: ArtifactKind, key: string): Promise<ArtifactHit> {
@@ -111,7 +134,9 @@ export class ArtifactService {
       await this.d.store.putFile(key, tmp);
       const info = await this.d.store.stat(key);
       if (!info) throw new ModgateError('STORAGE_UNAVAILABLE', `stored ${key} is not readable`);
-      return { key, info, evidence, cache: 'miss' };
+      const hit: ArtifactHit = { key, info, evidence, cache: 'miss' };
+      await this.remember(hit);
+      return hit;
     } catch (err) {
       if (isModgateError(err, 'CHECKSUM_MISMATCH')) await this.quarantine(tmp, key, err.details);
       else if (isModgateError(err, 'SUMDB_FORK')) await this.d.onSecurity('SUMDB_FORK', { module, version, ...err.details });

@@ -4,6 +4,7 @@ import { compare, isValid, prerelease } from '../integrity/semver.js';
 import type { ArtifactService } from './artifacts.js';
 import type { MetadataService } from './metadata.js';
 import type { ModuleFacts } from './ports.js';
+import { ByteLru } from '../storage/lru.js';
 
 const LIST_INFO_PARALLELISM = 8;
 
@@ -14,12 +15,25 @@ const LIST_INFO_PARALLELISM = 8;
  * Everything goes through the verified artifact path and its cache.
  */
 export class FactsService {
+  private readonly memo = new ByteLru<{ at: number; facts: ModuleFacts }>(4096);
+
   constructor(
     private readonly artifacts: ArtifactService,
     private readonly metadata: MetadataService,
+    /** How long gathered facts are reused (the list TTL: retractions come from the list). */
+    private readonly ttlMs = 60_000,
   ) {}
 
   async forVersion(module: string, version: string): Promise<ModuleFacts> {
+    const key = `${module}@${version}`;
+    const hit = this.memo.get(key);
+    if (hit && Date.now() - hit.at < this.ttlMs) return { ...hit.facts };
+    const facts = await this.gather(module, version);
+    this.memo.set(key, { at: Date.now(), facts }, 1);
+    return { ...facts };
+  }
+
+  private async gather(module: string, version: string): Promise<ModuleFacts> {
     const [publishTime, latestMod] = await Promise.all([this.publishTime(module, version), this.latestGoMod(module)]);
     const facts: ModuleFacts = {};
     if (publishTime) facts.publishTime = publishTime;

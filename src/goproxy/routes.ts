@@ -117,9 +117,14 @@ async function sendArtifact(
   if (range === 'invalid') {
     return reply.code(416).header('content-range', `bytes */${size}`).send();
   }
+  const length = range ? range.end - range.start + 1 : size;
+  if (hit.body && !range) {
+    d.audit.completion({ ctx, status: 200, bytes: length, outcome: 'complete' });
+    d.metrics?.served(kind, 200, length, hit.cache);
+    return reply.header('content-length', length).send(hit.body);
+  }
   const stream = await d.store.createReadStream(hit.key, range ?? undefined);
   if (!stream) throw new ModgateError('STORAGE_UNAVAILABLE', `cached ${hit.key} vanished`);
-  const length = range ? range.end - range.start + 1 : size;
   reply.raw.once('close', () => {
     const complete = reply.raw.writableFinished;
     d.audit.completion({ ctx, status: reply.statusCode, bytes: complete ? length : 0, outcome: complete ? 'complete' : 'aborted' });

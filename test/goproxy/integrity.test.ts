@@ -151,9 +151,13 @@ t.test('private modules: TOFU ledger, and a changed hash is a SECURITY ERROR', a
   const gw2 = await startTestGateway(dir2, { upstream: up.url, noSumdb: 'corp.example', sumdb: `${db.verifierKey} ${db.url}` });
   t.teardown(() => gw2.close());
   t.equal((await get(`${gw2.url}/corp.example/lib/@v/v1.0.0.zip`)).status, 200, 'a fresh ledger trusts on first use');
+  // The cache is lost (the ledger is not): a restart refetches, and the original bytes no longer match.
+  await gw2.close();
   await rm(path.join(dir2, 'store', 'cache'), { recursive: true });
   up.misbehave('/corp.example/lib/@v/v1.0.0.zip', null);
-  const changed = await get(`${gw2.url}/corp.example/lib/@v/v1.0.0.zip`);
+  const gw3 = await startTestGateway(dir2, { upstream: up.url, noSumdb: 'corp.example', sumdb: `${db.verifierKey} ${db.url}` });
+  t.teardown(() => gw3.close());
+  const changed = await get(`${gw3.url}/corp.example/lib/@v/v1.0.0.zip`);
   t.equal(changed.status, 403);
   t.match(changed.text, /^SECURITY ERROR: checksum mismatch.*\nexpected \(the local TOFU ledger\)/);
 });
