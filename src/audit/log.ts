@@ -1,0 +1,307 @@
+/**
+ * The append-only, hash-chained audit log (see docs/audit.md).
+ *
+ * Error codes:
+ * | code                     | meaning                                                         |
+ * |--------------------------|-----------------------------------------------------------------|
+ * | AUDIT_UNAVAILABLE        | the log cannot be written (unwritable directory, disk full, ...) |
+ * | AUDIT_CLOSED             | append after close()                                            |
+ * | AUDIT_CORRUPT            | the log on disk is damaged or shorter than a checkpoint          |
+ * | AUDIT_RECORD_INVALID     | the record cannot be serialized, or is too large                 |
+ * | AUDIT_CHECKPOINT_INVALID | a checkpoint note's text is malformed                            |
+ * | AUDIT_KEY_INVALID        | the audit key file is malformed or its keys do not pair          |
+ * | AUDIT_KEY_INSECURE       | the audit key file is readable by group or others                |
+ * | AUDIT_SHIP_FAILED        | a checkpoint could not be shipped                                |
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { ModgateError, isModgateError } from '../errors.js';
+import { CHECKPOINT_DIR, listCheckpointFiles, signCheckpoint, writeCheckpointFile, type AuditKey, type Checkpoint } from './checkpoint.js';
+import { locateHead } from './head.js';
+import { removeExpiredSegments, type RetentionResult } from './retention.js';
+import { ZERO_HASH, chainRecord, sha256Hex, type AuditEntry, type AuditRecord } from './records.js';
+import { SegmentWriter } from './writer.js';
+
+export interface AuditLogOptions {
+  dir: string;
+  key: AuditKey;
+  /** Rotate when a segment reaches this size (default 64 MiB). */
+  maxSegmentBytes?: number;
+  /** Seconds between periodic checkpoints (default 300; 0 disables the timer). */
+  checkpointIntervalSec?: number;
+  /** Extra time to gather a batch before writing (default 0: the next event-loop turn). */
+  commitWindowMs?: number;
+  maxBatchRecords?: number;
+  /** After a write failure, the next append retries opening the log after this delay (default 5000). */
+  retryAfterMs?: number;
+  onCheckpoint?: (cp: Checkpoint) => void | Promise<void>;
+  onError?: (err: ModgateError) => void;
+  now?: () => Date;
+  /** Extra fields for the 'start' system record (e.g. version). */
+  startDetails?: Record<string, unknown>;
+}
+
+export interface AuditLogStats {
+  records: number;
+  batches: number;
+  fsyncs: number;
+  segments: number;
+  checkpoints: number;
+}
+
+interface Pending {
+  record: AuditRecord;
+  line: string;
+  hash: string;
+  resolve: (r: AuditRecord) => void;
+  reject: (e: unknown) => void;
+}
+
+function unavailable(err: unknown): ModgateError {
+  if (isModgateError(err, 'AUDIT_UNAVAILABLE')) return err;
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return new ModgateError('AUDIT_UNAVAILABLE', `audit log unavailable: ${(err as Error)?.message ?? String(err)}`, code ? { cause: code } : {}, { cause: err });
+}
+
+export class AuditLog {
+  readonly dir: string;
+  readonly stats: AuditLogStats = { records: 0, batches: 0, fsyncs: 0, segments: 0, checkpoints: 0 };
+  private readonly opts: AuditLogOptions;
+  private readonly now: () => Date;
+  private readonly writer: SegmentWriter;
+  private state: 'open' | 'failed' | 'closed' = 'open';
+  private error: ModgateError | undefined;
+  private failedAt = 0;
+  private recovering: Promise<void> | undefined;
+  private nextSeq = 1;
+  private headHash = ZERO_HASH;
+  private durable = { seq: 0, hash: ZERO_HASH };
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private scheduled = false;
+  private closing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private cpChain: Promise<unknown> = Promise.resolve();
+  private lastCheckpointSeq = 0;
+  private checkpointRecordSeq = 0;
+
+  private constructor(opts: AuditLogOptions) {
+    this.opts = opts;
+    this.dir = opts.dir;
+    this.now = opts.now ?? (() => new Date());
+    this.writer = new SegmentWriter(opts.dir, opts.maxSegmentBytes ?? 64 << 20, this.now, this.stats);
+  }
+
+  /**
+   * Opens (or creates) the log in opts.dir, repairs a torn tail and appends
+   * the 'repair' and 'start' records. I/O failures do not throw: the log is
+   * returned unhealthy and append rejects with AUDIT_UNAVAILABLE. Throws
+   * AUDIT_CORRUPT when the log on disk is damaged or shorter than a checkpoint.
+   */
+  static async open(opts: AuditLogOptions): Promise<AuditLog> {
+    const log = new AuditLog(opts);
+    try {
+      await log.attach('start');
+    } catch (err) {
+      if (isModgateError(err, 'AUDIT_CORRUPT')) throw err;
+      log.fail(err);
+    }
+    const every = opts.checkpointIntervalSec ?? 300;
+    if (every > 0) {
+      log.timer = setInterval(() => void log.checkpoint().catch((e) => log.report(e)), every * 1000);
+      log.timer.unref();
+    }
+    return log;
+  }
+
+  get healthy(): boolean {
+    return this.state === 'open';
+  }
+
+  get lastError(): ModgateError | undefined {
+    return this.error;
+  }
+
+  /** Seq and hash of the last fsynced record. */
+  get head(): { seq: number; hash: string } {
+    return { ...this.durable };
+  }
+
+  get checkpointedSeq(): number {
+    return this.lastCheckpointSeq;
+  }
+
+  private async attach(event: 'start' | 'recovered'): Promise<void> {
+    await mkdir(path.join(this.dir, CHECKPOINT_DIR), { recursive: true });
+    const head = await locateHead(this.dir);
+    const cps = await listCheckpointFiles(this.dir);
+    const lastCp = cps.at(-1)?.seq ?? 0;
+    if (lastCp > head.seq) {
+      throw new ModgateError('AUDIT_CORRUPT', `audit log ends at seq ${head.seq} but checkpoint ${lastCp} exists`, { seq: head.seq, checkpoint: lastCp });
+    }
+    this.lastCheckpointSeq = lastCp;
+    await this.writer.attach(head.segment);
+    this.nextSeq = head.seq + 1;
+    this.headHash = head.hash;
+    this.durable = { seq: head.seq, hash: head.hash };
+    this.state = 'open';
+    this.error = undefined;
+    const waits: Promise<AuditRecord>[] = [];
+    if (head.repair) waits.push(this.enqueue({ type: 'system', event: 'repair', details: { ...head.repair } }));
+    waits.push(this.enqueue({ type: 'system', event, details: { pid: process.pid, node: process.version, resumedAfter: head.seq, ...this.opts.startDetails } }));
+    await Promise.all(waits);
+  }
+
+  /** Appends a record; resolves with the stored record once it is fsynced. */
+  append(entry: AuditEntry): Promise<AuditRecord> {
+    if (this.state === 'closed' || this.closing) return Promise.reject(new ModgateError('AUDIT_CLOSED', 'audit log is closed'));
+    if (this.state === 'failed') return this.appendAfterRecovery(entry);
+    return this.enqueue(entry);
+  }
+
+  private async appendAfterRecovery(entry: AuditEntry): Promise<AuditRecord> {
+    if (!this.recovering && Date.now() - this.failedAt >= (this.opts.retryAfterMs ?? 5000)) {
+      this.recovering = this.attach('recovered')
+        .catch((err) => this.fail(err))
+        .finally(() => (this.recovering = undefined));
+    }
+    if (this.recovering) await this.recovering;
+    if (this.state !== 'open') throw this.error ?? unavailable('audit log unavailable');
+    return this.enqueue(entry);
+  }
+
+  private enqueue(entry: AuditEntry): Promise<AuditRecord> {
+    let built;
+    try {
+      built = chainRecord(entry, this.nextSeq, this.headHash, this.now());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const hash = sha256Hex(built.line);
+    this.nextSeq++;
+    this.headHash = hash;
+    return new Promise((resolve, reject) => {
+      this.pending.push({ record: built.record, line: `${built.line}\n`, hash, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.flushing || this.scheduled) return;
+    this.scheduled = true;
+    const run = (): void => {
+      this.scheduled = false;
+      this.flushing = this.flushLoop().finally(() => {
+        this.flushing = undefined;
+        if (this.pending.length) this.kick();
+      });
+    };
+    const w = this.opts.commitWindowMs ?? 0;
+    if (w > 0) setTimeout(run, w);
+    else setImmediate(run);
+  }
+
+  private async flushLoop(): Promise<void> {
+    while (this.pending.length && this.state === 'open') {
+      const batch = this.pending.splice(0, this.opts.maxBatchRecords ?? 4096);
+      try {
+        await this.writer.write(batch.map((p) => ({ seq: p.record.seq, line: p.line })));
+      } catch (err) {
+        this.fail(err, batch);
+        return;
+      }
+      const last = batch[batch.length - 1] as Pending;
+      this.durable = { seq: last.record.seq, hash: last.hash };
+      this.stats.records += batch.length;
+      this.stats.batches++;
+      for (const p of batch) p.resolve(p.record);
+    }
+  }
+
+  private fail(err: unknown, batch: Pending[] = []): void {
+    const e = unavailable(err);
+    this.state = 'failed';
+    this.error = e;
+    this.failedAt = Date.now();
+    const doomed = [...batch, ...this.pending.splice(0)];
+    for (const p of doomed) p.reject(e);
+    void this.writer.detach();
+    this.report(e);
+  }
+
+  private report(err: unknown): void {
+    try {
+      this.opts.onError?.(isModgateError(err) ? err : unavailable(err));
+    } catch {
+      // A failing error callback must not break the log.
+    }
+  }
+
+  /** Waits until every record appended so far is written (or rejected). */
+  async drain(): Promise<void> {
+    for (let i = 0; i < 100_000 && (this.pending.length || this.flushing || this.scheduled); i++) {
+      await (this.flushing ?? new Promise((r) => setImmediate(r)));
+    }
+  }
+
+  /**
+   * Writes a signed checkpoint of the durable head to checkpoints/<seq>.note,
+   * hands it to onCheckpoint and appends a 'checkpoint' record. Returns
+   * undefined when nothing new needs covering.
+   */
+  checkpoint(): Promise<Checkpoint | undefined> {
+    const run = this.cpChain.then(() => this.checkpointNow(true));
+    this.cpChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async checkpointNow(withRecord: boolean): Promise<Checkpoint | undefined> {
+    await this.drain();
+    const { seq, hash } = this.durable;
+    if (seq === 0 || seq === this.lastCheckpointSeq || (withRecord && seq === this.checkpointRecordSeq)) return undefined;
+    const cp = signCheckpoint({ seq, hash }, this.opts.key);
+    await writeCheckpointFile(this.dir, cp);
+    this.lastCheckpointSeq = seq;
+    this.stats.checkpoints++;
+    if (this.opts.onCheckpoint) {
+      Promise.resolve()
+        .then(() => this.opts.onCheckpoint?.(cp))
+        .catch((e) => this.report(e));
+    }
+    if (withRecord && this.state === 'open' && !this.closing) {
+      const r = await this.enqueue({ type: 'system', event: 'checkpoint', details: { seq, hash } });
+      this.checkpointRecordSeq = r.seq;
+    }
+    return cp;
+  }
+
+  /** Deletes whole segments older than `days` that a checkpoint covers (see retention.ts). */
+  async removeExpired(opts: { days: number; now?: Date }): Promise<RetentionResult> {
+    if (this.state !== 'open' || this.closing) throw this.error ?? new ModgateError('AUDIT_CLOSED', 'audit log is closed');
+    await this.checkpoint();
+    return removeExpiredSegments({
+      dir: this.dir,
+      days: opts.days,
+      now: opts.now ?? this.now(),
+      currentStartSeq: this.writer.currentStartSeq ?? this.nextSeq,
+      checkpointSeq: this.lastCheckpointSeq,
+      append: (e) => this.append(e),
+    });
+  }
+
+  /** Appends a 'stop' record, flushes, writes a final checkpoint and closes the segment. */
+  async close(): Promise<void> {
+    if (this.state === 'closed' || this.closing) return;
+    if (this.timer) clearInterval(this.timer);
+    if (this.state === 'open') await this.enqueue({ type: 'system', event: 'stop', details: {} }).catch(() => undefined);
+    this.closing = true;
+    await this.drain();
+    await this.cpChain;
+    try {
+      if (this.state === 'open') await this.checkpointNow(false);
+    } finally {
+      this.state = 'closed';
+      await this.writer.detach();
+    }
+  }
+}

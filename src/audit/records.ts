@@ -1,0 +1,171 @@
+/**
+ * Audit record shapes and the hash chain that links them.
+ *
+ * Every record carries `seq` (1-based, gapless) and `prev`, the SHA-256 hex of
+ * the previous record's canonical bytes (RFC 8785 JSON canonicalization). The
+ * first record of a log has `prev` = 64 zeros. Lines on disk are exactly the
+ * canonical bytes of the record followed by "\n".
+ */
+import { createHash } from 'node:crypto';
+import canonicalizeModule from 'canonicalize';
+import { ModgateError } from '../errors.js';
+
+type Canonicalize = (input: unknown) => string | undefined;
+// The package is CommonJS (module.exports = fn) while its typings declare a default export.
+const cjs = canonicalizeModule as unknown as Canonicalize | { default: Canonicalize };
+const canonicalize: Canonicalize = typeof cjs === 'function' ? cjs : cjs.default;
+
+export const ZERO_HASH = '0'.repeat(64);
+/** Largest canonical record accepted (bytes, without the newline). */
+export const MAX_RECORD_BYTES = 1 << 20;
+
+export type Decision = 'allow' | 'deny' | 'warn';
+
+export interface SumdbEvidence {
+  name: string;
+  treeSize: number;
+  rootHash: string;
+  recordId: number;
+}
+
+export interface Evidence {
+  h1?: string;
+  zipSha256?: string;
+  sumdb?: SumdbEvidence;
+  tofu?: boolean;
+}
+
+export interface DecisionEntry {
+  type: 'decision';
+  time: string;
+  requestId: string;
+  client: { id: string; method: string; groups: string[]; address: string };
+  kind: string;
+  module: string;
+  version?: string;
+  decision: Decision;
+  codes: string[];
+  policyRevision: string;
+  dataRevision?: string;
+  cache: 'hit' | 'miss';
+  upstream?: string;
+  evidence?: Evidence;
+}
+
+export interface CompletionEntry {
+  type: 'completion';
+  time?: string;
+  requestId: string;
+  outcome: string;
+  bytes: number;
+  durationMs: number;
+  status: number;
+}
+
+export type SecurityEvent =
+  | 'PIN_MISMATCH'
+  | 'CHECKSUM_MISMATCH'
+  | 'SUMDB_FORK'
+  | 'SUMDB_ROLLBACK'
+  | 'POLICY_ERROR'
+  | 'TOFU_CONFLICT'
+  | 'AUDIT_REPAIR'
+  | (string & {});
+
+export interface SecurityEntry {
+  type: 'security';
+  time?: string;
+  event: SecurityEvent;
+  requestId?: string;
+  details: Record<string, unknown>;
+}
+
+export type SystemEvent = 'start' | 'stop' | 'repair' | 'retention' | 'checkpoint' | 'recovered';
+
+export interface SystemEntry {
+  type: 'system';
+  time?: string;
+  event: SystemEvent;
+  details: Record<string, unknown>;
+}
+
+/** What callers hand to AuditLog.append (time defaults to now). */
+export type AuditEntry = DecisionEntry | CompletionEntry | SecurityEntry | SystemEntry;
+
+export interface ChainFields {
+  seq: number;
+  prev: string;
+  time: string;
+}
+
+/** A record as stored: the entry plus its chain fields. */
+export type AuditRecord = AuditEntry & ChainFields;
+export type StoredDecision = DecisionEntry & ChainFields;
+
+export const RECORD_TYPES = ['decision', 'completion', 'security', 'system'] as const;
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** RFC 8785 canonical JSON of a record; throws AUDIT_RECORD_INVALID if it cannot be represented. */
+export function canonicalRecord(record: object): string {
+  let s: string | undefined;
+  try {
+    s = canonicalize(record);
+  } catch (err) {
+    throw new ModgateError('AUDIT_RECORD_INVALID', `record is not serializable: ${(err as Error).message}`);
+  }
+  if (s === undefined || !s.startsWith('{')) throw new ModgateError('AUDIT_RECORD_INVALID', 'record must be a JSON object');
+  if (Buffer.byteLength(s) > MAX_RECORD_BYTES) {
+    throw new ModgateError('AUDIT_RECORD_INVALID', `record larger than ${MAX_RECORD_BYTES} bytes`);
+  }
+  return s;
+}
+
+/** SHA-256 hex of a record's canonical bytes: the `prev` of the record after it. */
+export function recordHash(record: object): string {
+  return sha256Hex(canonicalRecord(record));
+}
+
+/** Builds the stored record: entry fields plus seq, prev and time. */
+export function chainRecord(entry: AuditEntry, seq: number, prev: string, now: Date): { record: AuditRecord; line: string } {
+  if (!entry || typeof entry !== 'object' || !(RECORD_TYPES as readonly string[]).includes((entry as { type?: unknown }).type as string)) {
+    throw new ModgateError('AUDIT_RECORD_INVALID', 'record type must be decision, completion, security or system');
+  }
+  const record = { ...entry, time: entry.time ?? now.toISOString(), seq, prev } as AuditRecord;
+  const line = canonicalRecord(record);
+  return { record: JSON.parse(line) as AuditRecord, line };
+}
+
+/**
+ * Parses one stored line into a record, checking the chain fields' shapes.
+ * Returns the record and its hash, or a reason string.
+ */
+export function parseRecordLine(line: string): { record: AuditRecord; hash: string } | { error: string } {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(line);
+  } catch {
+    return { error: 'line is not valid JSON' };
+  }
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return { error: 'line is not a JSON object' };
+  const r = obj as Partial<AuditRecord>;
+  if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 1) return { error: 'record has no valid seq' };
+  if (typeof r.prev !== 'string' || !HEX64.test(r.prev)) return { error: 'record has no valid prev' };
+  try {
+    return { record: r as AuditRecord, hash: recordHash(r) };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+export function hexToBase64(hex: string): string {
+  return Buffer.from(hex, 'hex').toString('base64');
+}
+
+export function base64ToHex(b64: string): string {
+  return Buffer.from(b64, 'base64').toString('hex');
+}
