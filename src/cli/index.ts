@@ -4,6 +4,7 @@ import { registerServe } from './serve.js';
 import { registerConfig } from './config.js';
 import { registerVerify } from './verify.js';
 import { registerCerts } from './certs.js';
+import { registerDemo } from './demo.js';
 
 /** Registers every command; each lives in its own file under src/cli. */
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerVerify(program);
   registerCerts(program);
+  registerDemo(program);
   return program;
 }
 

@@ -1,0 +1,112 @@
+/**
+ * `modgate demo`: a sample upstream (over pinned TLS) that also serves a sample
+ * checksum database, and modgate in front of them with a demo policy, all on
+ * loopback and offline. It prints the environment to paste and commands to try.
+ */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { validateConfig } from '../config/load.js';
+import { startGateway, type Gateway } from '../main.js';
+import { hashGoMod } from '../integrity/dirhash.js';
+import { hashZipFile } from '../integrity/zip.js';
+import { initCerts } from '../tls/certs.js';
+import { spkiPin } from '../tls/pins.js';
+import { asIssuer, buildCert } from '../tls/x509-build.js';
+import { createFakeSumdb } from './sumdb.js';
+import { makeModule, startFakeUpstream, type FakeModule, type FakeUpstream } from './upstream.js';
+
+export interface Demo {
+  dir: string;
+  gateway: Gateway;
+  upstream: FakeUpstream;
+  env: Record<string, string>;
+  commands: Array<{ say: string; run: string; expect: 'ok' | 'fail' }>;
+  close(): Promise<void>;
+}
+
+async function sampleModules(): Promise<{ modules: FakeModule[]; tampered: FakeModule }> {
+  const lib = (v: string, msg: string): Promise<FakeModule> =>
+    makeModule('example.com/greet', v, { 'greet.go': `package greet\n\nfunc Hello() string { return ${JSON.stringify(msg)} }\n` });
+  const modules = [await lib('v1.0.0', 'hello'), await lib('v1.1.0', 'hello again'), await lib('v1.2.0', 'hello from a banned release')];
+  const tampered = await makeModule('example.com/tampered', 'v1.0.0', { 't.go': 'package tampered\n' });
+  modules.push(tampered);
+  return { modules, tampered };
+}
+
+export async function startDemo(opts: { dir?: string; listen?: string } = {}): Promise<Demo> {
+  const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), 'modgate-demo-')));
+  await mkdir(dir, { recursive: true });
+  const { modules, tampered } = await sampleModules();
+  const records = [];
+  for (const m of modules) {
+    const f = path.join(dir, 'tmp.zip');
+    await writeFile(f, m.zip);
+    records.push({ path: m.path, version: m.version, h1: await hashZipFile(f), modH1: hashGoMod(m.mod) });
+  }
+  const db = await createFakeSumdb({ name: `demo-${Date.now().toString(36)}.sumdb.localhost`, records });
+  const root = buildCert({ commonName: 'modgate demo upstream root', isCA: true, days: 7 });
+  const leaf = buildCert({ commonName: 'localhost', sans: ['127.0.0.1', 'localhost'], issuer: asIssuer(root), days: 7 });
+  const upstream = await startFakeUpstream(modules, { tls: { cert: leaf.certPem, key: leaf.privateKeyPem }, sumdb: db });
+  const evil = await makeModule('example.com/tampered', 'v1.0.0', { 't.go': 'package tampered // with a backdoor\n' });
+  upstream.misbehave(`/${tampered.path}/@v/v1.0.0.zip`, { kind: 'replace', body: evil.zip });
+  await writeFile(path.join(dir, 'upstream-ca.pem'), root.certPem);
+  const certs = await initCerts({ dir: path.join(dir, 'certs') });
+  const config = validateConfig({
+    listen: opts.listen ?? '127.0.0.1:0',
+    dataDir: path.join(dir, 'data'),
+    upstream: upstream.url,
+    sumdb: db.verifierKey,
+    extraCaFile: path.join(dir, 'upstream-ca.pem'),
+    pins: { '127.0.0.1': [spkiPin(root.certPem)] },
+    tls: { certFile: certs.certFile, keyFile: certs.keyFile },
+    log: { level: 'warn' },
+  });
+  const gateway = await startGateway(config, { logger: pino({ level: 'warn' }) });
+  const gopath = path.join(dir, 'gopath');
+  const env = {
+    GOPROXY: gateway.url,
+    GOSUMDB: db.verifierKey,
+    SSL_CERT_FILE: certs.bundleFile,
+    GOPATH: gopath,
+    GOMODCACHE: path.join(gopath, 'pkg', 'mod'),
+    GOFLAGS: '-modcacherw',
+    GONOSUMDB: '',
+    GOPRIVATE: '',
+    GONOPROXY: '',
+  };
+  const commands: Demo['commands'] = [
+    { say: 'an allowed module, verified by modgate and by go', run: 'go mod download -json example.com/greet@v1.1.0', expect: 'ok' },
+    { say: 'a tampered zip: SECURITY ERROR', run: 'go mod download -json example.com/tampered@v1.0.0', expect: 'fail' },
+  ];
+  return {
+    dir,
+    gateway,
+    upstream,
+    env,
+    commands,
+    close: async () => {
+      await gateway.close();
+      await upstream.close();
+    },
+  };
+}
+
+export function describeDemo(d: Demo): string {
+  const envLines = Object.entries(d.env).map(([k, v]) => `export ${k}=${v === '' ? "''" : v}`);
+  const cmds = d.commands.map((c) => `# ${c.say}\n${c.run}`);
+  return [
+    `modgate demo is running at ${d.gateway.url} (data in ${d.dir}). Everything is on loopback.`,
+    '',
+    'Paste these lines into another shell (a fresh GOPATH, so go remembers no other checksum database):',
+    '',
+    ...envLines,
+    '',
+    'Then try:',
+    '',
+    ...cmds,
+    '',
+    'Press Ctrl-C to stop.',
+  ].join('\n');
+}
