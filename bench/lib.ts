@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
+import { Agent, request } from 'undici';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,27 +26,34 @@ function procStatus(pid: number, field: string): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-/** Starts `modgate serve` as a child process and waits for its "listening" log line. */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Starts `modgate serve` as a child process on a free port and waits until /healthz answers. */
 export async function spawnGateway(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Child> {
-  const proc = spawn(process.execPath, [path.join(root, 'bin', 'modgate.js'), 'serve', '--listen', '127.0.0.1:0', ...args], {
-    env: { ...process.env, MODGATE_LOG__LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const port = await freePort();
+  const proc = spawn(process.execPath, [path.join(root, 'bin', 'modgate.js'), 'serve', '--listen', `127.0.0.1:${port}`, ...args], {
+    env: { ...process.env, MODGATE_LOG__LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${buf}`)), 30_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /"msg":"[^"]*listening[^"]*"/.exec(buf) && /"url":"([^"]+)"/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    proc.stderr!.on('data', (d: Buffer) => (buf += d.toString()));
-    proc.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${buf}`)));
-  });
-  proc.stdout!.resume();
+  let errText = '';
+  proc.stderr!.on('data', (d: Buffer) => (errText = (errText + d.toString()).slice(-4000)));
+  const tlsOn = !args.includes('--insecure-http');
+  const url = `${tlsOn ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null) throw new Error(`gateway exited ${proc.exitCode}: ${errText}`);
+    const ok = await request(`${url}/healthz`, { dispatcher }).then((r) => (r.body.dump(), r.statusCode === 200), () => false);
+    if (ok) break;
+    if (i > 300) throw new Error(`gateway did not start: ${errText}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await dispatcher.close();
   return {
     url,
     proc,

@@ -3,8 +3,10 @@ import path from 'node:path';
 import { root } from './lib.js';
 import { html, table, type Result } from './report.js';
 import { rssBigZip } from './scenarios/rss.js';
+import { cachedHits } from './scenarios/hits.js';
 
 const scenarios: Record<string, () => Promise<Result[]>> = {
+  hits: () => cachedHits(),
   rss: () => rssBigZip(),
 };
 

@@ -1,0 +1,60 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createFakeSumdb } from '../src/demo/sumdb.js';
+import { makeModule, startFakeUpstream, type FakeModule, type FakeUpstream } from '../src/demo/upstream.js';
+import { hashGoMod } from '../src/integrity/dirhash.js';
+import { hashZipFile } from '../src/integrity/zip.js';
+import { initCerts } from '../src/tls/certs.js';
+import { spawnGateway, type Child } from './lib.js';
+
+export interface BenchEnv {
+  dir: string;
+  upstream: FakeUpstream;
+  sumdbKey: string;
+  certFile: string;
+  keyFile: string;
+  modules: FakeModule[];
+  gateway(name: string, extraEnv?: Record<string, string>): Promise<Child>;
+  close(): Promise<void>;
+}
+
+/** A fake upstream (with its checksum database) holding `count` modules with a zip of `zipBytes` each. */
+export async function benchEnv(count = 1, zipBytes = 1 << 20): Promise<BenchEnv> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'modgate-bench-'));
+  const modules: FakeModule[] = [];
+  const records = [];
+  for (let i = 0; i < count; i++) {
+    const m = await makeModule(`example.com/bench${i}`, 'v1.0.0', { 'blob.bin': randomBytes(zipBytes) });
+    const f = path.join(dir, 'tmp.zip');
+    await writeFile(f, m.zip);
+    records.push({ path: m.path, version: m.version, h1: await hashZipFile(f), modH1: hashGoMod(m.mod) });
+    modules.push(m);
+  }
+  const db = await createFakeSumdb({ name: 'bench.sumdb.localhost', records });
+  const upstream = await startFakeUpstream(modules, { sumdb: db });
+  const certs = await initCerts({ dir: path.join(dir, 'certs') });
+  const children: Child[] = [];
+  return {
+    dir,
+    upstream,
+    sumdbKey: db.verifierKey,
+    certFile: certs.certFile,
+    keyFile: certs.keyFile,
+    modules,
+    async gateway(name, extraEnv = {}) {
+      const gw = await spawnGateway(
+        ['--allow-http-upstream', '--upstream', upstream.url, '--sumdb', db.verifierKey, '--data', path.join(dir, name), '--tls-cert', certs.certFile, '--tls-key', certs.keyFile],
+        { MODGATE_PINNING: 'optional', MODGATE_LOG__LEVEL: 'warn', ...extraEnv },
+      );
+      children.push(gw);
+      return gw;
+    },
+    async close() {
+      await Promise.all(children.map((c) => c.stop()));
+      await upstream.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
