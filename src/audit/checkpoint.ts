@@ -13,7 +13,14 @@
 import { chmod, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ModgateError, isModgateError } from '../errors.js';
-import { generateKeyPair, openNote, parseSignerKey, parseVerifierKey, signNote, type Signer } from '../integrity/note.js';
+import {
+  generateKeyPair,
+  openNote,
+  parseSignerKey,
+  parseVerifierKey,
+  signNote,
+  type Signer,
+} from '../integrity/note.js';
 import { createFileExclusive, syncDir, writeFileAtomic } from './fsutil.js';
 import { base64ToHex, hexToBase64 } from './records.js';
 
@@ -53,7 +60,8 @@ export function parseCheckpointText(text: string): CheckpointBody {
   if (lines.length !== 4 || lines[3] !== '') throw invalid('expected three lines');
   if (lines[0] !== CHECKPOINT_HEADER) throw invalid('unknown header');
   const seqText = lines[1] as string;
-  if (!/^[1-9][0-9]{0,15}$/.test(seqText) || !Number.isSafeInteger(Number(seqText))) throw invalid('bad size');
+  if (!/^[1-9][0-9]{0,15}$/.test(seqText) || !Number.isSafeInteger(Number(seqText)))
+    throw invalid('bad size');
   const h = lines[2] as string;
   if (!/^[A-Za-z0-9+/]{43}=$/.test(h)) throw invalid('bad hash');
   return { seq: Number(seqText), hash: base64ToHex(h) };
@@ -128,12 +136,19 @@ function keyError(file: string, why: string): ModgateError {
 export async function readAuditKey(file: string): Promise<AuditKey> {
   const st = await stat(file);
   if ((st.mode & 0o077) !== 0) {
-    throw new ModgateError('AUDIT_KEY_INSECURE', `audit key ${file} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`, { file });
+    throw new ModgateError(
+      'AUDIT_KEY_INSECURE',
+      `audit key ${file} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`,
+      { file },
+    );
   }
   const [signerLine = '', verifierLine = ''] = (await readFile(file, 'utf8')).split('\n');
   let key: AuditKey;
   try {
-    key = { signer: parseSignerKey(signerLine.trim()), verifierKey: parseVerifierKey(verifierLine.trim()).key };
+    key = {
+      signer: parseSignerKey(signerLine.trim()),
+      verifierKey: parseVerifierKey(verifierLine.trim()).key,
+    };
   } catch (err) {
     throw keyError(file, isModgateError(err) ? err.message : 'unreadable');
   }
@@ -150,7 +165,10 @@ export async function readAuditKey(file: string): Promise<AuditKey> {
  * Loads the gateway's audit key, creating it (mode 0600) on first start.
  * Returns the signer and the verifier key string to publish.
  */
-export async function loadOrCreateAuditKey(file: string, name = 'modgate-audit'): Promise<AuditKey & { created: boolean }> {
+export async function loadOrCreateAuditKey(
+  file: string,
+  name = 'modgate-audit',
+): Promise<AuditKey & { created: boolean }> {
   try {
     return { ...(await readAuditKey(file)), created: false };
   } catch (err) {

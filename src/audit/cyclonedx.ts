@@ -75,7 +75,14 @@ function collect(acc: Map<string, Acc>, r: AuditRecord): void {
   const key = `${r.module}@${r.version}`;
   let a = acc.get(key);
   if (!a) {
-    a = { module: r.module, version: r.version, sha: new Set(), h1: new Set(), first: r.time, last: r.time };
+    a = {
+      module: r.module,
+      version: r.version,
+      sha: new Set(),
+      h1: new Set(),
+      first: r.time,
+      last: r.time,
+    };
     acc.set(key, a);
   }
   if (r.time < a.first) a.first = r.time;
@@ -87,26 +94,37 @@ function collect(acc: Map<string, Acc>, r: AuditRecord): void {
 
 function component(a: Acc): CycloneDxComponent {
   const purl = goPurl(a.module, a.version);
-  const properties = [...[...a.h1].sort().map((value) => ({ name: 'go:h1', value })), { name: 'modgate:firstServed', value: a.first }, { name: 'modgate:lastServed', value: a.last }];
+  const properties = [
+    ...[...a.h1].sort().map((value) => ({ name: 'go:h1', value })),
+    { name: 'modgate:firstServed', value: a.first },
+    { name: 'modgate:lastServed', value: a.last },
+  ];
   return {
     type: 'library',
     'bom-ref': purl,
     name: a.module,
     version: a.version,
     purl,
-    ...(a.sha.size ? { hashes: [...a.sha].sort().map((content) => ({ alg: 'SHA-256' as const, content })) } : {}),
+    ...(a.sha.size
+      ? { hashes: [...a.sha].sort().map((content) => ({ alg: 'SHA-256' as const, content })) }
+      : {}),
     properties,
   };
 }
 
 /** Builds the SBOM from decision records (filter the period with queryAudit first). */
-export async function buildCycloneDx(records: AsyncIterable<AuditRecord>, opts: SbomOptions = {}): Promise<CycloneDxBom> {
+export async function buildCycloneDx(
+  records: AsyncIterable<AuditRecord>,
+  opts: SbomOptions = {},
+): Promise<CycloneDxBom> {
   const acc = new Map<string, Acc>();
   for await (const r of records) collect(acc, r);
   const props: { name: string; value: string }[] = [];
   if (opts.since) props.push({ name: 'modgate:periodStart', value: opts.since.toISOString() });
   if (opts.until) props.push({ name: 'modgate:periodEnd', value: opts.until.toISOString() });
-  const components = [...acc.values()].map(component).sort((x, y) => (x.purl < y.purl ? -1 : x.purl > y.purl ? 1 : 0));
+  const components = [...acc.values()]
+    .map(component)
+    .sort((x, y) => (x.purl < y.purl ? -1 : x.purl > y.purl ? 1 : 0));
   return {
     $schema: 'http://cyclonedx.org/schema/bom-1.5.schema.json',
     bomFormat: 'CycloneDX',
@@ -115,7 +133,15 @@ export async function buildCycloneDx(records: AsyncIterable<AuditRecord>, opts: 
     version: 1,
     metadata: {
       timestamp: (opts.now ?? new Date()).toISOString(),
-      tools: { components: [{ type: 'application', name: 'modgate', ...(opts.toolVersion ? { version: opts.toolVersion } : {}) }] },
+      tools: {
+        components: [
+          {
+            type: 'application',
+            name: 'modgate',
+            ...(opts.toolVersion ? { version: opts.toolVersion } : {}),
+          },
+        ],
+      },
       properties: props,
     },
     components,

@@ -20,7 +20,10 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 async function writeTemp(file: string, data: string | Buffer, mode: number): Promise<string> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`,
+  );
   const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
@@ -36,7 +39,11 @@ async function writeTemp(file: string, data: string | Buffer, mode: number): Pro
 }
 
 /** Replaces `file` so that readers see the old or the new content, never a mix. */
-export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Buffer,
+  mode = 0o644,
+): Promise<void> {
   const tmp = await writeTemp(file, data, mode);
   try {
     await rename(tmp, file);
@@ -48,7 +55,11 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode 
 }
 
 /** Creates `file` with complete content or fails with EEXIST if it exists. */
-export async function createFileExclusive(file: string, data: string | Buffer, mode: number): Promise<void> {
+export async function createFileExclusive(
+  file: string,
+  data: string | Buffer,
+  mode: number,
+): Promise<void> {
   const tmp = await writeTemp(file, data, mode);
   try {
     await link(tmp, file);

@@ -59,14 +59,19 @@ export async function locateHead(dir: string): Promise<LogHead> {
     const seg = segments[i] as SegmentInfo;
     const scan = await scanTail(seg.file);
     if (scan.corrupt) {
-      throw corrupt(`audit segment ${seg.name} ends in a damaged record (${scan.corrupt}); refusing to continue the chain`, {
-        segment: seg.name,
-        offset: scan.goodLength,
-      });
+      throw corrupt(
+        `audit segment ${seg.name} ends in a damaged record (${scan.corrupt}); refusing to continue the chain`,
+        {
+          segment: seg.name,
+          offset: scan.goodLength,
+        },
+      );
     }
     if (scan.tornBytes > 0) {
       if (i !== segments.length - 1) {
-        throw corrupt(`audit segment ${seg.name} is torn but is not the last segment`, { segment: seg.name });
+        throw corrupt(`audit segment ${seg.name} is torn but is not the last segment`, {
+          segment: seg.name,
+        });
       }
       repair = await cutTail(seg, scan.goodLength, scan.size);
     }
@@ -74,24 +79,37 @@ export async function locateHead(dir: string): Promise<LogHead> {
     const head = { seq: scan.last.record.seq, hash: scan.last.hash };
     const later = segments.slice(i + 1);
     if (later.length > 1 || (later[0] && later[0].startSeq !== head.seq + 1)) {
-      throw corrupt(`audit segments after ${seg.name} are empty or out of order`, { segments: later.map((s) => s.name) });
+      throw corrupt(`audit segments after ${seg.name} are empty or out of order`, {
+        segments: later.map((s) => s.name),
+      });
     }
     const current = later[0] ?? seg;
     const size = current === seg ? scan.goodLength : 0;
     return { ...head, segment: { ...current, size }, ...(repair ? { repair } : {}) };
   }
-  if (segments.length > 1) throw corrupt('audit directory holds several segments but no record', { segments: segments.map((s) => s.name) });
+  if (segments.length > 1)
+    throw corrupt('audit directory holds several segments but no record', {
+      segments: segments.map((s) => s.name),
+    });
   const only = segments[0];
   if (only && only.startSeq !== 1) {
-    throw corrupt(`audit segment ${only.name} is empty but does not start at seq 1`, { segment: only.name });
+    throw corrupt(`audit segment ${only.name} is empty but does not start at seq 1`, {
+      segment: only.name,
+    });
   }
-  return { seq: 0, hash: ZERO_HASH, ...(only ? { segment: { ...only, size: 0 } } : {}), ...(repair ? { repair } : {}) };
+  return {
+    seq: 0,
+    hash: ZERO_HASH,
+    ...(only ? { segment: { ...only, size: 0 } } : {}),
+    ...(repair ? { repair } : {}),
+  };
 }
 
 /** Removes an empty segment file (used when its date is stale). */
 export async function removeEmptySegment(seg: SegmentInfo, dir: string): Promise<void> {
   const content = await readFile(seg.file);
-  if (content.length !== 0) throw new ModgateError('AUDIT_CORRUPT', `segment ${seg.name} is not empty`);
+  if (content.length !== 0)
+    throw new ModgateError('AUDIT_CORRUPT', `segment ${seg.name} is not empty`);
   await rm(seg.file);
   await syncDir(dir);
 }

@@ -12,42 +12,25 @@
  * | AUDIT_KEY_INVALID        | the audit key file is malformed or its keys do not pair          |
  * | AUDIT_KEY_INSECURE       | the audit key file is readable by group or others                |
  * | AUDIT_SHIP_FAILED        | a checkpoint could not be shipped                                |
+ * | AUDIT_QUERY_INVALID      | a bad time argument or output format (query.ts)                  |
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ModgateError, isModgateError } from '../errors.js';
-import { CHECKPOINT_DIR, listCheckpointFiles, signCheckpoint, writeCheckpointFile, type AuditKey, type Checkpoint } from './checkpoint.js';
+import {
+  CHECKPOINT_DIR,
+  listCheckpointFiles,
+  signCheckpoint,
+  writeCheckpointFile,
+  type Checkpoint,
+} from './checkpoint.js';
 import { locateHead } from './head.js';
 import { removeExpiredSegments, type RetentionResult } from './retention.js';
 import { ZERO_HASH, chainRecord, sha256Hex, type AuditEntry, type AuditRecord } from './records.js';
 import { SegmentWriter } from './writer.js';
+import type { AuditLogOptions, AuditLogStats } from './log-options.js';
 
-export interface AuditLogOptions {
-  dir: string;
-  key: AuditKey;
-  /** Rotate when a segment reaches this size (default 64 MiB). */
-  maxSegmentBytes?: number;
-  /** Seconds between periodic checkpoints (default 300; 0 disables the timer). */
-  checkpointIntervalSec?: number;
-  /** Extra time to gather a batch before writing (default 0: the next event-loop turn). */
-  commitWindowMs?: number;
-  maxBatchRecords?: number;
-  /** After a write failure, the next append retries opening the log after this delay (default 5000). */
-  retryAfterMs?: number;
-  onCheckpoint?: (cp: Checkpoint) => void | Promise<void>;
-  onError?: (err: ModgateError) => void;
-  now?: () => Date;
-  /** Extra fields for the 'start' system record (e.g. version). */
-  startDetails?: Record<string, unknown>;
-}
-
-export interface AuditLogStats {
-  records: number;
-  batches: number;
-  fsyncs: number;
-  segments: number;
-  checkpoints: number;
-}
+export type { AuditLogOptions, AuditLogStats } from './log-options.js';
 
 interface Pending {
   record: AuditRecord;
@@ -60,12 +43,23 @@ interface Pending {
 function unavailable(err: unknown): ModgateError {
   if (isModgateError(err, 'AUDIT_UNAVAILABLE')) return err;
   const code = (err as NodeJS.ErrnoException)?.code;
-  return new ModgateError('AUDIT_UNAVAILABLE', `audit log unavailable: ${(err as Error)?.message ?? String(err)}`, code ? { cause: code } : {}, { cause: err });
+  return new ModgateError(
+    'AUDIT_UNAVAILABLE',
+    `audit log unavailable: ${(err as Error)?.message ?? String(err)}`,
+    code ? { cause: code } : {},
+    { cause: err },
+  );
 }
 
 export class AuditLog {
   readonly dir: string;
-  readonly stats: AuditLogStats = { records: 0, batches: 0, fsyncs: 0, segments: 0, checkpoints: 0 };
+  readonly stats: AuditLogStats = {
+    records: 0,
+    batches: 0,
+    fsyncs: 0,
+    segments: 0,
+    checkpoints: 0,
+  };
   private readonly opts: AuditLogOptions;
   private readonly now: () => Date;
   private readonly writer: SegmentWriter;
@@ -89,7 +83,12 @@ export class AuditLog {
     this.opts = opts;
     this.dir = opts.dir;
     this.now = opts.now ?? (() => new Date());
-    this.writer = new SegmentWriter(opts.dir, opts.maxSegmentBytes ?? 64 << 20, this.now, this.stats);
+    this.writer = new SegmentWriter(
+      opts.dir,
+      opts.maxSegmentBytes ?? 64 << 20,
+      this.now,
+      this.stats,
+    );
   }
 
   /**
@@ -108,7 +107,10 @@ export class AuditLog {
     }
     const every = opts.checkpointIntervalSec ?? 300;
     if (every > 0) {
-      log.timer = setInterval(() => void log.checkpoint().catch((e) => log.report(e)), every * 1000);
+      log.timer = setInterval(
+        () => void log.checkpoint().catch((e) => log.report(e)),
+        every * 1000,
+      );
       log.timer.unref();
     }
     return log;
@@ -137,7 +139,11 @@ export class AuditLog {
     const cps = await listCheckpointFiles(this.dir);
     const lastCp = cps.at(-1)?.seq ?? 0;
     if (lastCp > head.seq) {
-      throw new ModgateError('AUDIT_CORRUPT', `audit log ends at seq ${head.seq} but checkpoint ${lastCp} exists`, { seq: head.seq, checkpoint: lastCp });
+      throw new ModgateError(
+        'AUDIT_CORRUPT',
+        `audit log ends at seq ${head.seq} but checkpoint ${lastCp} exists`,
+        { seq: head.seq, checkpoint: lastCp },
+      );
     }
     this.lastCheckpointSeq = lastCp;
     await this.writer.attach(head.segment);
@@ -147,14 +153,27 @@ export class AuditLog {
     this.state = 'open';
     this.error = undefined;
     const waits: Promise<AuditRecord>[] = [];
-    if (head.repair) waits.push(this.enqueue({ type: 'system', event: 'repair', details: { ...head.repair } }));
-    waits.push(this.enqueue({ type: 'system', event, details: { pid: process.pid, node: process.version, resumedAfter: head.seq, ...this.opts.startDetails } }));
+    if (head.repair)
+      waits.push(this.enqueue({ type: 'system', event: 'repair', details: { ...head.repair } }));
+    waits.push(
+      this.enqueue({
+        type: 'system',
+        event,
+        details: {
+          pid: process.pid,
+          node: process.version,
+          resumedAfter: head.seq,
+          ...this.opts.startDetails,
+        },
+      }),
+    );
     await Promise.all(waits);
   }
 
   /** Appends a record; resolves with the stored record once it is fsynced. */
   append(entry: AuditEntry): Promise<AuditRecord> {
-    if (this.state === 'closed' || this.closing) return Promise.reject(new ModgateError('AUDIT_CLOSED', 'audit log is closed'));
+    if (this.state === 'closed' || this.closing)
+      return Promise.reject(new ModgateError('AUDIT_CLOSED', 'audit log is closed'));
     if (this.state === 'failed') return this.appendAfterRecovery(entry);
     return this.enqueue(entry);
   }
@@ -245,7 +264,8 @@ export class AuditLog {
   }
 
   /**
-   * Writes a signed checkpoint of the durable head to checkpoints/<seq>.note,
+   * Writes a signed checkpoint of the durable head (records fsynced so far;
+   * it does not wait for appends in flight) to checkpoints/<seq>.note,
    * hands it to onCheckpoint and appends a 'checkpoint' record. Returns
    * undefined when nothing new needs covering.
    */
@@ -256,9 +276,13 @@ export class AuditLog {
   }
 
   private async checkpointNow(withRecord: boolean): Promise<Checkpoint | undefined> {
-    await this.drain();
     const { seq, hash } = this.durable;
-    if (seq === 0 || seq === this.lastCheckpointSeq || (withRecord && seq === this.checkpointRecordSeq)) return undefined;
+    if (
+      seq === 0 ||
+      seq === this.lastCheckpointSeq ||
+      (withRecord && seq === this.checkpointRecordSeq)
+    )
+      return undefined;
     const cp = signCheckpoint({ seq, hash }, this.opts.key);
     await writeCheckpointFile(this.dir, cp);
     this.lastCheckpointSeq = seq;
@@ -277,7 +301,8 @@ export class AuditLog {
 
   /** Deletes whole segments older than `days` that a checkpoint covers (see retention.ts). */
   async removeExpired(opts: { days: number; now?: Date }): Promise<RetentionResult> {
-    if (this.state !== 'open' || this.closing) throw this.error ?? new ModgateError('AUDIT_CLOSED', 'audit log is closed');
+    if (this.state !== 'open' || this.closing)
+      throw this.error ?? new ModgateError('AUDIT_CLOSED', 'audit log is closed');
     await this.checkpoint();
     return removeExpiredSegments({
       dir: this.dir,
@@ -293,7 +318,8 @@ export class AuditLog {
   async close(): Promise<void> {
     if (this.state === 'closed' || this.closing) return;
     if (this.timer) clearInterval(this.timer);
-    if (this.state === 'open') await this.enqueue({ type: 'system', event: 'stop', details: {} }).catch(() => undefined);
+    if (this.state === 'open')
+      await this.enqueue({ type: 'system', event: 'stop', details: {} }).catch(() => undefined);
     this.closing = true;
     await this.drain();
     await this.cpChain;

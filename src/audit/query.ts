@@ -31,18 +31,25 @@ export function parseTimeArg(s: string, now = new Date()): Date {
   const m = DURATION_RE.exec(s.trim());
   if (m) return new Date(now.getTime() - Number(m[1]) * (UNIT_MS[m[2] as string] as number));
   const d = /^\d{4}-\d{2}-\d{2}/.test(s) ? new Date(s) : new Date(NaN);
-  if (Number.isNaN(d.getTime())) throw new ModgateError('AUDIT_QUERY_INVALID', `invalid time ${JSON.stringify(s)}: use an ISO date or a duration like 24h`);
+  if (Number.isNaN(d.getTime()))
+    throw new ModgateError(
+      'AUDIT_QUERY_INVALID',
+      `invalid time ${JSON.stringify(s)}: use an ISO date or a duration like 24h`,
+    );
   return d;
 }
 
 export function globToRegExp(glob: string): RegExp {
-  const body = [...glob].map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.+()[\]{}|/-]/g, '\\$&'))).join('');
+  const body = [...glob]
+    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.+()[\]{}|/]/g, '\\$&')))
+    .join('');
   return new RegExp(`^${body}$`, 'su');
 }
 
 function field(r: AuditRecord, name: 'module' | 'version'): string | undefined {
   if (r.type === 'decision') return r[name];
-  if (r.type === 'security' && typeof r.details?.[name] === 'string') return r.details[name] as string;
+  if (r.type === 'security' && typeof r.details?.[name] === 'string')
+    return r.details[name] as string;
   return undefined;
 }
 
@@ -58,10 +65,15 @@ export function compileFilter(f: QueryFilter): (r: AuditRecord) => boolean {
     if (until !== undefined && !(t < until)) return false;
     if (mod && !mod.test(field(r, 'module') ?? '')) return false;
     if (f.version !== undefined && field(r, 'version') !== f.version) return false;
-    if (f.client !== undefined && (r.type !== 'decision' || r.client?.id !== f.client)) return false;
-    if (f.decision !== undefined && (r.type !== 'decision' || r.decision !== f.decision)) return false;
+    if (f.client !== undefined && (r.type !== 'decision' || r.client?.id !== f.client))
+      return false;
+    if (f.decision !== undefined && (r.type !== 'decision' || r.decision !== f.decision))
+      return false;
     if (f.code !== undefined) {
-      const hit = r.type === 'decision' ? (r.codes ?? []).includes(f.code) : r.type === 'security' && r.event === f.code;
+      const hit =
+        r.type === 'decision'
+          ? (r.codes ?? []).includes(f.code)
+          : r.type === 'security' && r.event === f.code;
       if (!hit) return false;
     }
     return true;
@@ -69,7 +81,10 @@ export function compileFilter(f: QueryFilter): (r: AuditRecord) => boolean {
 }
 
 /** Streams every readable record of the directory in seq order (unreadable lines are skipped). */
-export async function* readRecords(dir: string, opts: { sinceDate?: string } = {}): AsyncGenerator<AuditRecord> {
+export async function* readRecords(
+  dir: string,
+  opts: { sinceDate?: string } = {},
+): AsyncGenerator<AuditRecord> {
   const segments = await listSegments(dir);
   for (const [i, seg] of segments.entries()) {
     const next = segments[i + 1];
@@ -83,18 +98,40 @@ export async function* readRecords(dir: string, opts: { sinceDate?: string } = {
 }
 
 /** Streams the records of `dir` matching `filter`. */
-export async function* queryAudit(dir: string, filter: QueryFilter = {}): AsyncGenerator<AuditRecord> {
+export async function* queryAudit(
+  dir: string,
+  filter: QueryFilter = {},
+): AsyncGenerator<AuditRecord> {
   const match = compileFilter(filter);
-  const sinceDate = filter.since ? new Date(filter.since.getTime() - 86_400_000).toISOString().slice(0, 10) : undefined;
+  const sinceDate = filter.since
+    ? new Date(filter.since.getTime() - 86_400_000).toISOString().slice(0, 10)
+    : undefined;
   for await (const r of readRecords(dir, sinceDate ? { sinceDate } : {})) if (match(r)) yield r;
 }
 
-export const COLUMNS = ['seq', 'time', 'type', 'client', 'module', 'version', 'decision', 'codes', 'requestId'] as const;
+export const COLUMNS = [
+  'seq',
+  'time',
+  'type',
+  'client',
+  'module',
+  'version',
+  'decision',
+  'codes',
+  'requestId',
+] as const;
 export type Row = Record<(typeof COLUMNS)[number], string>;
 
 /** One flat row per record (used by table and csv output). */
 export function toRow(r: AuditRecord): Row {
-  const codes = r.type === 'decision' ? (r.codes ?? []).join(' ') : r.type === 'security' || r.type === 'system' ? r.event : r.type === 'completion' ? `${r.outcome} ${r.status}` : '';
+  const codes =
+    r.type === 'decision'
+      ? (r.codes ?? []).join(' ')
+      : r.type === 'security' || r.type === 'system'
+        ? r.event
+        : r.type === 'completion'
+          ? `${r.outcome} ${r.status}`
+          : '';
   return {
     seq: String(r.seq),
     time: r.time ?? '',
@@ -116,10 +153,20 @@ export function csvCell(v: string): string {
 
 /** Renders rows as an aligned text table (control characters are shown escaped). */
 export function renderTable(rows: Record<string, string>[], columns: readonly string[]): string {
-  const clean = (s: string): string => s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const clean = (s: string): string =>
+    s.replace(
+      /[\u0000-\u001f\u007f]/g,
+      (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+    );
   const cells = rows.map((r) => columns.map((c) => clean(r[c] ?? '')));
-  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => (row[i] as string).length)));
-  const line = (vals: readonly string[]): string => vals.map((v, i) => v.padEnd(widths[i] as number)).join('  ').trimEnd();
+  const widths = columns.map((c, i) =>
+    Math.max(c.length, ...cells.map((row) => (row[i] as string).length)),
+  );
+  const line = (vals: readonly string[]): string =>
+    vals
+      .map((v, i) => v.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd();
   return [line(columns.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n') + '\n';
 }
 
@@ -127,7 +174,10 @@ export function renderTable(rows: Record<string, string>[], columns: readonly st
  * Formats records: json = one object per line (streamed), csv = header and
  * rows (streamed), table = aligned columns (buffered to size the columns).
  */
-export async function* formatRecords(records: AsyncIterable<AuditRecord>, format: OutputFormat): AsyncGenerator<string> {
+export async function* formatRecords(
+  records: AsyncIterable<AuditRecord>,
+  format: OutputFormat,
+): AsyncGenerator<string> {
   if (format === 'json') {
     for await (const r of records) yield `${JSON.stringify(r)}\n`;
   } else if (format === 'csv') {
@@ -141,6 +191,9 @@ export async function* formatRecords(records: AsyncIterable<AuditRecord>, format
     for await (const r of records) rows.push(toRow(r));
     yield renderTable(rows, COLUMNS);
   } else {
-    throw new ModgateError('AUDIT_QUERY_INVALID', `unknown format ${JSON.stringify(format)}: use table, json or csv`);
+    throw new ModgateError(
+      'AUDIT_QUERY_INVALID',
+      `unknown format ${JSON.stringify(format)}: use table, json or csv`,
+    );
   }
 }

@@ -116,9 +116,13 @@ export function canonicalRecord(record: object): string {
   try {
     s = canonicalize(record);
   } catch (err) {
-    throw new ModgateError('AUDIT_RECORD_INVALID', `record is not serializable: ${(err as Error).message}`);
+    throw new ModgateError(
+      'AUDIT_RECORD_INVALID',
+      `record is not serializable: ${(err as Error).message}`,
+    );
   }
-  if (s === undefined || !s.startsWith('{')) throw new ModgateError('AUDIT_RECORD_INVALID', 'record must be a JSON object');
+  if (s === undefined || !s.startsWith('{'))
+    throw new ModgateError('AUDIT_RECORD_INVALID', 'record must be a JSON object');
   if (Buffer.byteLength(s) > MAX_RECORD_BYTES) {
     throw new ModgateError('AUDIT_RECORD_INVALID', `record larger than ${MAX_RECORD_BYTES} bytes`);
   }
@@ -131,9 +135,21 @@ export function recordHash(record: object): string {
 }
 
 /** Builds the stored record: entry fields plus seq, prev and time. */
-export function chainRecord(entry: AuditEntry, seq: number, prev: string, now: Date): { record: AuditRecord; line: string } {
-  if (!entry || typeof entry !== 'object' || !(RECORD_TYPES as readonly string[]).includes((entry as { type?: unknown }).type as string)) {
-    throw new ModgateError('AUDIT_RECORD_INVALID', 'record type must be decision, completion, security or system');
+export function chainRecord(
+  entry: AuditEntry,
+  seq: number,
+  prev: string,
+  now: Date,
+): { record: AuditRecord; line: string } {
+  if (
+    !entry ||
+    typeof entry !== 'object' ||
+    !(RECORD_TYPES as readonly string[]).includes((entry as { type?: unknown }).type as string)
+  ) {
+    throw new ModgateError(
+      'AUDIT_RECORD_INVALID',
+      'record type must be decision, completion, security or system',
+    );
   }
   const record = { ...entry, time: entry.time ?? now.toISOString(), seq, prev } as AuditRecord;
   const line = canonicalRecord(record);
@@ -144,17 +160,22 @@ export function chainRecord(entry: AuditEntry, seq: number, prev: string, now: D
  * Parses one stored line into a record, checking the chain fields' shapes.
  * Returns the record and its hash, or a reason string.
  */
-export function parseRecordLine(line: string): { record: AuditRecord; hash: string } | { error: string } {
+export function parseRecordLine(
+  line: string,
+): { record: AuditRecord; hash: string } | { error: string } {
   let obj: unknown;
   try {
     obj = JSON.parse(line);
   } catch {
     return { error: 'line is not valid JSON' };
   }
-  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return { error: 'line is not a JSON object' };
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj))
+    return { error: 'line is not a JSON object' };
   const r = obj as Partial<AuditRecord>;
-  if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 1) return { error: 'record has no valid seq' };
-  if (typeof r.prev !== 'string' || !HEX64.test(r.prev)) return { error: 'record has no valid prev' };
+  if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 1)
+    return { error: 'record has no valid seq' };
+  if (typeof r.prev !== 'string' || !HEX64.test(r.prev))
+    return { error: 'record has no valid prev' };
   try {
     return { record: r as AuditRecord, hash: recordHash(r) };
   } catch (err) {

@@ -45,7 +45,13 @@ function addCapped(set: Set<string>, v: string): void {
 
 /** Builds the report from a record stream (e.g. queryAudit with since/until). */
 export async function buildReport(records: AsyncIterable<AuditRecord>): Promise<AuditReport> {
-  const rep: AuditReport = { records: 0, decisions: { allow: 0, deny: 0, warn: 0 }, modules: [], denials: [], security: [] };
+  const rep: AuditReport = {
+    records: 0,
+    decisions: { allow: 0, deny: 0, warn: 0 },
+    modules: [],
+    denials: [],
+    security: [],
+  };
   const mods = new Map<string, { s: ModuleSummary; versions: Set<string>; clients: Set<string> }>();
   const denials = new Map<string, { count: number; modules: Set<string> }>();
   const sec = new Map<string, SecuritySummary>();
@@ -66,7 +72,18 @@ export async function buildReport(records: AsyncIterable<AuditRecord>): Promise<
       }
       let m = mods.get(r.module);
       if (!m) {
-        m = { s: { module: r.module, versions: [], firstSeen: r.time, lastSeen: r.time, clients: [], requests: 0 }, versions: new Set(), clients: new Set() };
+        m = {
+          s: {
+            module: r.module,
+            versions: [],
+            firstSeen: r.time,
+            lastSeen: r.time,
+            clients: [],
+            requests: 0,
+          },
+          versions: new Set(),
+          clients: new Set(),
+        };
         mods.set(r.module, m);
       }
       m.s.requests++;
@@ -75,7 +92,12 @@ export async function buildReport(records: AsyncIterable<AuditRecord>): Promise<
       if (r.version) addCapped(m.versions, r.version);
       addCapped(m.clients, r.client.id);
     } else if (r.type === 'security') {
-      const s = sec.get(r.event) ?? { event: r.event, count: 0, firstSeen: r.time, lastSeen: r.time };
+      const s = sec.get(r.event) ?? {
+        event: r.event,
+        count: 0,
+        firstSeen: r.time,
+        lastSeen: r.time,
+      };
       s.count++;
       if (r.time < s.firstSeen) s.firstSeen = r.time;
       if (r.time > s.lastSeen) s.lastSeen = r.time;
@@ -85,8 +107,12 @@ export async function buildReport(records: AsyncIterable<AuditRecord>): Promise<
   rep.modules = [...mods.values()]
     .map((m) => ({ ...m.s, versions: [...m.versions].sort(), clients: [...m.clients].sort() }))
     .sort((a, b) => (a.module < b.module ? -1 : a.module > b.module ? 1 : 0));
-  rep.denials = [...denials.entries()].map(([code, d]) => ({ code, count: d.count, modules: [...d.modules].sort() })).sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : 1));
-  rep.security = [...sec.values()].sort((a, b) => b.count - a.count || (a.event < b.event ? -1 : 1));
+  rep.denials = [...denials.entries()]
+    .map(([code, d]) => ({ code, count: d.count, modules: [...d.modules].sort() }))
+    .sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : 1));
+  rep.security = [...sec.values()].sort(
+    (a, b) => b.count - a.count || (a.event < b.event ? -1 : 1),
+  );
   return rep;
 }
 
@@ -98,13 +124,35 @@ export function formatReport(rep: AuditReport, format: 'table' | 'json'): string
     `Period: ${rep.from ?? '-'} .. ${rep.to ?? '-'}  records: ${rep.records}  allow: ${d.allow}  warn: ${d.warn}  deny: ${d.deny}\n`,
     `\nModules served (${rep.modules.length})\n`,
     renderTable(
-      rep.modules.map((m) => ({ module: m.module, versions: m.versions.join(' '), first: m.firstSeen, last: m.lastSeen, clients: m.clients.join(' '), requests: String(m.requests) })),
+      rep.modules.map((m) => ({
+        module: m.module,
+        versions: m.versions.join(' '),
+        first: m.firstSeen,
+        last: m.lastSeen,
+        clients: m.clients.join(' '),
+        requests: String(m.requests),
+      })),
       ['module', 'versions', 'first', 'last', 'clients', 'requests'],
     ),
     `\nDenials by code (${rep.denials.length})\n`,
-    renderTable(rep.denials.map((x) => ({ code: x.code, count: String(x.count), modules: x.modules.join(' ') })), ['code', 'count', 'modules']),
+    renderTable(
+      rep.denials.map((x) => ({
+        code: x.code,
+        count: String(x.count),
+        modules: x.modules.join(' '),
+      })),
+      ['code', 'count', 'modules'],
+    ),
     `\nSecurity events (${rep.security.length})\n`,
-    renderTable(rep.security.map((x) => ({ event: x.event, count: String(x.count), first: x.firstSeen, last: x.lastSeen })), ['event', 'count', 'first', 'last']),
+    renderTable(
+      rep.security.map((x) => ({
+        event: x.event,
+        count: String(x.count),
+        first: x.firstSeen,
+        last: x.lastSeen,
+      })),
+      ['event', 'count', 'first', 'last'],
+    ),
   ];
   return parts.join('');
 }

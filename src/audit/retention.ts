@@ -30,7 +30,12 @@ export interface RetentionInput {
 }
 
 /** The oldest segments that may go: older than the cutoff date, closed and checkpointed. */
-export function planRetention(segments: SegmentInfo[], cutoffDate: string, currentStartSeq: number, checkpointSeq: number): SegmentInfo[] {
+export function planRetention(
+  segments: SegmentInfo[],
+  cutoffDate: string,
+  currentStartSeq: number,
+  checkpointSeq: number,
+): SegmentInfo[] {
   const out: SegmentInfo[] = [];
   for (let i = 0; i < segments.length - 1; i++) {
     const seg = segments[i] as SegmentInfo;
@@ -58,11 +63,21 @@ export async function removeExpiredSegments(input: RetentionInput): Promise<Rete
   if (doomed.length === 0 || !kept) return { deleted: [] };
   const first = await firstRecord(kept.file);
   if (!first) return { deleted: [] };
-  const deleted = doomed.map((s, i) => ({ segment: s.name, firstSeq: s.startSeq, lastSeq: (segments[i + 1] as SegmentInfo).startSeq - 1 }));
+  const deleted = doomed.map((s, i) => ({
+    segment: s.name,
+    firstSeq: s.startSeq,
+    lastSeq: (segments[i + 1] as SegmentInfo).startSeq - 1,
+  }));
   const record = await input.append({
     type: 'system',
     event: 'retention',
-    details: { days: input.days, cutoff, deleted, firstRetainedSeq: first.seq, firstRetainedPrev: first.prev },
+    details: {
+      days: input.days,
+      cutoff,
+      deleted,
+      firstRetainedSeq: first.seq,
+      firstRetainedPrev: first.prev,
+    },
   });
   for (const s of doomed) await rm(s.file, { force: true });
   await syncDir(input.dir);

@@ -29,7 +29,9 @@ export function parseSegmentName(name: string): { startSeq: number; date: string
   const m = SEGMENT_RE.exec(name);
   if (!m) return null;
   const startSeq = Number(m[1]);
-  return Number.isSafeInteger(startSeq) && startSeq >= 1 ? { startSeq, date: m[2] as string } : null;
+  return Number.isSafeInteger(startSeq) && startSeq >= 1
+    ? { startSeq, date: m[2] as string }
+    : null;
 }
 
 /** Segments of `dir` in seq order (files not named like segments are ignored). */
@@ -108,15 +110,28 @@ export async function scanTail(file: string): Promise<TailScan> {
     for (;;) {
       if (end === 0) {
         const atStart = window === size;
-        return { goodLength: atStart ? 0 : size - window, size, tornBytes: atStart ? size : window, ...(atStart ? {} : { corrupt: 'no complete line in tail window' }) };
+        return {
+          goodLength: atStart ? 0 : size - window,
+          size,
+          tornBytes: atStart ? size : window,
+          ...(atStart ? {} : { corrupt: 'no complete line in tail window' }),
+        };
       }
       const start = end < 2 ? 0 : buf.lastIndexOf(0x0a, end - 2) + 1;
       const slice = buf.subarray(start, end - 1);
-      if (start === 0 && window < size) return { goodLength: size - window, size, tornBytes: window, corrupt: 'tail line too long' };
+      if (start === 0 && window < size)
+        return {
+          goodLength: size - window,
+          size,
+          tornBytes: window,
+          corrupt: 'tail line too long',
+        };
       const parsed = parseRecordLine(slice.toString('utf8'));
       const goodLength = size - window + end;
-      if (!('error' in parsed)) return { last: parsed, goodLength, size, tornBytes: size - goodLength };
-      if (!slice.includes(0)) return { goodLength, size, tornBytes: size - goodLength, corrupt: parsed.error };
+      if (!('error' in parsed))
+        return { last: parsed, goodLength, size, tornBytes: size - goodLength };
+      if (!slice.includes(0))
+        return { goodLength, size, tornBytes: size - goodLength, corrupt: parsed.error };
       end = start;
     }
   } finally {

@@ -77,7 +77,9 @@ function sendTcp(msg: string, o: SyslogShipOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     const body = Buffer.from(msg, 'utf8');
     const sock = net.connect({ host: o.host, port: o.port });
-    sock.setTimeout(o.timeoutMs ?? 10_000, () => sock.destroy(new Error('syslog connection timed out')));
+    sock.setTimeout(o.timeoutMs ?? 10_000, () =>
+      sock.destroy(new Error('syslog connection timed out')),
+    );
     sock.once('error', reject);
     sock.once('connect', () => sock.end(Buffer.concat([Buffer.from(`${body.length} `), body])));
     sock.once('close', (hadError) => {
@@ -125,15 +127,24 @@ export class CheckpointShipper {
   /** Ships one checkpoint to every configured destination; throws AUDIT_SHIP_FAILED. */
   async ship(cp: Checkpoint): Promise<void> {
     const errors: string[] = [];
-    if (this.opts.http) await this.postWithRetry(cp, this.opts.http).catch((e: Error) => errors.push(`http: ${e.message}`));
+    if (this.opts.http)
+      await this.postWithRetry(cp, this.opts.http).catch((e: Error) =>
+        errors.push(`http: ${e.message}`),
+      );
     if (this.opts.syslog) {
       const o = this.opts.syslog;
       const msg = syslogMessage(cp, o);
-      await (o.protocol === 'tcp' ? sendTcp(msg, o) : sendUdp(msg, o)).catch((e: Error) => errors.push(`syslog: ${e.message}`));
+      await (o.protocol === 'tcp' ? sendTcp(msg, o) : sendUdp(msg, o)).catch((e: Error) =>
+        errors.push(`syslog: ${e.message}`),
+      );
     }
     if (errors.length) {
       this.stats.failed++;
-      throw new ModgateError('AUDIT_SHIP_FAILED', `shipping checkpoint ${cp.seq} failed: ${errors.join('; ')}`, { seq: cp.seq });
+      throw new ModgateError(
+        'AUDIT_SHIP_FAILED',
+        `shipping checkpoint ${cp.seq} failed: ${errors.join('; ')}`,
+        { seq: cp.seq },
+      );
     }
     this.stats.shipped++;
   }
@@ -151,13 +162,20 @@ export class CheckpointShipper {
     }
   }
 
-  private async post(cp: Checkpoint, o: HttpShipOptions): Promise<'ok' | { error: string; final: boolean }> {
+  private async post(
+    cp: Checkpoint,
+    o: HttpShipOptions,
+  ): Promise<'ok' | { error: string; final: boolean }> {
     try {
       const t = o.timeoutMs ?? 10_000;
       const res = await request(o.url, {
         method: 'POST',
         body: cp.note,
-        headers: { 'content-type': 'text/plain; charset=utf-8', 'x-modgate-audit-seq': String(cp.seq), ...o.headers },
+        headers: {
+          'content-type': 'text/plain; charset=utf-8',
+          'x-modgate-audit-seq': String(cp.seq),
+          ...o.headers,
+        },
         headersTimeout: t,
         bodyTimeout: t,
         ...(o.dispatcher ? { dispatcher: o.dispatcher } : {}),

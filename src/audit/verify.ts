@@ -67,7 +67,11 @@ async function loadCheckpoints(opts: VerifyOptions): Promise<Checkpoints> {
       out.good.set(body.seq, [...(out.good.get(body.seq) ?? []), { hash: body.hash, source }]);
     } catch (err) {
       const reason = isModgateError(err) ? `${err.code}: ${err.message}` : String(err);
-      out.bad.push({ seq: claimedSeq(note), source, reason: `checkpoint signature invalid (${reason})` });
+      out.bad.push({
+        seq: claimedSeq(note),
+        source,
+        reason: `checkpoint signature invalid (${reason})`,
+      });
     }
   };
   for (const f of await listCheckpointFiles(opts.dir)) add(await readFile(f.file), f.file);
@@ -84,7 +88,8 @@ class Walk {
   expected = 0;
   prevHash = ZERO_HASH;
   prevLoc = { segment: '', line: 0 };
-  anchor: { seq: number; prev: string; segment: string; line: number; vouched: boolean } | undefined;
+  anchor:
+    { seq: number; prev: string; segment: string; line: number; vouched: boolean } | undefined;
   bad: BadSpot | undefined;
   warnings: string[] = [];
 
@@ -98,16 +103,27 @@ class Walk {
   record(r: AuditRecord, hash: string, segment: string, line: number): boolean {
     if (this.expected === 0) this.start(r, segment, line);
     else if (r.seq !== this.expected) {
-      this.fail(this.expected, segment, line, `expected record ${this.expected}, found ${r.seq} (records deleted or reordered)`);
+      this.fail(
+        this.expected,
+        segment,
+        line,
+        `expected record ${this.expected}, found ${r.seq} (records deleted or reordered)`,
+      );
     } else if (r.prev !== this.prevHash) {
       const at = this.prevLoc;
-      this.fail(r.seq - 1, at.segment, at.line, `record ${r.seq - 1} does not match the hash record ${r.seq} commits to (record modified)`);
+      this.fail(
+        r.seq - 1,
+        at.segment,
+        at.line,
+        `record ${r.seq - 1} does not match the hash record ${r.seq} commits to (record modified)`,
+      );
     }
     if (this.bad) return false;
     this.checkAt(r.seq, hash, segment, line);
     if (r.type === 'system' && r.event === 'retention' && this.anchor) {
       const d = r.details as { firstRetainedSeq?: unknown; firstRetainedPrev?: unknown };
-      if (d.firstRetainedSeq === this.anchor.seq && d.firstRetainedPrev === this.anchor.prev) this.anchor.vouched = true;
+      if (d.firstRetainedSeq === this.anchor.seq && d.firstRetainedPrev === this.anchor.prev)
+        this.anchor.vouched = true;
     }
     this.records++;
     this.expected = r.seq + 1;
@@ -118,7 +134,8 @@ class Walk {
 
   private start(r: AuditRecord, segment: string, line: number): void {
     if (r.seq === 1) {
-      if (r.prev !== ZERO_HASH) this.fail(1, segment, line, 'first record does not start the chain (prev is not zero)');
+      if (r.prev !== ZERO_HASH)
+        this.fail(1, segment, line, 'first record does not start the chain (prev is not zero)');
       return;
     }
     const vouched = (this.cps.good.get(r.seq - 1) ?? []).some((c) => c.hash === r.prev);
@@ -129,7 +146,13 @@ class Walk {
     const forged = this.cps.bad.find((b) => b.seq === seq);
     if (forged) return this.fail(seq, forged.source, 0, forged.reason);
     for (const c of this.cps.good.get(seq) ?? []) {
-      if (c.hash !== hash) return this.fail(seq, segment, line, `record ${seq} differs from the hash signed by checkpoint ${c.source}`);
+      if (c.hash !== hash)
+        return this.fail(
+          seq,
+          segment,
+          line,
+          `record ${seq} differs from the hash signed by checkpoint ${c.source}`,
+        );
       this.checked.add(seq);
     }
   }
@@ -138,16 +161,29 @@ class Walk {
     if (this.bad) return;
     const firstSeq = this.anchor?.seq ?? 1;
     for (const b of this.cps.bad) {
-      if (b.seq === 0 || b.seq >= this.expected || b.seq < firstSeq) this.fail(b.seq, b.source, 0, b.reason);
+      if (b.seq === 0 || b.seq >= this.expected || b.seq < firstSeq)
+        this.fail(b.seq, b.source, 0, b.reason);
     }
     if (this.anchor && !this.anchor.vouched) {
       const a = this.anchor;
-      this.fail(a.seq, a.segment, a.line, `log starts at record ${a.seq} but no retention record or checkpoint vouches for the removal of records before it`);
+      this.fail(
+        a.seq,
+        a.segment,
+        a.line,
+        `log starts at record ${a.seq} but no retention record or checkpoint vouches for the removal of records before it`,
+      );
     }
-    const beyond = [...this.cps.good.keys()].filter((s) => s >= this.expected).sort((x, y) => x - y);
+    const beyond = [...this.cps.good.keys()]
+      .filter((s) => s >= this.expected)
+      .sort((x, y) => x - y);
     if (beyond.length) {
       const max = beyond[beyond.length - 1] as number;
-      this.fail(Math.max(this.expected, 1), lastSeg, lastLine + 1, `log ends at record ${this.expected - 1} but a signed checkpoint covers record ${max} (truncated)`);
+      this.fail(
+        Math.max(this.expected, 1),
+        lastSeg,
+        lastLine + 1,
+        `log ends at record ${this.expected - 1} but a signed checkpoint covers record ${max} (truncated)`,
+      );
     }
   }
 }
@@ -181,12 +217,21 @@ export async function verifyAudit(opts: VerifyOptions): Promise<VerifyResult> {
   };
 }
 
-async function walkSegment(w: Walk, seg: SegmentInfo, isLast: boolean, opts: VerifyOptions, pos: { done: number; total: number }): Promise<{ lines: number }> {
+async function walkSegment(
+  w: Walk,
+  seg: SegmentInfo,
+  isLast: boolean,
+  opts: VerifyOptions,
+  pos: { done: number; total: number },
+): Promise<{ lines: number }> {
   let lines = 0;
   for await (const l of readLines(seg.file)) {
     lines = l.line;
     if (!l.complete) {
-      if (isLast) w.warnings.push(`${seg.name}: ignoring an incomplete last line of ${Buffer.byteLength(l.text)} bytes (a torn write; the gateway repairs it on start)`);
+      if (isLast)
+        w.warnings.push(
+          `${seg.name}: ignoring an incomplete last line of ${Buffer.byteLength(l.text)} bytes (a torn write; the gateway repairs it on start)`,
+        );
       else w.fail(w.expected || seg.startSeq, seg.name, l.line, 'incomplete line inside the log');
       break;
     }
@@ -195,14 +240,35 @@ async function walkSegment(w: Walk, seg: SegmentInfo, isLast: boolean, opts: Ver
       w.fail(w.expected || seg.startSeq, seg.name, l.line, `unreadable record: ${p.error}`);
       break;
     }
-    if (l.line === 1 && p.record.seq !== seg.startSeq && (w.expected === 0 || p.record.seq === w.expected)) {
-      w.fail(w.expected || seg.startSeq, seg.name, 1, `segment name says it starts at ${seg.startSeq} but its first record is ${p.record.seq}`);
+    if (
+      l.line === 1 &&
+      p.record.seq !== seg.startSeq &&
+      (w.expected === 0 || p.record.seq === w.expected)
+    ) {
+      w.fail(
+        w.expected || seg.startSeq,
+        seg.name,
+        1,
+        `segment name says it starts at ${seg.startSeq} but its first record is ${p.record.seq}`,
+      );
       break;
     }
     if (!w.record(p.record, p.hash, seg.name, l.line)) break;
-    if (w.records % 10_000 === 0) opts.onProgress?.({ segment: seg.name, records: w.records, segmentsDone: pos.done, segments: pos.total });
+    if (w.records % 10_000 === 0)
+      opts.onProgress?.({
+        segment: seg.name,
+        records: w.records,
+        segmentsDone: pos.done,
+        segments: pos.total,
+      });
   }
-  if (lines === 0 && !isLast) w.fail(w.expected || seg.startSeq, seg.name, 0, 'empty segment inside the log');
-  opts.onProgress?.({ segment: seg.name, records: w.records, segmentsDone: pos.done + 1, segments: pos.total });
+  if (lines === 0 && !isLast)
+    w.fail(w.expected || seg.startSeq, seg.name, 0, 'empty segment inside the log');
+  opts.onProgress?.({
+    segment: seg.name,
+    records: w.records,
+    segmentsDone: pos.done + 1,
+    segments: pos.total,
+  });
   return { lines };
 }

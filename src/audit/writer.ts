@@ -78,7 +78,8 @@ export class SegmentWriter {
       else this.cur = { info: a, fh: await open(a.file, 'a', 0o640), size: a.size };
     }
     const cur = this.cur;
-    if (cur && (cur.size === 0 || (cur.size + firstLen <= this.maxBytes && cur.info.date === date))) return cur;
+    if (cur && (cur.size === 0 || (cur.size + firstLen <= this.maxBytes && cur.info.date === date)))
+      return cur;
     if (cur) {
       await cur.fh.datasync();
       this.stats.fsyncs++;

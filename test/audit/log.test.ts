@@ -1,10 +1,25 @@
 import t, { type Test } from 'tap';
-import { appendFile, chmod, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  chmod,
+  readFile,
+  readdir,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import path from 'node:path';
 import { isModgateError } from '../../src/errors.js';
 import { loadOrCreateAuditKey, openCheckpoint, readAuditKey } from '../../src/audit/checkpoint.js';
 import { AuditLog } from '../../src/audit/log.js';
-import { ZERO_HASH, recordHash, type AuditEntry, type AuditRecord, type DecisionEntry } from '../../src/audit/records.js';
+import {
+  ZERO_HASH,
+  recordHash,
+  type AuditEntry,
+  type AuditRecord,
+  type DecisionEntry,
+} from '../../src/audit/records.js';
 import { listSegments } from '../../src/audit/segments.js';
 import { verifyAudit } from '../../src/audit/verify.js';
 
@@ -34,7 +49,9 @@ async function lines(dir: string): Promise<AuditRecord[]> {
   return out;
 }
 
-async function setup(t: Test): Promise<{ dir: string; key: Awaited<ReturnType<typeof loadOrCreateAuditKey>> }> {
+async function setup(
+  t: Test,
+): Promise<{ dir: string; key: Awaited<ReturnType<typeof loadOrCreateAuditKey>> }> {
   const root = t.testdir();
   const key = await loadOrCreateAuditKey(path.join(root, 'keys', 'audit.key'));
   return { dir: path.join(root, 'audit'), key };
@@ -52,7 +69,11 @@ t.test('records are chained and checkpoints sign the head', async (t) => {
   );
   const cp = await log.checkpoint();
   t.ok(cp);
-  t.equal(await log.checkpoint(), undefined, 'no new checkpoint when only the checkpoint record is new');
+  t.equal(
+    await log.checkpoint(),
+    undefined,
+    'no new checkpoint when only the checkpoint record is new',
+  );
   await log.close();
   const recs = await lines(dir);
   t.equal(recs[0]?.prev, ZERO_HASH);
@@ -68,8 +89,15 @@ t.test('records are chained and checkpoints sign the head', async (t) => {
   t.equal(body.hash, recordHash(recs[20] as object));
   t.match(cp?.note.toString(), /^modgate audit log v1\n21\n[A-Za-z0-9+/]{43}=\n\n— modgate-audit /);
   const files = await readdir(path.join(dir, 'checkpoints'));
-  t.same(files.sort(), ['21.note', `${recs.length}.note`].sort(), 'periodic and final checkpoint files');
-  const final = openCheckpoint(await readFile(path.join(dir, 'checkpoints', `${recs.length}.note`)), key.verifierKey);
+  t.same(
+    files.sort(),
+    ['21.note', `${recs.length}.note`].sort(),
+    'periodic and final checkpoint files',
+  );
+  const final = openCheckpoint(
+    await readFile(path.join(dir, 'checkpoints', `${recs.length}.note`)),
+    key.verifierKey,
+  );
   t.equal(final.hash, recordHash(recs.at(-1) as object), 'close checkpoints the stop record');
   await t.rejects(log.append(decision(99)), { code: 'AUDIT_CLOSED' });
   const v = await verifyAudit({ dir, verifierKey: key.verifierKey });
@@ -143,7 +171,10 @@ t.test('trailing NUL-filled lines are cut too; a damaged line is refused', async
   await log.append(decision(1));
   await log.close();
   const [seg] = await listSegments(dir);
-  await appendFile(seg?.file ?? '', Buffer.concat([Buffer.alloc(40), Buffer.from('\n'), Buffer.alloc(7)]));
+  await appendFile(
+    seg?.file ?? '',
+    Buffer.concat([Buffer.alloc(40), Buffer.from('\n'), Buffer.alloc(7)]),
+  );
   const log2 = await AuditLog.open({ dir, key, checkpointIntervalSec: 0 });
   await log2.close();
   const repair = (await lines(dir)).find((r) => r.type === 'system' && r.event === 'repair');
@@ -165,7 +196,12 @@ t.test('unwritable directory: unhealthy, appends reject with AUDIT_UNAVAILABLE',
   const root = t.testdir({ file: 'not a directory' });
   const key = await loadOrCreateAuditKey(path.join(root, 'k'));
   const errors: unknown[] = [];
-  const log = await AuditLog.open({ dir: path.join(root, 'file', 'audit'), key, checkpointIntervalSec: 0, onError: (e) => errors.push(e) });
+  const log = await AuditLog.open({
+    dir: path.join(root, 'file', 'audit'),
+    key,
+    checkpointIntervalSec: 0,
+    onError: (e) => errors.push(e),
+  });
   t.equal(log.healthy, false);
   t.equal(log.lastError?.code, 'AUDIT_UNAVAILABLE');
   await t.rejects(log.append(decision(1)), { code: 'AUDIT_UNAVAILABLE' });
@@ -173,38 +209,69 @@ t.test('unwritable directory: unhealthy, appends reject with AUDIT_UNAVAILABLE',
   await log.close();
 });
 
-t.test('disk full while running: the batch rejects, the log turns unhealthy, then recovers', async (t) => {
-  const { dir, key } = await setup(t);
-  const log = await AuditLog.open({ dir, key, checkpointIntervalSec: 0, maxSegmentBytes: 100, retryAfterMs: 0, now: () => new Date('2024-01-01T00:00:00Z') });
-  await log.append(decision(1));
-  // The next rotation lands on a segment that is /dev/full.
-  const recs = await lines(dir);
-  const next = recs.length + 1;
-  await symlink('/dev/full', path.join(dir, `audit-${String(next).padStart(12, '0')}-2024-01-01.jsonl`));
-  const results = await Promise.allSettled([log.append(decision(2)), log.append(decision(3))]);
-  t.same(
-    results.map((r) => r.status),
-    ['rejected', 'rejected'],
-  );
-  t.ok(results.every((r) => r.status === 'rejected' && isModgateError(r.reason, 'AUDIT_UNAVAILABLE')));
-  t.equal(log.healthy, false);
-  t.match(log.lastError?.details, { cause: 'ENOSPC' });
-  await t.rejects(log.append(decision(4)), { code: 'AUDIT_UNAVAILABLE' }, 'still failing while the disk is full');
-  await rm(path.join(dir, `audit-${String(next).padStart(12, '0')}-2024-01-01.jsonl`));
-  const r = await log.append(decision(5));
-  t.equal(log.healthy, true, 'recovered once space is back');
-  t.equal(r.seq, next + 1, 'rejected records were never written; the chain continues after the recovered record');
-  await log.close();
-  const after = await lines(dir);
-  t.match(after[next - 1], { seq: next, type: 'system', event: 'recovered' });
-  t.ok((await verifyAudit({ dir, verifierKey: key.verifierKey })).ok);
-  await t.rejects(log.append(decision(6)), { code: 'AUDIT_CLOSED' });
-});
+t.test(
+  'disk full while running: the batch rejects, the log turns unhealthy, then recovers',
+  async (t) => {
+    const { dir, key } = await setup(t);
+    const log = await AuditLog.open({
+      dir,
+      key,
+      checkpointIntervalSec: 0,
+      maxSegmentBytes: 100,
+      retryAfterMs: 0,
+      now: () => new Date('2024-01-01T00:00:00Z'),
+    });
+    await log.append(decision(1));
+    // The next rotation lands on a segment that is /dev/full.
+    const recs = await lines(dir);
+    const next = recs.length + 1;
+    await symlink(
+      '/dev/full',
+      path.join(dir, `audit-${String(next).padStart(12, '0')}-2024-01-01.jsonl`),
+    );
+    const results = await Promise.allSettled([log.append(decision(2)), log.append(decision(3))]);
+    t.same(
+      results.map((r) => r.status),
+      ['rejected', 'rejected'],
+    );
+    t.ok(
+      results.every(
+        (r) => r.status === 'rejected' && isModgateError(r.reason, 'AUDIT_UNAVAILABLE'),
+      ),
+    );
+    t.equal(log.healthy, false);
+    t.match(log.lastError?.details, { cause: 'ENOSPC' });
+    await t.rejects(
+      log.append(decision(4)),
+      { code: 'AUDIT_UNAVAILABLE' },
+      'still failing while the disk is full',
+    );
+    await rm(path.join(dir, `audit-${String(next).padStart(12, '0')}-2024-01-01.jsonl`));
+    const r = await log.append(decision(5));
+    t.equal(log.healthy, true, 'recovered once space is back');
+    t.equal(
+      r.seq,
+      next + 1,
+      'rejected records were never written; the chain continues after the recovered record',
+    );
+    await log.close();
+    const after = await lines(dir);
+    t.match(after[next - 1], { seq: next, type: 'system', event: 'recovered' });
+    t.ok((await verifyAudit({ dir, verifierKey: key.verifierKey })).ok);
+    await t.rejects(log.append(decision(6)), { code: 'AUDIT_CLOSED' });
+  },
+);
 
 t.test('segments rotate by size and by date', async (t) => {
   const { dir, key } = await setup(t);
   let now = new Date('2024-03-01T10:00:00Z');
-  const log = await AuditLog.open({ dir, key, checkpointIntervalSec: 0, maxSegmentBytes: 2000, now: () => now });
+  const log = await AuditLog.open({
+    dir,
+    key,
+    checkpointIntervalSec: 0,
+    maxSegmentBytes: 2000,
+    now: () => now,
+  });
   for (let i = 0; i < 12; i++) await log.append(decision(i));
   now = new Date('2024-03-02T00:00:01Z');
   const day2 = await log.append(decision(100));
@@ -223,9 +290,15 @@ t.test('segments rotate by size and by date', async (t) => {
 t.test('invalid records are refused without breaking the chain', async (t) => {
   const { dir, key } = await setup(t);
   const log = await AuditLog.open({ dir, key, checkpointIntervalSec: 0 });
-  await t.rejects(log.append({ type: 'nope' } as unknown as AuditEntry), { code: 'AUDIT_RECORD_INVALID' });
-  await t.rejects(log.append(decision(1, { upstream: 'x'.repeat(1 << 21) })), { code: 'AUDIT_RECORD_INVALID' });
-  await t.rejects(log.append({ type: 'security', event: 'X', details: { n: Number.NaN } }), { code: 'AUDIT_RECORD_INVALID' });
+  await t.rejects(log.append({ type: 'nope' } as unknown as AuditEntry), {
+    code: 'AUDIT_RECORD_INVALID',
+  });
+  await t.rejects(log.append(decision(1, { upstream: 'x'.repeat(1 << 21) })), {
+    code: 'AUDIT_RECORD_INVALID',
+  });
+  await t.rejects(log.append({ type: 'security', event: 'X', details: { n: Number.NaN } }), {
+    code: 'AUDIT_RECORD_INVALID',
+  });
   const r = await log.append(decision(2));
   t.equal(r.seq, 2);
   await log.close();

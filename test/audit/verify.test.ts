@@ -3,7 +3,13 @@ import { appendFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { checkpointText, loadOrCreateAuditKey, type AuditKey } from '../../src/audit/checkpoint.js';
 import { AuditLog } from '../../src/audit/log.js';
-import { canonicalRecord, recordHash, sha256Hex, type AuditRecord, type DecisionEntry } from '../../src/audit/records.js';
+import {
+  canonicalRecord,
+  recordHash,
+  sha256Hex,
+  type AuditRecord,
+  type DecisionEntry,
+} from '../../src/audit/records.js';
 import { listSegments } from '../../src/audit/segments.js';
 import { verifyAudit, type VerifyProgress } from '../../src/audit/verify.js';
 import { generateKeyPair, parseSignerKey, signNote } from '../../src/integrity/note.js';
@@ -54,12 +60,17 @@ async function rewrite(file: string, lines: string[]): Promise<void> {
   await writeFile(file, lines.map((l) => `${l}\n`).join(''));
 }
 
-const verify = (tr: Trail, extra: { shippedCheckpoints?: string } = {}) => verifyAudit({ dir: tr.dir, verifierKey: tr.key.verifierKey, ...extra });
+const verify = (tr: Trail, extra: { shippedCheckpoints?: string } = {}) =>
+  verifyAudit({ dir: tr.dir, verifierKey: tr.key.verifierKey, ...extra });
 
 t.test('an untouched trail verifies', async (t) => {
   const tr = await trail(t);
   const progress: VerifyProgress[] = [];
-  const v = await verifyAudit({ dir: tr.dir, verifierKey: tr.key.verifierKey, onProgress: (p) => progress.push(p) });
+  const v = await verifyAudit({
+    dir: tr.dir,
+    verifierKey: tr.key.verifierKey,
+    onProgress: (p) => progress.push(p),
+  });
   t.match(v, { ok: true, records: 33, checkpoints: 2, firstSeq: 1, unsigned: 0, warnings: [] });
   t.equal(tr.midCp, 21);
   t.ok(progress.length >= 1);
@@ -84,7 +95,10 @@ t.test('a deleted record is reported by its seq', async (t) => {
   lines.splice(14, 1);
   await rewrite(file, lines);
   const v = await verify(tr);
-  t.match(v, { ok: false, firstBad: { seq: 15, line: 15, reason: /expected record 15, found 16/ } });
+  t.match(v, {
+    ok: false,
+    firstBad: { seq: 15, line: 15, reason: /expected record 15, found 16/ },
+  });
 });
 
 t.test('reordered records are reported at the first displaced seq', async (t) => {
@@ -101,7 +115,11 @@ t.test('truncation below a signed checkpoint is detected', async (t) => {
   const { file, lines } = await single(tr.dir);
   await rewrite(file, lines.slice(0, 25));
   const v = await verify(tr);
-  t.match(v, { ok: false, records: 25, firstBad: { seq: 26, line: 26, reason: /ends at record 25 .*covers record 33 \(truncated\)/ } });
+  t.match(v, {
+    ok: false,
+    records: 25,
+    firstBad: { seq: 26, line: 26, reason: /ends at record 25 .*covers record 33 \(truncated\)/ },
+  });
 });
 
 t.test('truncation plus deleted local checkpoints is caught by shipped checkpoints', async (t) => {
@@ -114,8 +132,15 @@ t.test('truncation plus deleted local checkpoints is caught by shipped checkpoin
   await rm(cdir, { recursive: true });
   const { file, lines } = await single(tr.dir);
   await rewrite(file, lines.slice(0, 18));
-  t.match(await verify(tr), { ok: true, checkpoints: 0, unsigned: 18 }, 'locally the cut is invisible');
-  t.match(await verify(tr, { shippedCheckpoints: shipped }), { ok: false, firstBad: { seq: 19, reason: /covers record 33/ } });
+  t.match(
+    await verify(tr),
+    { ok: true, checkpoints: 0, unsigned: 18 },
+    'locally the cut is invisible',
+  );
+  t.match(await verify(tr, { shippedCheckpoints: shipped }), {
+    ok: false,
+    firstBad: { seq: 19, reason: /covers record 33/ },
+  });
 });
 
 t.test('a rewritten chain is caught at the covering checkpoint', async (t) => {
@@ -124,10 +149,17 @@ t.test('a rewritten chain is caught at the covering checkpoint', async (t) => {
   const recs = lines.map((l) => JSON.parse(l) as AuditRecord & { decision?: string });
   t.match(recs[13], { seq: 14, decision: 'deny' });
   recs[13] = { ...(recs[13] as AuditRecord), decision: 'allow', codes: [] } as AuditRecord;
-  for (let i = 14; i < recs.length; i++) (recs[i] as AuditRecord).prev = recordHash(recs[i - 1] as object);
-  await rewrite(file, recs.map((r) => canonicalRecord(r)));
+  for (let i = 14; i < recs.length; i++)
+    (recs[i] as AuditRecord).prev = recordHash(recs[i - 1] as object);
+  await rewrite(
+    file,
+    recs.map((r) => canonicalRecord(r)),
+  );
   const v = await verify(tr);
-  t.match(v, { ok: false, firstBad: { seq: 21, reason: /differs from the hash signed by checkpoint/ } });
+  t.match(v, {
+    ok: false,
+    firstBad: { seq: 21, reason: /differs from the hash signed by checkpoint/ },
+  });
 });
 
 t.test('an edited last record is caught by the final checkpoint', async (t) => {
@@ -144,16 +176,26 @@ t.test('forged checkpoint signatures are detected', async (t) => {
   const note = path.join(tr.dir, 'checkpoints', '21.note');
   const good = await readFile(note, 'utf8');
   const sigStart = good.lastIndexOf(' ') + 10;
-  const flipped = good.slice(0, sigStart) + (good[sigStart] === 'A' ? 'B' : 'A') + good.slice(sigStart + 1);
+  const flipped =
+    good.slice(0, sigStart) + (good[sigStart] === 'A' ? 'B' : 'A') + good.slice(sigStart + 1);
   await writeFile(note, flipped);
-  t.match(await verify(tr), { ok: false, firstBad: { seq: 21, segment: note, reason: /signature invalid \(NOTE_BAD_SIGNATURE/ } });
+  t.match(await verify(tr), {
+    ok: false,
+    firstBad: { seq: 21, segment: note, reason: /signature invalid \(NOTE_BAD_SIGNATURE/ },
+  });
   // An attacker's own key of the same name does not help.
   const evil = generateKeyPair('modgate-audit');
-  await writeFile(note, signNote(checkpointText(21, sha256Hex('x')), [parseSignerKey(evil.signer)]));
+  await writeFile(
+    note,
+    signNote(checkpointText(21, sha256Hex('x')), [parseSignerKey(evil.signer)]),
+  );
   t.match(await verify(tr), { ok: false, firstBad: { seq: 21, reason: /NOTE_UNVERIFIED/ } });
   // A forged checkpoint beyond the log end is still reported as forged.
   await writeFile(note, good);
-  await writeFile(path.join(tr.dir, 'checkpoints', '500.note'), signNote(checkpointText(500, sha256Hex('x')), [parseSignerKey(evil.signer)]));
+  await writeFile(
+    path.join(tr.dir, 'checkpoints', '500.note'),
+    signNote(checkpointText(500, sha256Hex('x')), [parseSignerKey(evil.signer)]),
+  );
   t.match(await verify(tr), { ok: false, firstBad: { seq: 500, reason: /NOTE_UNVERIFIED/ } });
 });
 
@@ -162,7 +204,9 @@ t.test('the wrong verifier key fails every checkpoint', async (t) => {
   const other = generateKeyPair('modgate-audit');
   const v = await verifyAudit({ dir: tr.dir, verifierKey: other.verifier });
   t.match(v, { ok: false, firstBad: { seq: 21 } });
-  await t.rejects(verifyAudit({ dir: tr.dir, verifierKey: 'garbage' }), { code: 'NOTE_KEY_INVALID' });
+  await t.rejects(verifyAudit({ dir: tr.dir, verifierKey: 'garbage' }), {
+    code: 'NOTE_KEY_INVALID',
+  });
 });
 
 t.test('multi-segment trails: deleting a middle or first segment is detected', async (t) => {
@@ -173,10 +217,16 @@ t.test('multi-segment trails: deleting a middle or first segment is detected', a
   const mid = segs[2];
   const midText = await readFile(mid?.file ?? '');
   await rm(mid?.file ?? '');
-  t.match(await verify(tr), { ok: false, firstBad: { seq: mid?.startSeq, segment: segs[3]?.name, line: 1 } });
+  t.match(await verify(tr), {
+    ok: false,
+    firstBad: { seq: mid?.startSeq, segment: segs[3]?.name, line: 1 },
+  });
   await writeFile(mid?.file ?? '', midText);
   await rm(segs[0]?.file ?? '');
-  t.match(await verify(tr), { ok: false, firstBad: { seq: segs[1]?.startSeq, reason: /no retention record or checkpoint vouches/ } });
+  t.match(await verify(tr), {
+    ok: false,
+    firstBad: { seq: segs[1]?.startSeq, reason: /no retention record or checkpoint vouches/ },
+  });
 });
 
 t.test('a torn last line is a warning, not a failure; a bad first prev is not', async (t) => {
@@ -189,7 +239,10 @@ t.test('a torn last line is a warning, not a failure; a bad first prev is not', 
   const first = JSON.parse(lines[0] as string) as AuditRecord;
   lines[0] = canonicalRecord({ ...first, prev: 'f'.repeat(64) });
   await rewrite(file, lines);
-  t.match(await verify(tr), { ok: false, firstBad: { seq: 1, line: 1, reason: /prev is not zero/ } });
+  t.match(await verify(tr), {
+    ok: false,
+    firstBad: { seq: 1, line: 1, reason: /prev is not zero/ },
+  });
 });
 
 t.test('garbage inside the log is reported at its place', async (t) => {
@@ -197,5 +250,8 @@ t.test('garbage inside the log is reported at its place', async (t) => {
   const { file, lines } = await single(tr.dir);
   lines[3] = 'not json';
   await rewrite(file, lines);
-  t.match(await verify(tr), { ok: false, firstBad: { seq: 4, line: 4, reason: /unreadable record/ } });
+  t.match(await verify(tr), {
+    ok: false,
+    firstBad: { seq: 4, line: 4, reason: /unreadable record/ },
+  });
 });
