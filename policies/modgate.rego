@@ -1,0 +1,122 @@
+# modgate's decision policy. The host (src/policy) evaluates the entrypoint
+# modgate/decision for every module request. It precomputes what Rego cannot do
+# with Go's semantics: prefix-pattern matches of module paths, Go semver ranges,
+# and waivers matching this module and version (see policies/input.schema.json).
+# Lists and thresholds live in policies/data.yaml; the host loads it as
+# data.settings (setData), so it can change without rebuilding the policy.
+package modgate
+
+import rego.v1
+
+default cfg := {}
+
+cfg := data.settings
+
+# Kinds where version rules apply. list is evaluated per version by the host to
+# filter @v/list; .mod and .info of a banned version stay allowed, because the
+# go command's version selection reads go.mod files of versions it will not pick.
+version_kinds := {"zip", "list"}
+
+version_kind if input.request.kind in version_kinds
+
+decision := {
+	"allow": count(deny) == 0,
+	"deny": [r | some r in deny],
+	"warn": [r | some r in warn],
+}
+
+# --- sources (all kinds) -----------------------------------------------------
+
+deny contains reason("SOURCE_DENIED", sprintf("%s matches the denied source pattern %s", [input.module.path, input.match.deniedBy])) if {
+	input.match.deniedBy != ""
+}
+
+deny contains reason("SOURCE_NOT_ALLOWED", sprintf("%s matches no allowed source pattern", [input.module.path])) if {
+	input.match.allowed == false
+}
+
+deny contains reason("GROUP_NOT_ALLOWED", sprintf("%s is not allowed for the groups of %s", [input.module.path, input.request.identity.id])) if {
+	input.match.groupAllowed == false
+}
+
+# --- versions (zip, and list entries) -----------------------------------------
+
+version_denials contains reason("VERSION_BANNED", sprintf("%s@%s is banned (%s): %s", [input.module.path, input.module.version, b.versions, b.reason])) if {
+	some b in input.match.banned
+}
+
+version_denials contains reason("MIN_RELEASE_AGE", sprintf("%s@%s was published %s, less than %v hours ago (cool-down)", [input.module.path, input.module.version, input.facts.publishTime, hours])) if {
+	hours := object.get(cfg, "minReleaseAgeHours", 0)
+	hours > 0
+	not input.match.cooldownExempt
+	input.facts.publishEpoch + (hours * 3600) > input.request.epoch
+}
+
+version_denials contains reason("VERSION_RETRACTED", sprintf("%s@%s is retracted by its author", [input.module.path, input.module.version])) if {
+	object.get(cfg, "denyRetracted", false) == true
+	input.facts.retracted == true
+}
+
+version_denials contains reason("PSEUDO_VERSION_DENIED", sprintf("%s@%s is a pseudo-version; pin a tagged release", [input.module.path, input.module.version])) if {
+	object.get(cfg, "pseudoVersions", "allow") == "deny"
+	input.module.pseudo == true
+}
+
+version_denials contains reason("INCOMPATIBLE_DENIED", sprintf("%s@%s is a +incompatible version", [input.module.path, input.module.version])) if {
+	object.get(cfg, "incompatible", "allow") == "deny"
+	input.module.incompatible == true
+}
+
+deny contains r if {
+	version_kind
+	some r in version_denials
+	not waived
+}
+
+warn contains reason("WAIVED", sprintf("%s (waived until %s: %s)", [r.message, w.expires, w.reason])) if {
+	version_kind
+	some r in version_denials
+	some w in active_waivers
+}
+
+active_waivers contains w if {
+	some w in input.match.waivers
+	w.expiresEpoch > input.request.epoch
+}
+
+waived if count(active_waivers) > 0
+
+# --- zip facts -----------------------------------------------------------------
+
+deny contains reason("ZIP_TOO_LARGE_POLICY", sprintf("%s@%s zip is %v bytes, over the %v-byte limit", [input.module.path, input.module.version, input.facts.zipSize, max])) if {
+	input.request.kind == "zip"
+	max := object.get(cfg, "maxZipBytes", 0)
+	max > 0
+	input.facts.zipSize > max
+}
+
+deny contains reason("CHECKSUM_UNVERIFIED", sprintf("%s@%s was not verified", [input.module.path, input.module.version])) if {
+	input.request.kind == "zip"
+	input.facts.checksum.verified == false
+}
+
+# --- warnings --------------------------------------------------------------------
+
+warn contains reason("PSEUDO_VERSION", sprintf("%s@%s is a pseudo-version", [input.module.path, input.module.version])) if {
+	version_kind
+	object.get(cfg, "pseudoVersions", "allow") == "warn"
+	input.module.pseudo == true
+}
+
+warn contains reason("INCOMPATIBLE", sprintf("%s@%s is a +incompatible version", [input.module.path, input.module.version])) if {
+	version_kind
+	object.get(cfg, "incompatible", "allow") == "warn"
+	input.module.incompatible == true
+}
+
+warn contains reason("DEPRECATED", sprintf("%s is deprecated: %s", [input.module.path, input.facts.deprecated])) if {
+	input.request.kind == "zip"
+	input.facts.deprecated != ""
+}
+
+reason(code, message) := {"code": code, "message": message}
