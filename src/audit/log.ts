@@ -103,7 +103,7 @@ export class AuditLog {
       await log.attach('start');
     } catch (err) {
       if (isModgateError(err, 'AUDIT_CORRUPT')) throw err;
-      log.fail(err);
+      if (log.state !== 'failed') log.fail(err);
     }
     const every = opts.checkpointIntervalSec ?? 300;
     if (every > 0) {
