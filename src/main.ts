@@ -10,6 +10,7 @@ import type { ModgateConfig } from './config/types.js';
 import { ModgateError } from './errors.js';
 import { ArtifactService } from './goproxy/artifacts.js';
 import { FactsService } from './goproxy/facts.js';
+import { createAudit, createGate } from './wiring.js';
 import { GatewayFlow } from './goproxy/flow.js';
 import { MetadataService } from './goproxy/metadata.js';
 import { allowAllGate, noAudit, type AuditPort, type Identity, type PolicyGate } from './goproxy/ports.js';
@@ -63,7 +64,9 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
   const metrics = new Metrics();
   const store = new FsBlobStore(path.join(config.dataDir, 'store'));
   const router = createRouter(config);
-  const audit = parts.audit ?? noAudit;
+  const trail = parts.audit || !config.audit.enabled ? undefined : await createAudit(config, logger);
+  if (!config.audit.enabled && !parts.audit) logger.warn('the audit trail is disabled (audit.enabled: false)');
+  const audit = parts.audit ?? trail?.port ?? noAudit;
   const dispatcher = parts.dispatcher ?? (await createDispatcher(config, logger, metrics, audit));
   const client = createUpstreamClient(config, dispatcher, metrics);
   const db = setupSumdb(config, client, router, store, logger);
@@ -93,7 +96,10 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
     ttlSeconds: { list: config.cache.listTtlSeconds, query: config.cache.queryTtlSeconds },
     maxBytes: { list: config.limits.listBytes, info: config.limits.infoBytes },
   });
-  const flow = new GatewayFlow({ artifacts, metadata, facts: new FactsService(artifacts, metadata, config.cache.listTtlSeconds * 1000), gate: parts.gate ?? allowAllGate, audit });
+  const facts = new FactsService(artifacts, metadata, config.cache.listTtlSeconds * 1000);
+  const policy = parts.gate ? undefined : await createGate(config, logger, { listFacts: (m, v) => facts.forList(m, v), audit, metrics });
+  const gate = parts.gate ?? policy?.gate ?? allowAllGate;
+  const flow = new GatewayFlow({ artifacts, metadata, facts, gate, audit });
   const identify =
     parts.identify ?? createIdentify({ tokens: config.auth.tokens, required: config.auth.required, mtls: Boolean(config.tls.clientCaFile) });
   const https = parts.https ?? (config.tls.insecureHttp ? undefined : await buildHttpsOptions(httpsFileOptions(config)));
@@ -144,7 +150,9 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
     store,
     close: async () => {
       reloader?.stop();
+      policy?.engine.close();
       await app.close();
+      await trail?.log.close();
       await dispatcher.close().catch(() => undefined);
     },
   };

@@ -127,6 +127,7 @@ export class GatewayFlow {
     hit?: ArtifactHit,
   ): Promise<never> {
     await this.record(ctx, kind, module, version, decision, hit?.cache ?? 'miss', hit);
+    if (decision.notFound) throw new ModgateError('NOT_FOUND', `${module} is not an allowed module path (only a prefix of one)`);
     const lines = decision.deny.map((r) => `${r.code}: ${r.message}`);
     throw new ModgateError('POLICY_DENIED', lines.join('\n'), { reasons: decision.deny });
   }
@@ -155,7 +156,9 @@ export class GatewayFlow {
       dataRevision: decision.dataRevision,
       cache,
       ...(upstream ?? ev?.upstream ? { upstream: upstream ?? ev?.upstream } : {}),
-      ...(ev?.method && ev.h1 ? { evidence: { method: ev.method, h1: ev.h1, ...(ev.sumdb ? { sumdb: ev.sumdb } : {}), zipSha256: ev.sha256 } } : {}),
+      ...(ev?.method && ev.h1
+        ? { evidence: { method: ev.method, h1: ev.h1, ...(ev.sumdb ? { sumdb: ev.sumdb } : {}), ...(kind === 'zip' ? { zipSha256: ev.sha256 } : {}) } }
+        : {}),
     });
   }
 

@@ -31,6 +31,11 @@ export interface Decision {
   dataRevision: string;
   /** In dry-run mode denials are turned into warnings by the gate. */
   dryRun: boolean;
+  /**
+   * The path is only an ancestor of allowed source patterns (the go command asks
+   * every prefix of an import path): answer 404 rather than 403 so resolution goes on.
+   */
+  notFound?: boolean;
 }
 
 export type DecisionKind = 'list' | 'info' | 'mod' | 'zip' | 'latest' | 'sumdb';

@@ -1,0 +1,86 @@
+import { matchPrefixPatterns } from '../integrity/module.js';
+import { isPseudoVersion, pseudoVersionBase } from '../integrity/pseudo.js';
+import { build, canonical, major, prerelease } from '../integrity/semver.js';
+import type { DecisionRequest } from '../goproxy/ports.js';
+import type { CompiledData } from './data.js';
+
+/** The input document of policies/input.schema.json. */
+export interface PolicyInput {
+  request: { kind: string; time: string; epoch: number; identity?: { id: string; method: string; groups: string[] } };
+  module: { path: string; version?: string; major?: string; prerelease?: string; pseudo?: boolean; incompatible?: boolean; base?: string };
+  match: {
+    allowed: boolean;
+    deniedBy: string;
+    groupAllowed: boolean;
+    banned: Array<{ versions: string; reason: string }>;
+    waivers: Array<{ reason: string; expires: string; expiresEpoch: number }>;
+    cooldownExempt: boolean;
+  };
+  facts: Record<string, unknown>;
+}
+
+const matches = (patterns: string[], path: string): string | undefined => patterns.find((p) => matchPrefixPatterns(p, path));
+
+/**
+ * Builds the input for one decision. Everything that needs Go's semantics is
+ * computed here: prefix-pattern matches, semver ranges, version facts.
+ */
+export function buildInput(req: DecisionRequest, data: CompiledData, now: Date): PolicyInput {
+  const v = req.version;
+  const groups = req.identity.groups.filter((g) => data.groups.has(g));
+  const input: PolicyInput = {
+    request: { kind: req.kind, time: now.toISOString(), epoch: Math.floor(now.getTime() / 1000), identity: req.identity },
+    module: { path: req.module, ...(v ? versionFacts(v) : {}) },
+    match: {
+      allowed: data.allow.length === 0 || matches(data.allow, req.module) !== undefined,
+      deniedBy: matches(data.deny, req.module) ?? '',
+      groupAllowed: groups.length === 0 || groups.some((g) => matches(data.groups.get(g)!, req.module) !== undefined),
+      banned: v ? data.banned.filter((b) => matchPrefixPatterns(b.module, req.module) && b.test(v)).map((b) => ({ versions: b.versions, reason: b.reason })) : [],
+      waivers: v
+        ? data.waivers.filter((w) => matchPrefixPatterns(w.module, req.module) && w.test(v)).map((w) => ({ reason: w.reason, expires: w.expires, expiresEpoch: w.expiresEpoch }))
+        : [],
+      cooldownExempt: matches(data.cooldownExempt, req.module) !== undefined,
+    },
+    facts: factsOf(req),
+  };
+  return input;
+}
+
+function versionFacts(v: string): Omit<PolicyInput['module'], 'path'> {
+  const pseudo = isPseudoVersion(v);
+  return {
+    version: v,
+    major: major(v),
+    prerelease: prerelease(v),
+    pseudo,
+    incompatible: build(v) === '+incompatible',
+    base: pseudo ? pseudoVersionBase(v) || 'v0.0.0' : canonical(v),
+  };
+}
+
+function factsOf(req: DecisionRequest): Record<string, unknown> {
+  const f = req.facts;
+  const out: Record<string, unknown> = {};
+  if (f.publishTime) {
+    out.publishTime = f.publishTime;
+    const t = Date.parse(f.publishTime);
+    if (Number.isFinite(t)) out.publishEpoch = Math.floor(t / 1000);
+  }
+  if (f.retracted !== undefined) out.retracted = f.retracted;
+  out.deprecated = f.deprecated ?? '';
+  if (f.zipSize !== undefined) out.zipSize = f.zipSize;
+  if (f.fileCount !== undefined) out.fileCount = f.fileCount;
+  if (f.checksum) out.checksum = f.checksum;
+  return out;
+}
+
+/** The epoch seconds at which this input's decision could change (waiver expiry, end of cool-down). */
+export function nextBoundary(input: PolicyInput, data: CompiledData): number {
+  const now = input.request.epoch;
+  const candidates = input.match.waivers.map((w) => w.expiresEpoch);
+  const hours = data.raw.minReleaseAgeHours ?? 0;
+  const pub = input.facts.publishEpoch;
+  if (hours > 0 && typeof pub === 'number') candidates.push(pub + hours * 3600);
+  const future = candidates.filter((c) => c > now);
+  return future.length ? Math.min(...future) : Infinity;
+}
