@@ -142,6 +142,7 @@ function route(p: string, mods: Map<string, FakeModule>): Buffer | null {
   const rest = p.slice(at + 1);
   const versions = [...mods.values()].filter((m) => m.path === modulePath);
   if (rest === '@v/list') {
+    if (versions.length === 0) return null;
     const listed = versions.filter((m) => !isPseudoVersion(m.version)).map((m) => m.version);
     return Buffer.from(listed.sort(compare).map((v) => `${v}\n`).join(''));
   }
