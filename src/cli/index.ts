@@ -5,6 +5,8 @@ import { registerConfig } from './config.js';
 import { registerVerify } from './verify.js';
 import { registerCerts } from './certs.js';
 import { registerDemo } from './demo.js';
+import { registerPolicy } from './policy.js';
+import { registerAudit } from './audit.js';
 
 /** Registers every command; each lives in its own file under src/cli. */
 export function buildProgram(): Command {
@@ -21,6 +23,8 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerVerify(program);
   registerCerts(program);
+  registerPolicy(program);
+  registerAudit(program);
   registerDemo(program);
   return program;
 }

@@ -2,6 +2,7 @@ import type { Decision, DecisionRequest, Identity, ModuleFacts, PolicyGate } fro
 import { ByteLru } from '../storage/lru.js';
 import type { PolicyEngine, RawDecision } from './engine.js';
 import { buildInput, nextBoundary } from './input.js';
+import type { CompiledData } from './data.js';
 
 export interface GateOptions {
   mode: 'enforce' | 'dry-run';
@@ -56,6 +57,15 @@ export class RegoGate implements PolicyGate {
       if (d.allow) out.push(version);
     }
     return out;
+  }
+
+  /** The policy data as written (thresholds), for hosts that check fact availability. */
+  engineData(): CompiledData['raw'] {
+    return this.engine.data.raw;
+  }
+
+  engineDataCompiled(): CompiledData {
+    return this.engine.data;
   }
 
   private needsListFacts(): boolean {
