@@ -11,12 +11,21 @@ import { escapePath, escapeVersion } from '../src/integrity/module.js';
  * Writes a GOPROXY tree (list, .info, .mod, .zip) for one module whose zip holds
  * `totalBytes` of incompressible content in files of `fileBytes`, streamed to disk.
  */
-export async function writeBigModule(dir: string, modulePath: string, version: string, totalBytes: number, fileBytes = 8 << 20): Promise<string> {
+export async function writeBigModule(
+  dir: string,
+  modulePath: string,
+  version: string,
+  totalBytes: number,
+  fileBytes = 8 << 20,
+): Promise<string> {
   const base = path.join(dir, escapePath(modulePath), '@v');
   await mkdir(base, { recursive: true });
   const gomod = `module ${modulePath}\n`;
   await writeFile(path.join(base, 'list'), `${version}\n`);
-  await writeFile(path.join(base, `${escapeVersion(version)}.info`), JSON.stringify({ Version: version, Time: '2024-01-01T00:00:00Z' }));
+  await writeFile(
+    path.join(base, `${escapeVersion(version)}.info`),
+    JSON.stringify({ Version: version, Time: '2024-01-01T00:00:00Z' }),
+  );
   await writeFile(path.join(base, `${escapeVersion(version)}.mod`), gomod);
   const zip = new yazl.ZipFile();
   const prefix = `${modulePath}@${version}/`;
@@ -25,7 +34,11 @@ export async function writeBigModule(dir: string, modulePath: string, version: s
   for (let i = 0, left = totalBytes; left > 0; i++) {
     const size = Math.min(fileBytes, left);
     left -= size;
-    zip.addReadStream(pattern(block, size, i), `${prefix}data/blob${String(i).padStart(4, '0')}.bin`, { size, compress: true });
+    zip.addReadStream(
+      pattern(block, size, i),
+      `${prefix}data/blob${String(i).padStart(4, '0')}.bin`,
+      { size, compress: true },
+    );
   }
   zip.end();
   const file = path.join(base, `${escapeVersion(version)}.zip`);

@@ -22,7 +22,9 @@ export interface Child {
 }
 
 function procStatus(pid: number, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(
+    readFileSync(`/proc/${pid}/status`, 'utf8'),
+  );
   return m ? Number(m[1]) * 1024 : 0;
 }
 
@@ -37,10 +39,14 @@ async function freePort(): Promise<number> {
 /** Starts `modgate serve` as a child process on a free port and waits until /healthz answers. */
 export async function spawnGateway(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Child> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [path.join(root, 'bin', 'modgate.js'), 'serve', '--listen', `127.0.0.1:${port}`, ...args], {
-    env: { ...process.env, MODGATE_LOG__LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [path.join(root, 'bin', 'modgate.js'), 'serve', '--listen', `127.0.0.1:${port}`, ...args],
+    {
+      env: { ...process.env, MODGATE_LOG__LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let errText = '';
   proc.stderr!.on('data', (d: Buffer) => (errText = (errText + d.toString()).slice(-4000)));
   const tlsOn = !args.includes('--insecure-http');
@@ -48,7 +54,10 @@ export async function spawnGateway(args: string[], env: NodeJS.ProcessEnv = {}):
   const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
   for (let i = 0; ; i++) {
     if (proc.exitCode !== null) throw new Error(`gateway exited ${proc.exitCode}: ${errText}`);
-    const ok = await request(`${url}/healthz`, { dispatcher }).then((r) => (r.body.dump(), r.statusCode === 200), () => false);
+    const ok = await request(`${url}/healthz`, { dispatcher }).then(
+      (r) => (r.body.dump(), r.statusCode === 200),
+      () => false,
+    );
     if (ok) break;
     if (i > 300) throw new Error(`gateway did not start: ${errText}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -83,7 +92,10 @@ export function throttle(bytesPerSecond: number): Transform {
 }
 
 /** A GOPROXY serving a folder tree from disk (streamed), optionally throttled. */
-export async function startFileUpstream(dir: string, bytesPerSecond = 0): Promise<{ url: string; hits: Map<string, number>; close(): Promise<void> }> {
+export async function startFileUpstream(
+  dir: string,
+  bytesPerSecond = 0,
+): Promise<{ url: string; hits: Map<string, number>; close(): Promise<void> }> {
   const hits = new Map<string, number>();
   const server = http.createServer(async (req, res) => {
     const p = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
@@ -96,13 +108,19 @@ export async function startFileUpstream(dir: string, bytesPerSecond = 0): Promis
     }
     res.writeHead(200, { 'content-length': st.size });
     const src: Readable = createReadStream(file, { highWaterMark: 1 << 20 });
-    await (bytesPerSecond ? pipeline(src, throttle(bytesPerSecond), res) : pipeline(src, res)).catch(() => undefined);
+    await (
+      bytesPerSecond ? pipeline(src, throttle(bytesPerSecond), res) : pipeline(src, res)
+    ).catch(() => undefined);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     hits,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 

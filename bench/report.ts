@@ -24,7 +24,11 @@ export function table(results: Result[]): string {
   ]);
   const head = ['scenario', 'measured', 'target', '', 'notes'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
@@ -33,7 +37,8 @@ export function html(results: Result[]): string {
   const bars = results
     .filter((r) => r.target !== undefined)
     .map((r) => {
-      const ratio = r.better === 'lower' ? r.target! / Math.max(r.value, 1e-9) : r.value / r.target!;
+      const ratio =
+        r.better === 'lower' ? r.target! / Math.max(r.value, 1e-9) : r.value / r.target!;
       const pct = Math.min(100, Math.round(Math.min(ratio, 2) * 50));
       const ok = verdict(r) === 'PASS';
       return `<div class="row"><div class="label">${esc(r.label)}</div><div class="bar"><div class="fill ${ok ? 'pass' : 'miss'}" style="width:${pct}%"></div><div class="target"></div></div><div class="val">${r.value.toFixed(2)} ${esc(r.unit)} (target ${r.better === 'lower' ? '≤' : '≥'} ${r.target}) ${ok ? 'PASS' : 'MISS'}</div></div>`;

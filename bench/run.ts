@@ -20,12 +20,21 @@ async function main(): Promise<void> {
     try {
       results.push(...(await run()));
     } catch (err) {
-      results.push({ id: `${name}.error`, label: `${name} failed: ${(err as Error).message}`, value: 0, unit: '' });
+      results.push({
+        id: `${name}.error`,
+        label: `${name} failed: ${(err as Error).message}`,
+        value: 0,
+        unit: '',
+      });
     }
   }
   process.stdout.write(`${table(results)}\n`);
-  await writeFile(path.join(root, 'bench', 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
-  if (args.includes('--html')) await writeFile(path.join(root, 'bench', 'report.html'), html(results));
+  await writeFile(
+    path.join(root, 'bench', 'results.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`,
+  );
+  if (args.includes('--html'))
+    await writeFile(path.join(root, 'bench', 'report.html'), html(results));
 }
 
 await main();

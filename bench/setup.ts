@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createFakeSumdb } from '../src/demo/sumdb.js';
-import { makeModule, startFakeUpstream, type FakeModule, type FakeUpstream } from '../src/demo/upstream.js';
+import {
+  makeModule,
+  startFakeUpstream,
+  type FakeModule,
+  type FakeUpstream,
+} from '../src/demo/upstream.js';
 import { hashGoMod } from '../src/integrity/dirhash.js';
 import { hashZipFile } from '../src/integrity/zip.js';
 import { initCerts } from '../src/tls/certs.js';
@@ -26,10 +31,17 @@ export async function benchEnv(count = 1, zipBytes = 1 << 20): Promise<BenchEnv>
   const modules: FakeModule[] = [];
   const records = [];
   for (let i = 0; i < count; i++) {
-    const m = await makeModule(`example.com/bench${i}`, 'v1.0.0', { 'blob.bin': randomBytes(zipBytes) });
+    const m = await makeModule(`example.com/bench${i}`, 'v1.0.0', {
+      'blob.bin': randomBytes(zipBytes),
+    });
     const f = path.join(dir, 'tmp.zip');
     await writeFile(f, m.zip);
-    records.push({ path: m.path, version: m.version, h1: await hashZipFile(f), modH1: hashGoMod(m.mod) });
+    records.push({
+      path: m.path,
+      version: m.version,
+      h1: await hashZipFile(f),
+      modH1: hashGoMod(m.mod),
+    });
     modules.push(m);
   }
   const db = await createFakeSumdb({ name: 'bench.sumdb.localhost', records });
@@ -45,7 +57,19 @@ export async function benchEnv(count = 1, zipBytes = 1 << 20): Promise<BenchEnv>
     modules,
     async gateway(name, extraEnv = {}) {
       const gw = await spawnGateway(
-        ['--allow-http-upstream', '--upstream', upstream.url, '--sumdb', db.verifierKey, '--data', path.join(dir, name), '--tls-cert', certs.certFile, '--tls-key', certs.keyFile],
+        [
+          '--allow-http-upstream',
+          '--upstream',
+          upstream.url,
+          '--sumdb',
+          db.verifierKey,
+          '--data',
+          path.join(dir, name),
+          '--tls-cert',
+          certs.certFile,
+          '--tls-key',
+          certs.keyFile,
+        ],
         { MODGATE_PINNING: 'optional', MODGATE_LOG__LEVEL: 'warn', ...extraEnv },
       );
       children.push(gw);

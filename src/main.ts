@@ -13,7 +13,13 @@ import { FactsService } from './goproxy/facts.js';
 import { createAudit, createGate } from './wiring.js';
 import { GatewayFlow } from './goproxy/flow.js';
 import { MetadataService } from './goproxy/metadata.js';
-import { allowAllGate, noAudit, type AuditPort, type Identity, type PolicyGate } from './goproxy/ports.js';
+import {
+  allowAllGate,
+  noAudit,
+  type AuditPort,
+  type Identity,
+  type PolicyGate,
+} from './goproxy/ports.js';
 import { Router } from './goproxy/router.js';
 import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StoreTofuLedger } from './integrity/tofu-store.js';
@@ -32,7 +38,12 @@ import type { Dispatcher } from 'undici';
 import { readFile } from 'node:fs/promises';
 import { createIdentify } from './auth/authenticate.js';
 import { DEFAULT_GOOGLE_PINS } from './tls/pins.js';
-import { buildHttpsOptions, CertReloader, type HttpsFileOptions, type ReloadableServer } from './tls/server.js';
+import {
+  buildHttpsOptions,
+  CertReloader,
+  type HttpsFileOptions,
+  type ReloadableServer,
+} from './tls/server.js';
 import { createPinnedDispatcher, type PinnedDispatcher } from './upstream/pinned-agent.js';
 
 export interface GatewayParts {
@@ -54,18 +65,26 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(config: ModgateConfig, parts: GatewayParts = {}): Promise<Gateway> {
+export async function startGateway(
+  config: ModgateConfig,
+  parts: GatewayParts = {},
+): Promise<Gateway> {
   const logger =
     parts.logger ??
     pino({
       level: config.log.level,
-      redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token'], censor: '[redacted]' },
+      redact: {
+        paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token'],
+        censor: '[redacted]',
+      },
     });
   const metrics = new Metrics();
   const store = new FsBlobStore(path.join(config.dataDir, 'store'));
   const router = createRouter(config);
-  const trail = parts.audit || !config.audit.enabled ? undefined : await createAudit(config, logger);
-  if (!config.audit.enabled && !parts.audit) logger.warn('the audit trail is disabled (audit.enabled: false)');
+  const trail =
+    parts.audit || !config.audit.enabled ? undefined : await createAudit(config, logger);
+  if (!config.audit.enabled && !parts.audit)
+    logger.warn('the audit trail is disabled (audit.enabled: false)');
   const audit = parts.audit ?? trail?.port ?? noAudit;
   const dispatcher = parts.dispatcher ?? (await createDispatcher(config, logger, metrics, audit));
   const client = createUpstreamClient(config, dispatcher, metrics);
@@ -97,13 +116,29 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
     maxBytes: { list: config.limits.listBytes, info: config.limits.infoBytes },
   });
   const facts = new FactsService(artifacts, metadata, config.cache.listTtlSeconds * 1000);
-  const policy = parts.gate ? undefined : await createGate(config, logger, { listFacts: (m, v) => facts.forList(m, v), audit, metrics });
+  const policy = parts.gate
+    ? undefined
+    : await createGate(config, logger, {
+        listFacts: (m, v) => facts.forList(m, v),
+        audit,
+        metrics,
+      });
   const gate = parts.gate ?? policy?.gate ?? allowAllGate;
   const flow = new GatewayFlow({ artifacts, metadata, facts, gate, audit });
   const identify =
-    parts.identify ?? createIdentify({ tokens: config.auth.tokens, required: config.auth.required, mtls: Boolean(config.tls.clientCaFile) });
-  const https = parts.https ?? (config.tls.insecureHttp ? undefined : await buildHttpsOptions(httpsFileOptions(config)));
-  if (!https) logger.warn('serving plain HTTP (tls.insecureHttp): module traffic and tokens travel unencrypted');
+    parts.identify ??
+    createIdentify({
+      tokens: config.auth.tokens,
+      required: config.auth.required,
+      mtls: Boolean(config.tls.clientCaFile),
+    });
+  const https =
+    parts.https ??
+    (config.tls.insecureHttp ? undefined : await buildHttpsOptions(httpsFileOptions(config)));
+  if (!https)
+    logger.warn(
+      'serving plain HTTP (tls.insecureHttp): module traffic and tokens travel unencrypted',
+    );
   const app = buildServer({
     logger,
     metrics,
@@ -123,8 +158,11 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
       }
       checks.audit = audit.healthy() ? 'ok' : 'unwritable';
       const ok = checks.storage === 'ok' && checks.audit === 'ok';
-      const ago = metrics.lastUpstreamOk ? Math.round((Date.now() - metrics.lastUpstreamOk) / 1000) : -1;
-      checks.upstream = ago >= 0 && ago < 300 ? 'ok' : 'no answer in the last 5 minutes: serving from cache';
+      const ago = metrics.lastUpstreamOk
+        ? Math.round((Date.now() - metrics.lastUpstreamOk) / 1000)
+        : -1;
+      checks.upstream =
+        ago >= 0 && ago < 300 ? 'ok' : 'no answer in the last 5 minutes: serving from cache';
       return { ok, checks };
     },
     ...(https ? { https: https as unknown as Record<string, unknown> } : {}),
@@ -132,7 +170,10 @@ export async function startGateway(config: ModgateConfig, parts: GatewayParts = 
   });
   const { host, port } = splitHostPort(config.listen);
   const address = await app.listen({ host, port }).catch((err: NodeJS.ErrnoException) => {
-    throw new ModgateError('LISTEN_FAILED', `cannot listen on ${config.listen}: ${err.code ?? err.message}`);
+    throw new ModgateError(
+      'LISTEN_FAILED',
+      `cannot listen on ${config.listen}: ${err.code ?? err.message}`,
+    );
   });
   const url = https ? address.replace(/^http:/, 'https:') : address;
   const reloader = https && !parts.https ? startReloader(app, config, logger) : undefined;
@@ -165,10 +206,21 @@ export const DEFAULT_PINS: Record<string, readonly string[]> = {
 };
 
 /** The pinned undici dispatcher for upstreams: configured pins over the shipped defaults. */
-export async function createDispatcher(config: ModgateConfig, logger: Logger, metrics?: Metrics, audit?: AuditPort): Promise<PinnedDispatcher> {
+export async function createDispatcher(
+  config: ModgateConfig,
+  logger: Logger,
+  metrics?: Metrics,
+  audit?: AuditPort,
+): Promise<PinnedDispatcher> {
   const ca = config.extraCaFile ? [await readFile(config.extraCaFile, 'utf8')] : undefined;
-  if (config.pinning === 'optional') logger.warn('pinning is optional: upstreams without pins are trusted on the system roots alone');
-  if (config.allowHttpUpstream) logger.warn('plain-HTTP upstreams are allowed (allowHttpUpstream): use only for local mirrors and tests');
+  if (config.pinning === 'optional')
+    logger.warn(
+      'pinning is optional: upstreams without pins are trusted on the system roots alone',
+    );
+  if (config.allowHttpUpstream)
+    logger.warn(
+      'plain-HTTP upstreams are allowed (allowHttpUpstream): use only for local mirrors and tests',
+    );
   return createPinnedDispatcher({
     pins: { ...DEFAULT_PINS, ...config.pins },
     pinning: config.pinning,
@@ -180,10 +232,19 @@ export async function createDispatcher(config: ModgateConfig, logger: Logger, me
     bodyTimeoutMs: config.http.bodyTimeoutMs,
     connections: config.http.connections,
     onPinEvent: (e) => {
-      if (e.kind === 'unpinned') return logger.warn({ host: e.host }, 'upstream has no pins (pinning: optional)');
-      logger.error({ host: e.host, expected: e.expected, seen: e.seen }, 'upstream certificate pin mismatch');
+      if (e.kind === 'unpinned')
+        return logger.warn({ host: e.host }, 'upstream has no pins (pinning: optional)');
+      logger.error(
+        { host: e.host, expected: e.expected, seen: e.seen },
+        'upstream certificate pin mismatch',
+      );
       metrics?.security.inc({ event: 'PIN_MISMATCH' });
-      void audit?.security({ event: 'PIN_MISMATCH', details: { host: e.host, expected: e.expected, seen: e.seen } }).catch(() => undefined);
+      void audit
+        ?.security({
+          event: 'PIN_MISMATCH',
+          details: { host: e.host, expected: e.expected, seen: e.seen },
+        })
+        .catch(() => undefined);
     },
   });
 }
@@ -193,19 +254,34 @@ function httpsFileOptions(config: ModgateConfig): HttpsFileOptions {
     certFile: config.tls.certFile,
     keyFile: config.tls.keyFile,
     ...(config.tls.clientCaFile
-      ? { caFile: config.tls.clientCaFile, requestCert: true, requireClientCert: config.tls.requireClientCert }
+      ? {
+          caFile: config.tls.clientCaFile,
+          requestCert: true,
+          requireClientCert: config.tls.requireClientCert,
+        }
       : {}),
   };
 }
 
 function startReloader(app: FastifyInstance, config: ModgateConfig, logger: Logger): CertReloader {
-  const reloader = new CertReloader(app.server as unknown as ReloadableServer, httpsFileOptions(config));
-  reloader.on('reload', (e) => (e.kind === 'reloaded' ? logger.info(e, 'TLS certificate reloaded') : logger.error(e, 'TLS certificate reload rejected; keeping the old one')));
+  const reloader = new CertReloader(
+    app.server as unknown as ReloadableServer,
+    httpsFileOptions(config),
+  );
+  reloader.on('reload', (e) =>
+    e.kind === 'reloaded'
+      ? logger.info(e, 'TLS certificate reloaded')
+      : logger.error(e, 'TLS certificate reload rejected; keeping the old one'),
+  );
   return reloader.start();
 }
 
 /** The upstream HTTP client of a config (also used by CLI commands). */
-export function createUpstreamClient(config: ModgateConfig, dispatcher?: Dispatcher, metrics?: Metrics): UpstreamClient {
+export function createUpstreamClient(
+  config: ModgateConfig,
+  dispatcher?: Dispatcher,
+  metrics?: Metrics,
+): UpstreamClient {
   return new UpstreamClient({
     ...(dispatcher ? { dispatcher } : {}),
     headersTimeoutMs: config.http.headersTimeoutMs,
@@ -216,7 +292,10 @@ export function createUpstreamClient(config: ModgateConfig, dispatcher?: Dispatc
     ...(metrics
       ? {
           onAttempt: (e) => {
-            metrics.upstreamLatency.observe({ upstream: e.upstream, status: String(e.status ?? 'error') }, e.ms / 1000);
+            metrics.upstreamLatency.observe(
+              { upstream: e.upstream, status: String(e.status ?? 'error') },
+              e.ms / 1000,
+            );
             if (e.status !== undefined && e.status < 500) metrics.lastUpstreamOk = Date.now();
           },
         }
@@ -270,7 +349,11 @@ export function setupSumdb(
 
 export function splitHostPort(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
-  if (!m) throw new ModgateError('CONFIG_INVALID', `listen must be HOST:PORT, got ${JSON.stringify(listen)}`);
+  if (!m)
+    throw new ModgateError(
+      'CONFIG_INVALID',
+      `listen must be HOST:PORT, got ${JSON.stringify(listen)}`,
+    );
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
 }
 

@@ -18,7 +18,10 @@ export interface ServerDeps extends RouteDeps {
 export function buildServer(d: ServerDeps): FastifyInstance {
   const opts: FastifyServerOptions & Record<string, unknown> = {
     loggerInstance: d.logger,
-    genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'].slice(0, 64) : randomUUID()),
+    genReqId: (req) =>
+      typeof req.headers['x-request-id'] === 'string'
+        ? req.headers['x-request-id'].slice(0, 64)
+        : randomUUID(),
     requestIdHeader: false,
     return503OnClosing: true,
     forceCloseConnections: false,
@@ -33,7 +36,9 @@ export function buildServer(d: ServerDeps): FastifyInstance {
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
-  app.setNotFoundHandler((_req, reply) => reply.code(404).type('text/plain; charset=utf-8').send('not found\n'));
+  app.setNotFoundHandler((_req, reply) =>
+    reply.code(404).type('text/plain; charset=utf-8').send('not found\n'),
+  );
   app.setErrorHandler((err, _req, reply) => sendError(reply, err));
 
   const guard = (req: Parameters<RouteDeps['identify']>[0]): void => {

@@ -18,7 +18,11 @@ import { PolicyEngine } from './policy/engine.js';
 import { RegoGate } from './policy/gate.js';
 
 /** The policies folder shipped with modgate, used when the configured default is absent from the working folder. */
-export const BUNDLED_POLICIES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'policies');
+export const BUNDLED_POLICIES = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'policies',
+);
 
 export function policySource(config: ModgateConfig): { path: string; dataFile?: string } {
   let p = config.policy.path;
@@ -29,22 +33,44 @@ export function policySource(config: ModgateConfig): { path: string; dataFile?: 
 export async function createGate(
   config: ModgateConfig,
   logger: Logger,
-  opts: { listFacts?: (module: string, versions: string[]) => Promise<Map<string, ModuleFacts>>; audit?: AuditPort; metrics?: Metrics; watch?: boolean } = {},
+  opts: {
+    listFacts?: (module: string, versions: string[]) => Promise<Map<string, ModuleFacts>>;
+    audit?: AuditPort;
+    metrics?: Metrics;
+    watch?: boolean;
+  } = {},
 ): Promise<{ gate: RegoGate; engine: PolicyEngine }> {
   const engine = await PolicyEngine.load(policySource(config), (e) =>
     e.ok
-      ? logger.info({ policyRevision: e.policyRevision, dataRevision: e.dataRevision }, 'policy reloaded')
-      : logger.error({ error: e.error }, 'policy reload rejected; keeping the previous policy and data'),
+      ? logger.info(
+          { policyRevision: e.policyRevision, dataRevision: e.dataRevision },
+          'policy reloaded',
+        )
+      : logger.error(
+          { error: e.error },
+          'policy reload rejected; keeping the previous policy and data',
+        ),
   );
   if (opts.watch !== false) engine.watch();
-  if (config.policy.mode === 'dry-run') logger.warn('policy mode is dry-run: denials are only warnings');
+  if (config.policy.mode === 'dry-run')
+    logger.warn('policy mode is dry-run: denials are only warnings');
   const gate = new RegoGate(engine, {
     mode: config.policy.mode,
     ...(opts.listFacts ? { listFacts: opts.listFacts } : {}),
     onPolicyError: (req, d) => {
       opts.metrics?.security.inc({ event: 'POLICY_ERROR' });
-      logger.error({ module: req.module, version: req.version, deny: d.deny }, 'policy engine error: denying');
-      void opts.audit?.security({ event: 'POLICY_ERROR', module: req.module, ...(req.version ? { version: req.version } : {}), details: { deny: d.deny } }).catch(() => undefined);
+      logger.error(
+        { module: req.module, version: req.version, deny: d.deny },
+        'policy engine error: denying',
+      );
+      void opts.audit
+        ?.security({
+          event: 'POLICY_ERROR',
+          module: req.module,
+          ...(req.version ? { version: req.version } : {}),
+          details: { deny: d.deny },
+        })
+        .catch(() => undefined);
     },
   });
   return { gate, engine };
@@ -58,13 +84,22 @@ export function auditKeyFile(config: ModgateConfig): string {
   return config.audit.keyFile ?? path.join(config.dataDir, 'keys', 'audit.key');
 }
 
-export async function createAudit(config: ModgateConfig, logger: Logger): Promise<{ port: AuditPort; log: AuditLog; verifierKey: string }> {
+export async function createAudit(
+  config: ModgateConfig,
+  logger: Logger,
+): Promise<{ port: AuditPort; log: AuditLog; verifierKey: string }> {
   const key = await loadOrCreateAuditKey(auditKeyFile(config));
   if (key.created) {
-    logger.warn({ verifierKey: key.verifierKey }, `created the audit signing key; keep its verifier key in config (audit.verifierKey): ${key.verifierKey}`);
+    logger.warn(
+      { verifierKey: key.verifierKey },
+      `created the audit signing key; keep its verifier key in config (audit.verifierKey): ${key.verifierKey}`,
+    );
   }
   if (config.audit.verifierKey && config.audit.verifierKey !== key.verifierKey) {
-    throw new ModgateError('AUDIT_KEY_MISMATCH', `the audit key in ${auditKeyFile(config)} does not match audit.verifierKey in the config`);
+    throw new ModgateError(
+      'AUDIT_KEY_MISMATCH',
+      `the audit key in ${auditKeyFile(config)} does not match audit.verifierKey in the config`,
+    );
   }
   const shipper =
     config.audit.shipUrl || config.audit.syslog
@@ -83,15 +118,27 @@ export async function createAudit(config: ModgateConfig, logger: Logger): Promis
   });
   if (config.audit.retentionDays > 0) {
     const prune = (): void =>
-      void log.removeExpired({ days: config.audit.retentionDays }).catch((err: unknown) => logger.error({ err }, 'audit retention failed'));
+      void log
+        .removeExpired({ days: config.audit.retentionDays })
+        .catch((err: unknown) => logger.error({ err }, 'audit retention failed'));
     setInterval(prune, 6 * 3600 * 1000).unref();
   }
-  const port = auditPort(log, config.audit.onFailure, (err) => logger.error({ err }, 'audit record not written'));
+  const port = auditPort(log, config.audit.onFailure, (err) =>
+    logger.error({ err }, 'audit record not written'),
+  );
   return { port, log, verifierKey: key.verifierKey };
 }
 
 function parseSyslog(spec: string): { host: string; port: number; protocol: 'udp' | 'tcp' } {
   const m = /^(udp|tcp):\/\/([^:/]+|\[[^\]]+\]):(\d+)$/.exec(spec);
-  if (!m) throw new ModgateError('CONFIG_INVALID', `audit.syslog must look like udp://host:514 or tcp://host:514, got ${spec}`);
-  return { protocol: m[1] as 'udp' | 'tcp', host: m[2]!.replace(/^\[|\]$/g, ''), port: Number(m[3]) };
+  if (!m)
+    throw new ModgateError(
+      'CONFIG_INVALID',
+      `audit.syslog must look like udp://host:514 or tcp://host:514, got ${spec}`,
+    );
+  return {
+    protocol: m[1] as 'udp' | 'tcp',
+    host: m[2]!.replace(/^\[|\]$/g, ''),
+    port: Number(m[3]),
+  };
 }

@@ -15,7 +15,9 @@ t.test('health, readiness, metrics, request ids and HEAD', async (t) => {
   t.equal(health.statusCode, 200);
   t.equal(await health.body.text(), 'ok\n');
   t.match(health.headers['x-request-id'], /\S+/);
-  const zip = await request(`${gw.url}/example.com/m/@v/v1.0.0.zip`, { headers: { 'x-request-id': 'build-42' } });
+  const zip = await request(`${gw.url}/example.com/m/@v/v1.0.0.zip`, {
+    headers: { 'x-request-id': 'build-42' },
+  });
   t.equal(zip.headers['x-request-id'], 'build-42');
   await zip.body.dump();
   const head = await request(`${gw.url}/example.com/m/@v/v1.0.0.zip`, { method: 'HEAD' });
@@ -24,7 +26,10 @@ t.test('health, readiness, metrics, request ids and HEAD', async (t) => {
   await head.body.dump();
   const ready = await request(`${gw.url}/readyz`);
   t.equal(ready.statusCode, 200);
-  t.match(await ready.body.json(), { ok: true, checks: { storage: 'ok', audit: 'ok', upstream: 'ok' } });
+  t.match(await ready.body.json(), {
+    ok: true,
+    checks: { storage: 'ok', audit: 'ok', upstream: 'ok' },
+  });
   const metrics = await (await request(`${gw.url}/metrics`)).body.text();
   t.match(metrics, /modgate_requests_total\{kind="zip",status="200"\} [1-9]/);
   t.match(metrics, /modgate_cache_total\{kind="zip",result="miss"\} 1/);
@@ -33,27 +38,38 @@ t.test('health, readiness, metrics, request ids and HEAD', async (t) => {
   t.match(metrics, /modgate_bytes_served_total\{kind="zip"\} [1-9]/);
 });
 
-t.test('protected health and metrics need a token; a missing token gets 401 with WWW-Authenticate', async (t) => {
-  const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
-  const token = 'mgt_server-test-token-abcdefghijklmnopqrstuvwxyz012345';
-  const gw = await startTestGateway(t.testdir(), {
-    upstream: up.url,
-    auth: { required: true, protectHealth: true, tokens: [{ id: 'ops', sha256: hashToken(token), groups: [] }] },
-  });
-  t.teardown(async () => {
-    await gw.close();
-    await up.close();
-  });
-  for (const p of ['/metrics', '/healthz', '/example.com/m/@v/list']) {
-    const res = await request(gw.url + p);
-    t.equal(res.statusCode, 401, p);
-    t.match(res.headers['www-authenticate'], /Basic realm="modgate"/, p);
-    await res.body.dump();
-  }
-  const ok = await request(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
-  t.equal(ok.statusCode, 200);
-  await ok.body.dump();
-  const basic = await request(`${gw.url}/example.com/m/@v/list`, { headers: { authorization: `Basic ${Buffer.from(`ops:${token}`).toString('base64')}` } });
-  t.equal(basic.statusCode, 200);
-  t.equal(await basic.body.text(), 'v1.0.0\n');
-});
+t.test(
+  'protected health and metrics need a token; a missing token gets 401 with WWW-Authenticate',
+  async (t) => {
+    const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
+    const token = 'mgt_server-test-token-abcdefghijklmnopqrstuvwxyz012345';
+    const gw = await startTestGateway(t.testdir(), {
+      upstream: up.url,
+      auth: {
+        required: true,
+        protectHealth: true,
+        tokens: [{ id: 'ops', sha256: hashToken(token), groups: [] }],
+      },
+    });
+    t.teardown(async () => {
+      await gw.close();
+      await up.close();
+    });
+    for (const p of ['/metrics', '/healthz', '/example.com/m/@v/list']) {
+      const res = await request(gw.url + p);
+      t.equal(res.statusCode, 401, p);
+      t.match(res.headers['www-authenticate'], /Basic realm="modgate"/, p);
+      await res.body.dump();
+    }
+    const ok = await request(`${gw.url}/metrics`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    t.equal(ok.statusCode, 200);
+    await ok.body.dump();
+    const basic = await request(`${gw.url}/example.com/m/@v/list`, {
+      headers: { authorization: `Basic ${Buffer.from(`ops:${token}`).toString('base64')}` },
+    });
+    t.equal(basic.statusCode, 200);
+    t.equal(await basic.body.text(), 'v1.0.0\n');
+  },
+);

@@ -15,14 +15,40 @@ interface Load {
 
 export async function load(url: string, connections: number, seconds: number): Promise<Load> {
   const r = await autocannon({ url, connections, duration: seconds, pipelining: 1 });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts };
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.non2xx + r.timeouts,
+  };
 }
 
-async function startStatic(dir: string, certFile: string, keyFile: string, port: number): Promise<() => void> {
-  const proc = spawn(process.execPath, [path.join(root, 'dist-bench', 'bench', 'static-server.js'), dir, String(port), certFile, keyFile], { stdio: 'ignore' });
+async function startStatic(
+  dir: string,
+  certFile: string,
+  keyFile: string,
+  port: number,
+): Promise<() => void> {
+  const proc = spawn(
+    process.execPath,
+    [
+      path.join(root, 'dist-bench', 'bench', 'static-server.js'),
+      dir,
+      String(port),
+      certFile,
+      keyFile,
+    ],
+    { stdio: 'ignore' },
+  );
   const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
   for (let i = 0; i < 100; i++) {
-    if (await request(`https://127.0.0.1:${port}/healthz`, { dispatcher }).then((r) => (r.body.dump(), true), () => false)) break;
+    if (
+      await request(`https://127.0.0.1:${port}/healthz`, { dispatcher }).then(
+        (r) => (r.body.dump(), true),
+        () => false,
+      )
+    )
+      break;
     await new Promise((r) => setTimeout(r, 100));
   }
   await dispatcher.close();
@@ -36,12 +62,22 @@ export async function cachedHits(seconds = 4): Promise<Result[]> {
   try {
     const gw = await env.gateway('gw');
     const noAudit = await env.gateway('gw-noaudit', { MODGATE_AUDIT__ENABLED: 'false' });
-    const paths = ['example.com/bench0/@v/v1.0.0.info', 'example.com/bench0/@v/v1.0.0.mod', 'example.com/bench0/@v/v1.0.0.zip'];
+    const paths = [
+      'example.com/bench0/@v/v1.0.0.info',
+      'example.com/bench0/@v/v1.0.0.mod',
+      'example.com/bench0/@v/v1.0.0.zip',
+    ];
     const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
-    for (const g of [gw, noAudit]) for (const p of paths) await (await request(`${g.url}/${p}`, { dispatcher })).body.dump();
+    for (const g of [gw, noAudit])
+      for (const p of paths) await (await request(`${g.url}/${p}`, { dispatcher })).body.dump();
     await dispatcher.close();
     const port = Number(new URL(gw.url).port) + 1;
-    const stop = await startStatic(path.join(env.dir, 'gw', 'store', 'cache'), env.certFile, env.keyFile, port);
+    const stop = await startStatic(
+      path.join(env.dir, 'gw', 'store', 'cache'),
+      env.certFile,
+      env.keyFile,
+      port,
+    );
     try {
       for (const p of paths) {
         const kind = path.extname(p).slice(1);
@@ -61,7 +97,15 @@ export async function cachedHits(seconds = 4): Promise<Result[]> {
       }
       const on = await load(`${gw.url}/${paths[1]}`, 50, seconds);
       const off = await load(`${noAudit.url}/${paths[1]}`, 50, seconds);
-      results.push({ id: 'audit.cost', label: 'audit overhead on cached .mod hits (1 - on/off)', value: 1 - on.rps / off.rps, unit: 'x', target: 0.15, better: 'lower', note: `on ${on.rps.toFixed(0)} req/s, off ${off.rps.toFixed(0)} req/s` });
+      results.push({
+        id: 'audit.cost',
+        label: 'audit overhead on cached .mod hits (1 - on/off)',
+        value: 1 - on.rps / off.rps,
+        unit: 'x',
+        target: 0.15,
+        better: 'lower',
+        note: `on ${on.rps.toFixed(0)} req/s, off ${off.rps.toFixed(0)} req/s`,
+      });
     } finally {
       stop();
     }

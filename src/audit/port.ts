@@ -1,4 +1,9 @@
-import type { AuditPort, CompletionRecord, DecisionRecord, SecurityEvent } from '../goproxy/ports.js';
+import type {
+  AuditPort,
+  CompletionRecord,
+  DecisionRecord,
+  SecurityEvent,
+} from '../goproxy/ports.js';
 import type { AuditLog } from './log.js';
 import type { DecisionEntry } from './records.js';
 
@@ -8,7 +13,11 @@ import type { DecisionEntry } from './records.js';
  * without holding the response. onFailure 'serve' keeps serving when the log
  * is unwritable (the default, 'refuse', makes the flow answer 503).
  */
-export function auditPort(log: AuditLog, onFailure: 'refuse' | 'serve', onError: (err: unknown) => void): AuditPort {
+export function auditPort(
+  log: AuditLog,
+  onFailure: 'refuse' | 'serve',
+  onError: (err: unknown) => void,
+): AuditPort {
   const write = async (p: Promise<unknown>): Promise<void> => {
     try {
       await p;
@@ -37,7 +46,11 @@ export function auditPort(log: AuditLog, onFailure: 'refuse' | 'serve', onError:
           type: 'security',
           event: ev.event,
           ...(ev.ctx ? { requestId: ev.ctx.requestId } : {}),
-          details: { ...(ev.module ? { module: ev.module } : {}), ...(ev.version ? { version: ev.version } : {}), ...ev.details },
+          details: {
+            ...(ev.module ? { module: ev.module } : {}),
+            ...(ev.version ? { version: ev.version } : {}),
+            ...ev.details,
+          },
         }),
       ),
     healthy: () => onFailure === 'serve' || log.healthy,
@@ -65,7 +78,16 @@ function toEntry(r: DecisionRecord): DecisionEntry {
           evidence: {
             h1: ev.h1,
             ...(ev.zipSha256 ? { zipSha256: ev.zipSha256 } : {}),
-            ...(ev.sumdb ? { sumdb: { name: ev.sumdb.name, treeSize: ev.sumdb.treeSize, rootHash: ev.sumdb.rootHash, recordId: ev.sumdb.recordId } } : {}),
+            ...(ev.sumdb
+              ? {
+                  sumdb: {
+                    name: ev.sumdb.name,
+                    treeSize: ev.sumdb.treeSize,
+                    rootHash: ev.sumdb.rootHash,
+                    recordId: ev.sumdb.recordId,
+                  },
+                }
+              : {}),
             ...(ev.method === 'tofu' ? { tofu: true } : {}),
           },
         }

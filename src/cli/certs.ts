@@ -5,18 +5,37 @@ import { fetchChain } from '../tls/inspect.js';
 import { collect, configFrom, withConfig } from './options.js';
 
 export function registerCerts(program: Command): void {
-  const certs = program.command('certs').description("manage modgate's local CA and server certificate");
+  const certs = program
+    .command('certs')
+    .description("manage modgate's local CA and server certificate");
   withConfig(certs.command('init'))
-    .description('create a local CA (reused if present) and a server certificate, and print how clients trust it')
+    .description(
+      'create a local CA (reused if present) and a server certificate, and print how clients trust it',
+    )
     .option('--dir <dir>', 'certificate folder', 'certs')
     .option('--host <name>', 'extra host name or IP for the certificate (repeatable)', collect)
     .option('--new-ca', 'replace the CA too (clients must trust the new one)')
     .option('--days <n>', 'server certificate lifetime in days', '397')
-    .action(async (o: { config?: string; dir: string; host?: string[]; newCa?: boolean; days: string }) => {
-      const hosts = [...(await hostsFromConfig(o)), ...(o.host ?? [])];
-      const r = await initCerts({ dir: o.dir, hosts, days: Number(o.days), newCa: Boolean(o.newCa) });
-      process.stdout.write(`server certificate: ${r.certFile} (SANs: ${r.sans.join(', ')})\n${r.instructions}\n`);
-    });
+    .action(
+      async (o: {
+        config?: string;
+        dir: string;
+        host?: string[];
+        newCa?: boolean;
+        days: string;
+      }) => {
+        const hosts = [...(await hostsFromConfig(o)), ...(o.host ?? [])];
+        const r = await initCerts({
+          dir: o.dir,
+          hosts,
+          days: Number(o.days),
+          newCa: Boolean(o.newCa),
+        });
+        process.stdout.write(
+          `server certificate: ${r.certFile} (SANs: ${r.sans.join(', ')})\n${r.instructions}\n`,
+        );
+      },
+    );
   withConfig(certs.command('ensure'))
     .description('create the certificates only when none exist (run by `npm start` on first start)')
     .option('--dir <dir>', 'certificate folder', 'certs')
@@ -40,13 +59,21 @@ export function registerCerts(program: Command): void {
     });
   program
     .command('pins <url>')
-    .description('connect to an upstream and print its chain, one `sha256/BASE64  subject` line per certificate')
+    .description(
+      'connect to an upstream and print its chain, one `sha256/BASE64  subject` line per certificate',
+    )
     .option('--timeout <ms>', 'connect timeout', '10000')
     .action(async (url: string, o: { timeout: string }) => {
       const proxy = process.env.HTTPS_PROXY ?? process.env.https_proxy;
-      const report = await fetchChain(url, { timeoutMs: Number(o.timeout), ...(proxy ? { proxy } : {}) });
+      const report = await fetchChain(url, {
+        timeoutMs: Number(o.timeout),
+        ...(proxy ? { proxy } : {}),
+      });
       process.stdout.write(`${report.lines.join('\n')}\n`);
-      if (!report.authorized) process.stderr.write(`warning: the chain does not verify against the system roots: ${String(report.authorizationError)}\n`);
+      if (!report.authorized)
+        process.stderr.write(
+          `warning: the chain does not verify against the system roots: ${String(report.authorizationError)}\n`,
+        );
     });
 }
 

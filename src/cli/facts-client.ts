@@ -8,7 +8,10 @@ import type { ModuleFacts } from '../goproxy/ports.js';
 /** Fetches policy facts (publish time, retraction, deprecation) through a running modgate. */
 export class GatewayFacts {
   private readonly dispatcher: Dispatcher;
-  private readonly latestMod = new Map<string, Promise<ReturnType<typeof parseModFile> | undefined>>();
+  private readonly latestMod = new Map<
+    string,
+    Promise<ReturnType<typeof parseModFile> | undefined>
+  >();
 
   constructor(
     private readonly base: string,
@@ -19,7 +22,10 @@ export class GatewayFacts {
   }
 
   private async get(p: string): Promise<string | undefined> {
-    const res = await request(`${this.base}${p}`, { dispatcher: this.dispatcher, ...(this.token ? { headers: { authorization: `Bearer ${this.token}` } } : {}) });
+    const res = await request(`${this.base}${p}`, {
+      dispatcher: this.dispatcher,
+      ...(this.token ? { headers: { authorization: `Bearer ${this.token}` } } : {}),
+    });
     const text = await res.body.text();
     return res.statusCode === 200 ? text : undefined;
   }
@@ -42,7 +48,9 @@ export class GatewayFacts {
     return facts;
   }
 
-  private async fetchLatestMod(module: string): Promise<ReturnType<typeof parseModFile> | undefined> {
+  private async fetchLatestMod(
+    module: string,
+  ): Promise<ReturnType<typeof parseModFile> | undefined> {
     const list = await this.get(`/${escapePath(module)}/@v/list`);
     const target = list ? highestForRetractions(parseList(list)) : undefined;
     if (!target) return undefined;

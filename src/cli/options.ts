@@ -11,6 +11,9 @@ export function withConfig(cmd: Command): Command {
   return cmd.option('-c, --config <file>', 'config file (default: $MODGATE_CONFIG, else none)');
 }
 
-export async function configFrom(opts: { config?: string }, flags: Record<string, unknown> = {}): Promise<ModgateConfig> {
+export async function configFrom(
+  opts: { config?: string },
+  flags: Record<string, unknown> = {},
+): Promise<ModgateConfig> {
   return loadConfig({ ...(opts.config ? { file: opts.config } : {}), flags });
 }

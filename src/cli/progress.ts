@@ -13,7 +13,9 @@ export class Progress {
     if (!this.tty || (this.n % 10 !== 0 && this.n !== this.total)) return;
     const width = 30;
     const filled = this.total ? Math.round((this.n / this.total) * width) : width;
-    process.stderr.write(`\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.n}/${this.total}`);
+    process.stderr.write(
+      `\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.n}/${this.total}`,
+    );
   }
 
   /** Prints a line above the bar. */

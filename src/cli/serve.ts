@@ -21,15 +21,31 @@ interface ServeOpts {
 
 export function registerServe(program: Command): void {
   withConfig(program.command('serve').description('run the gateway'))
-    .option('--listen <host:port>', 'address to listen on; port 0 picks a free port (default 127.0.0.1:8443)')
+    .option(
+      '--listen <host:port>',
+      'address to listen on; port 0 picks a free port (default 127.0.0.1:8443)',
+    )
     .option('--data <dir>', 'data folder: cache, sumdb state, audit trail, keys (default ./data)')
-    .option('--upstream <list>', 'upstream proxies in GOPROXY syntax: URL,URL|URL (default: GOPROXY, else `go env GOPROXY`)')
-    .option('--sumdb <spec>', 'checksum database: "name+hash+key [URL]" (default: GOSUMDB, else sum.golang.org)')
+    .option(
+      '--upstream <list>',
+      'upstream proxies in GOPROXY syntax: URL,URL|URL (default: GOPROXY, else `go env GOPROXY`)',
+    )
+    .option(
+      '--sumdb <spec>',
+      'checksum database: "name+hash+key [URL]" (default: GOSUMDB, else sum.golang.org)',
+    )
     .option('--tls-cert <file>', 'server certificate (default certs/server.pem)')
     .option('--tls-key <file>', 'server private key (default certs/server-key.pem)')
     .option('--insecure-http', 'serve plain HTTP instead of HTTPS (logs a warning)')
-    .option('--pin <host=sha256/BASE64>', 'add an SPKI pin for an upstream host (repeatable)', collect)
-    .option('--allow-http-upstream', 'permit plain-HTTP upstreams (local mirrors, tests); logs a warning')
+    .option(
+      '--pin <host=sha256/BASE64>',
+      'add an SPKI pin for an upstream host (repeatable)',
+      collect,
+    )
+    .option(
+      '--allow-http-upstream',
+      'permit plain-HTTP upstreams (local mirrors, tests); logs a warning',
+    )
     .option('--policy <path>', 'policies folder (with build/policy.wasm) or an opa bundle .tar.gz')
     .option('--policy-data <file>', 'policy data, YAML or JSON (default policies/data.yaml)')
     .option('--policy-mode <mode>', 'enforce or dry-run')

@@ -20,10 +20,17 @@ export function configReference(): string {
         walk(child, name);
         continue;
       }
-      const type = child.enum ? child.enum.map((e) => `\`${String(e)}\``).join(' \\| ') : child.type ?? (child.additionalProperties ? 'map' : 'object');
+      const type = child.enum
+        ? child.enum.map((e) => `\`${String(e)}\``).join(' \\| ')
+        : (child.type ?? (child.additionalProperties ? 'map' : 'object'));
       const def = child.default === undefined ? '' : `\`${JSON.stringify(child.default)}\``;
-      const env = `MODGATE_${name.split('.').map((s) => s.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()).join('__')}`;
-      rows.push(`| \`${name}\` | ${type} | ${def} | \`${env}\` | ${(child.description ?? '').replaceAll('|', '\\|')} |`);
+      const env = `MODGATE_${name
+        .split('.')
+        .map((s) => s.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase())
+        .join('__')}`;
+      rows.push(
+        `| \`${name}\` | ${type} | ${def} | \`${env}\` | ${(child.description ?? '').replaceAll('|', '\\|')} |`,
+      );
     }
   };
   walk(configSchema as unknown as Node, '');

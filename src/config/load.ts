@@ -42,13 +42,19 @@ export function validateConfig(raw: RawConfig): ModgateConfig {
   if (!validate(copy)) {
     const violations = (validate.errors ?? []).map((e) => {
       const where = (e.instancePath || '/').replace(/^\//, '').replaceAll('/', '.') || '(root)';
-      const extra = e.keyword === 'additionalProperties' ? ` '${String(e.params.additionalProperty)}'` : '';
-      const allowed = e.keyword === 'enum' ? `: ${(e.params.allowedValues as unknown[]).join(', ')}` : '';
+      const extra =
+        e.keyword === 'additionalProperties' ? ` '${String(e.params.additionalProperty)}'` : '';
+      const allowed =
+        e.keyword === 'enum' ? `: ${(e.params.allowedValues as unknown[]).join(', ')}` : '';
       return `${where}: ${e.message ?? 'invalid'}${extra}${allowed}`;
     });
-    throw new ModgateError('CONFIG_INVALID', `invalid configuration:\n  ${violations.join('\n  ')}`, {
-      violations,
-    });
+    throw new ModgateError(
+      'CONFIG_INVALID',
+      `invalid configuration:\n  ${violations.join('\n  ')}`,
+      {
+        violations,
+      },
+    );
   }
   return copy as unknown as ModgateConfig;
 }
@@ -58,7 +64,10 @@ async function readConfigFile(file: string): Promise<RawConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ModgateError('CONFIG_UNREADABLE', `cannot read config file ${file}: ${(err as Error).message}`);
+    throw new ModgateError(
+      'CONFIG_UNREADABLE',
+      `cannot read config file ${file}: ${(err as Error).message}`,
+    );
   }
   let doc: unknown;
   try {
@@ -101,7 +110,13 @@ async function defaultGoEnv(name: string): Promise<string | undefined> {
 export function modgateEnv(env: NodeJS.ProcessEnv): Array<[string, unknown]> {
   const out: Array<[string, unknown]> = [];
   for (const [k, v] of Object.entries(env)) {
-    if (!k.startsWith('MODGATE_') || k === 'MODGATE_CONFIG' || k === 'MODGATE_TESTDATA' || v === undefined) continue;
+    if (
+      !k.startsWith('MODGATE_') ||
+      k === 'MODGATE_CONFIG' ||
+      k === 'MODGATE_TESTDATA' ||
+      v === undefined
+    )
+      continue;
     const p = k
       .slice('MODGATE_'.length)
       .split('__')

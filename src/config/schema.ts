@@ -30,20 +30,47 @@ export const configSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    listen: { ...str, default: '127.0.0.1:8443', description: 'HOST:PORT to listen on; port 0 picks a free port.' },
-    publicUrl: { ...str, description: 'The URL clients use, when different from the listen address.' },
-    dataDir: { ...str, default: './data', description: 'Where cached artifacts, sumdb state, audit trail and keys live.' },
+    listen: {
+      ...str,
+      default: '127.0.0.1:8443',
+      description: 'HOST:PORT to listen on; port 0 picks a free port.',
+    },
+    publicUrl: {
+      ...str,
+      description: 'The URL clients use, when different from the listen address.',
+    },
+    dataDir: {
+      ...str,
+      default: './data',
+      description: 'Where cached artifacts, sumdb state, audit trail and keys live.',
+    },
     upstream: {
       ...str,
-      description: 'Upstream proxies in GOPROXY syntax (URL,URL|URL). Default: GOPROXY, else `go env GOPROXY`, minus direct and off.',
+      description:
+        'Upstream proxies in GOPROXY syntax (URL,URL|URL). Default: GOPROXY, else `go env GOPROXY`, minus direct and off.',
     },
-    private: { ...str, default: '', description: 'Comma-separated path patterns (GOPRIVATE syntax) that never go to public upstreams or the public sumdb. Default: GOPRIVATE and GONOPROXY.' },
-    noSumdb: { ...str, default: '', description: 'Patterns verified by trust-on-first-use instead of the checksum database. Default: GONOSUMDB and GOPRIVATE.' },
-    sumdb: { ...str, description: 'Checksum database in GOSUMDB syntax: "name+hash+key [URL]". Default: GOSUMDB, else sum.golang.org.' },
+    private: {
+      ...str,
+      default: '',
+      description:
+        'Comma-separated path patterns (GOPRIVATE syntax) that never go to public upstreams or the public sumdb. Default: GOPRIVATE and GONOPROXY.',
+    },
+    noSumdb: {
+      ...str,
+      default: '',
+      description:
+        'Patterns verified by trust-on-first-use instead of the checksum database. Default: GONOSUMDB and GOPRIVATE.',
+    },
+    sumdb: {
+      ...str,
+      description:
+        'Checksum database in GOSUMDB syntax: "name+hash+key [URL]". Default: GOSUMDB, else sum.golang.org.',
+    },
     routes: {
       type: 'array',
       default: [],
-      description: 'Per-path upstream chains, matched with Go prefix-pattern rules; first match wins.',
+      description:
+        'Per-path upstream chains, matched with Go prefix-pattern rules; first match wins.',
       items: {
         type: 'object',
         additionalProperties: false,
@@ -51,7 +78,11 @@ export const configSchema = {
         properties: {
           pattern: str,
           upstream: { ...str, description: 'GOPROXY-syntax chain for this route.' },
-          private: { ...bool, default: false, description: 'Private routes use TOFU and never reach public upstreams or the sumdb.' },
+          private: {
+            ...bool,
+            default: false,
+            description: 'Private routes use TOFU and never reach public upstreams or the sumdb.',
+          },
         },
       },
     },
@@ -93,7 +124,12 @@ export const configSchema = {
         listTtlSeconds: { type: 'integer', minimum: 0, default: 60 },
         queryTtlSeconds: { type: 'integer', minimum: 0, default: 60 },
         sumdbLatestTtlSeconds: { type: 'integer', minimum: 0, default: 60 },
-        memoryBytes: { type: 'integer', minimum: 0, default: 64 * 1024 * 1024, description: 'In-memory LRU for small immutable artifacts.' },
+        memoryBytes: {
+          type: 'integer',
+          minimum: 0,
+          default: 64 * 1024 * 1024,
+          description: 'In-memory LRU for small immutable artifacts.',
+        },
         memoryMaxItemBytes: { type: 'integer', minimum: 0, default: 256 * 1024 },
       },
     },
@@ -102,10 +138,17 @@ export const configSchema = {
       default: {},
       additionalProperties: false,
       properties: {
-        insecureHttp: { ...bool, default: false, description: 'Serve plain HTTP (logs a warning).' },
+        insecureHttp: {
+          ...bool,
+          default: false,
+          description: 'Serve plain HTTP (logs a warning).',
+        },
         certFile: { ...str, default: 'certs/server.pem' },
         keyFile: { ...str, default: 'certs/server-key.pem' },
-        clientCaFile: { ...str, description: 'Enables mutual TLS: client certificates signed by this CA are accepted.' },
+        clientCaFile: {
+          ...str,
+          description: 'Enables mutual TLS: client certificates signed by this CA are accepted.',
+        },
         requireClientCert: { ...bool, default: false },
         hosts: { ...strList, default: [], description: 'Extra host names for `certs init`.' },
       },
@@ -118,7 +161,10 @@ export const configSchema = {
       additionalProperties: strList,
     },
     allowHttpUpstream: { ...bool, default: false },
-    extraCaFile: { ...str, description: 'Extra CA bundle trusted for upstreams (e.g. a local mirror).' },
+    extraCaFile: {
+      ...str,
+      description: 'Extra CA bundle trusted for upstreams (e.g. a local mirror).',
+    },
     auth: {
       type: 'object',
       default: {},
@@ -147,7 +193,11 @@ export const configSchema = {
       default: {},
       additionalProperties: false,
       properties: {
-        path: { ...str, default: 'policies', description: 'A policies folder (with build/policy.wasm) or an opa bundle .tar.gz.' },
+        path: {
+          ...str,
+          default: 'policies',
+          description: 'A policies folder (with build/policy.wasm) or an opa bundle .tar.gz.',
+        },
         dataFile: { ...str, description: 'YAML or JSON policy data; default policies/data.yaml.' },
         mode: { enum: ['enforce', 'dry-run'], default: 'enforce' },
       },
@@ -160,10 +210,18 @@ export const configSchema = {
         enabled: { ...bool, default: true },
         dir: { ...str, description: 'Default: <dataDir>/audit.' },
         keyFile: { ...str, description: 'Default: <dataDir>/keys/audit.key.' },
-        verifierKey: { ...str, description: 'The audit key\'s public verifier key, printed on first start.' },
+        verifierKey: {
+          ...str,
+          description: "The audit key's public verifier key, printed on first start.",
+        },
         checkpointSeconds: { ...posInt, default: 300 },
         onFailure: { enum: ['refuse', 'serve'], default: 'refuse' },
-        retentionDays: { type: 'integer', minimum: 0, default: 0, description: '0 keeps everything.' },
+        retentionDays: {
+          type: 'integer',
+          minimum: 0,
+          default: 0,
+          description: '0 keeps everything.',
+        },
         shipUrl: str,
         syslog: str,
       },
@@ -172,7 +230,12 @@ export const configSchema = {
       type: 'object',
       default: {},
       additionalProperties: false,
-      properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' } },
+      properties: {
+        level: {
+          enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+          default: 'info',
+        },
+      },
     },
   },
 } as const;

@@ -11,10 +11,14 @@ export async function makeModuleZip(
   const zip = new yazl.ZipFile();
   const mtime = new Date('2020-01-01T00:00:00Z');
   for (const [name, data] of Object.entries(files)) {
-    zip.addBuffer(Buffer.isBuffer(data) ? data : Buffer.from(data), rawNames ? name : `${modulePath}@${version}/${name}`, {
-      mtime,
-      compress: true,
-    });
+    zip.addBuffer(
+      Buffer.isBuffer(data) ? data : Buffer.from(data),
+      rawNames ? name : `${modulePath}@${version}/${name}`,
+      {
+        mtime,
+        compress: true,
+      },
+    );
   }
   zip.end();
   return buffer(zip.outputStream);

@@ -28,9 +28,17 @@ export interface Demo {
 
 async function sampleModules(): Promise<{ modules: FakeModule[]; tampered: FakeModule }> {
   const lib = (v: string, msg: string): Promise<FakeModule> =>
-    makeModule('example.com/greet', v, { 'greet.go': `package greet\n\nfunc Hello() string { return ${JSON.stringify(msg)} }\n` });
-  const modules = [await lib('v1.0.0', 'hello'), await lib('v1.1.0', 'hello again'), await lib('v1.2.0', 'hello from a banned release')];
-  const tampered = await makeModule('example.com/tampered', 'v1.0.0', { 't.go': 'package tampered\n' });
+    makeModule('example.com/greet', v, {
+      'greet.go': `package greet\n\nfunc Hello() string { return ${JSON.stringify(msg)} }\n`,
+    });
+  const modules = [
+    await lib('v1.0.0', 'hello'),
+    await lib('v1.1.0', 'hello again'),
+    await lib('v1.2.0', 'hello from a banned release'),
+  ];
+  const tampered = await makeModule('example.com/tampered', 'v1.0.0', {
+    't.go': 'package tampered\n',
+  });
   modules.push(tampered);
   return { modules, tampered };
 }
@@ -43,13 +51,31 @@ export async function startDemo(opts: { dir?: string; listen?: string } = {}): P
   for (const m of modules) {
     const f = path.join(dir, 'tmp.zip');
     await writeFile(f, m.zip);
-    records.push({ path: m.path, version: m.version, h1: await hashZipFile(f), modH1: hashGoMod(m.mod) });
+    records.push({
+      path: m.path,
+      version: m.version,
+      h1: await hashZipFile(f),
+      modH1: hashGoMod(m.mod),
+    });
   }
-  const db = await createFakeSumdb({ name: `demo-${Date.now().toString(36)}.sumdb.localhost`, records });
+  const db = await createFakeSumdb({
+    name: `demo-${Date.now().toString(36)}.sumdb.localhost`,
+    records,
+  });
   const root = buildCert({ commonName: 'modgate demo upstream root', isCA: true, days: 7 });
-  const leaf = buildCert({ commonName: 'localhost', sans: ['127.0.0.1', 'localhost'], issuer: asIssuer(root), days: 7 });
-  const upstream = await startFakeUpstream(modules, { tls: { cert: leaf.certPem, key: leaf.privateKeyPem }, sumdb: db });
-  const evil = await makeModule('example.com/tampered', 'v1.0.0', { 't.go': 'package tampered // with a backdoor\n' });
+  const leaf = buildCert({
+    commonName: 'localhost',
+    sans: ['127.0.0.1', 'localhost'],
+    issuer: asIssuer(root),
+    days: 7,
+  });
+  const upstream = await startFakeUpstream(modules, {
+    tls: { cert: leaf.certPem, key: leaf.privateKeyPem },
+    sumdb: db,
+  });
+  const evil = await makeModule('example.com/tampered', 'v1.0.0', {
+    't.go': 'package tampered // with a backdoor\n',
+  });
   upstream.misbehave(`/${tampered.path}/@v/v1.0.0.zip`, { kind: 'replace', body: evil.zip });
   await writeFile(path.join(dir, 'upstream-ca.pem'), root.certPem);
   const certs = await initCerts({ dir: path.join(dir, 'certs') });
@@ -77,8 +103,16 @@ export async function startDemo(opts: { dir?: string; listen?: string } = {}): P
     GONOPROXY: '',
   };
   const commands: Demo['commands'] = [
-    { say: 'an allowed module, verified by modgate and by go', run: 'go mod download -json example.com/greet@v1.1.0', expect: 'ok' },
-    { say: 'a tampered zip: SECURITY ERROR', run: 'go mod download -json example.com/tampered@v1.0.0', expect: 'fail' },
+    {
+      say: 'an allowed module, verified by modgate and by go',
+      run: 'go mod download -json example.com/greet@v1.1.0',
+      expect: 'ok',
+    },
+    {
+      say: 'a tampered zip: SECURITY ERROR',
+      run: 'go mod download -json example.com/tampered@v1.0.0',
+      expect: 'fail',
+    },
   ];
   return {
     dir,

@@ -1,11 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  generateKeyPair,
-  parseSignerKey,
-  signNote,
-  type Signer,
-} from '../integrity/note.js';
+import { generateKeyPair, parseSignerKey, signNote, type Signer } from '../integrity/note.js';
 import {
   formatRecord,
   formatTree,

@@ -10,7 +10,8 @@ export function parseTxtar(text: string): Txtar {
   const comment: string[] = [];
   let cur: { name: string; lines: string[] } | null = null;
   const flush = (): void => {
-    if (cur) files.push({ name: cur.name, data: cur.lines.length ? `${cur.lines.join('\n')}\n` : '' });
+    if (cur)
+      files.push({ name: cur.name, data: cur.lines.length ? `${cur.lines.join('\n')}\n` : '' });
   };
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;

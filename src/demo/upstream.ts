@@ -45,7 +45,10 @@ export interface FakeUpstreamOptions {
   sumdb?: { name: string; handle(path: string): Promise<{ status: number; body: Buffer }> };
 }
 
-export async function startFakeUpstream(modules: FakeModule[] = [], opts: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
+export async function startFakeUpstream(
+  modules: FakeModule[] = [],
+  opts: FakeUpstreamOptions = {},
+): Promise<FakeUpstream> {
   const byKey = new Map<string, FakeModule>();
   const hits = new Map<string, number>();
   const faults = new Map<string, Misbehaviour & { used?: number }>();
@@ -59,7 +62,10 @@ export async function startFakeUpstream(modules: FakeModule[] = [], opts: FakeUp
     if (db && p.startsWith(`/sumdb/${db.name}/`)) {
       const sub = p.slice(`/sumdb/${db.name}`.length);
       if (sub === '/supported') return void res.writeHead(200).end();
-      void db.handle(sub).then((r) => res.writeHead(r.status).end(r.body), () => res.writeHead(500).end());
+      void db.handle(sub).then(
+        (r) => res.writeHead(r.status).end(r.body),
+        () => res.writeHead(500).end(),
+      );
       return;
     }
     const body = route(p, byKey);
@@ -71,13 +77,16 @@ export async function startFakeUpstream(modules: FakeModule[] = [], opts: FakeUp
     }
     res.writeHead(200, { 'content-length': body.length }).end(body);
   };
-  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
+  const server = opts.tls
+    ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler)
+    : http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     hits,
-    count: (suffix) => [...hits.entries()].filter(([p]) => p.endsWith(suffix)).reduce((n, [, c]) => n + c, 0),
+    count: (suffix) =>
+      [...hits.entries()].filter(([p]) => p.endsWith(suffix)).reduce((n, [, c]) => n + c, 0),
     add,
     remove: (mp, v) => void byKey.delete(`${mp}@${v}`),
     misbehave: (suffix, how) => (how ? faults.set(suffix, { ...how }) : faults.delete(suffix)),
@@ -89,12 +98,18 @@ export async function startFakeUpstream(modules: FakeModule[] = [], opts: FakeUp
   };
 }
 
-function apply(f: Misbehaviour & { used?: number }, res: http.ServerResponse, body: Buffer | null): boolean {
+function apply(
+  f: Misbehaviour & { used?: number },
+  res: http.ServerResponse,
+  body: Buffer | null,
+): boolean {
   switch (f.kind) {
     case 'status':
       if (f.times !== undefined && (f.used ?? 0) >= f.times) return false;
       f.used = (f.used ?? 0) + 1;
-      res.writeHead(f.status, { 'content-type': 'text/plain' }).end(`fake upstream says ${f.status}\n`);
+      res
+        .writeHead(f.status, { 'content-type': 'text/plain' })
+        .end(`fake upstream says ${f.status}\n`);
       return true;
     case 'reset':
       res.socket?.destroy();
@@ -144,7 +159,12 @@ function route(p: string, mods: Map<string, FakeModule>): Buffer | null {
   if (rest === '@v/list') {
     if (versions.length === 0) return null;
     const listed = versions.filter((m) => !isPseudoVersion(m.version)).map((m) => m.version);
-    return Buffer.from(listed.sort(compare).map((v) => `${v}\n`).join(''));
+    return Buffer.from(
+      listed
+        .sort(compare)
+        .map((v) => `${v}\n`)
+        .join(''),
+    );
   }
   if (rest === '@latest') {
     const all = versions.map((m) => m.version).sort(compare);
@@ -173,7 +193,8 @@ export async function makeModule(
   files: Record<string, string | Buffer> = {},
   time = '2024-01-02T03:04:05Z',
 ): Promise<FakeModule> {
-  const gomod = typeof files['go.mod'] === 'string' ? (files['go.mod'] as string) : `module ${modulePath}\n`;
+  const gomod =
+    typeof files['go.mod'] === 'string' ? (files['go.mod'] as string) : `module ${modulePath}\n`;
   const all = { 'go.mod': gomod, 'x.go': `package x\n`, ...files };
   return {
     path: modulePath,
@@ -201,7 +222,13 @@ export async function loadTxtarModules(dir: string): Promise<FakeModule[]> {
       else if (f.name === '.mod') mod = f.data;
       else files[f.name] = f.data;
     }
-    out.push({ path: modulePath, version, info, mod, zip: await makeModuleZip(modulePath, version, files) });
+    out.push({
+      path: modulePath,
+      version,
+      info,
+      mod,
+      zip: await makeModuleZip(modulePath, version, files),
+    });
   }
   return out;
 }

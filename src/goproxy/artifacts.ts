@@ -74,7 +74,10 @@ export class ArtifactService {
     if (hot) return hot;
     const cached = await this.cached(key);
     if (cached) return cached;
-    return this.flights.do(key, async () => (await this.cached(key)) ?? this.fetch(module, version, kind, key));
+    return this.flights.do(
+      key,
+      async () => (await this.cached(key)) ?? this.fetch(module, version, kind, key),
+    );
   }
 
   /** Reads a small stored artifact (.info, .mod) whole. */
@@ -91,7 +94,12 @@ export class ArtifactService {
     if (!info) return null;
     const ev = await this.d.store.getBytes(`${key}.evidence.json`);
     if (!ev) return null;
-    const hit: ArtifactHit = { key, info, evidence: JSON.parse(ev.toString('utf8')) as StoredEvidence, cache: 'hit' };
+    const hit: ArtifactHit = {
+      key,
+      info,
+      evidence: JSON.parse(ev.toString('utf8')) as StoredEvidence,
+      cache: 'hit',
+    };
     await this.remember(hit);
     return hit;
   }
@@ -105,17 +113,39 @@ export class ArtifactService {
     this.memory.set(hit.key, hot, 512 + (body?.length ?? 0));
   }
 
-  private async fetch(module: string, version: string, kind: ArtifactKind, key: string): Promise<ArtifactHit> {
+  private async fetch(
+    module: string,
+    version: string,
+    kind: ArtifactKind,
+    key: string,
+  ): Promise<ArtifactHit> {
     const route = this.d.router.route(module);
-    const res = await getFromChain(this.d.client, route.chain, upstreamPath({ kind, module, version }));
+    const res = await getFromChain(
+      this.d.client,
+      route.chain,
+      upstreamPath({ kind, module, version }),
+    );
     if (res.status === 404 || res.status === 410) {
       await res.body.dump().catch(() => undefined);
       throw notFound(res.status, `${module}@${version}: ${kind} not found upstream`);
     }
-    const max = kind === 'zip' ? this.d.limits.zipBytes : kind === 'mod' ? this.d.limits.modBytes : this.d.limits.infoBytes;
-    const tmp = path.join(await this.d.store.tempDir(), `${randomBytes(8).toString('hex')}.${kind}`);
+    const max =
+      kind === 'zip'
+        ? this.d.limits.zipBytes
+        : kind === 'mod'
+          ? this.d.limits.modBytes
+          : this.d.limits.infoBytes;
+    const tmp = path.join(
+      await this.d.store.tempDir(),
+      `${randomBytes(8).toString('hex')}.${kind}`,
+    );
     try {
-      const { sha256, size } = await spool(res.body, tmp, max, `${module}@${version} .${kind}`).catch((err: unknown) => {
+      const { sha256, size } = await spool(
+        res.body,
+        tmp,
+        max,
+        `${module}@${version} .${kind}`,
+      ).catch((err: unknown) => {
         throw toUpstreamError(err, res.upstream);
       });
       const checked = await this.verify(module, version, kind, tmp);
@@ -139,7 +169,8 @@ export class ArtifactService {
       return hit;
     } catch (err) {
       if (isModgateError(err, 'CHECKSUM_MISMATCH')) await this.quarantine(tmp, key, err.details);
-      else if (isModgateError(err, 'SUMDB_FORK')) await this.d.onSecurity('SUMDB_FORK', { module, version, ...err.details });
+      else if (isModgateError(err, 'SUMDB_FORK'))
+        await this.d.onSecurity('SUMDB_FORK', { module, version, ...err.details });
       throw err;
     } finally {
       await rm(tmp, { force: true });
@@ -162,10 +193,17 @@ export class ArtifactService {
     }
     const report = await verifyModuleZip(file, { path: module, version });
     const evidence = await this.d.checksums.check(module, version, 'zip', report.h1);
-    return { evidence, zip: { fileCount: report.fileCount, uncompressedSize: report.uncompressedSize } };
+    return {
+      evidence,
+      zip: { fileCount: report.fileCount, uncompressedSize: report.uncompressedSize },
+    };
   }
 
-  private async quarantine(tmp: string, key: string, details: Record<string, unknown>): Promise<void> {
+  private async quarantine(
+    tmp: string,
+    key: string,
+    details: Record<string, unknown>,
+  ): Promise<void> {
     const qkey = `quarantine/${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}/${path.basename(key)}`;
     try {
       await this.d.store.putFile(qkey, tmp);
@@ -177,7 +215,9 @@ export class ArtifactService {
 }
 
 function notFound(status: number, message: string): ModgateError {
-  return new ModgateError(status === 410 ? 'UPSTREAM_GONE' : 'UPSTREAM_NOT_FOUND', message, { status });
+  return new ModgateError(status === 410 ? 'UPSTREAM_GONE' : 'UPSTREAM_NOT_FOUND', message, {
+    status,
+  });
 }
 
 /** Streams a body to a temp file with a size cap, hashing as it goes; fsyncs before returning. */
@@ -220,7 +260,11 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})
  * An .info for a canonical version that suits the module path must name that
  * version (as the go command demands); its Time, if present, is RFC 3339.
  */
-export function checkInfo(raw: Buffer, module: string, version: string): { Version?: string; Time?: string } {
+export function checkInfo(
+  raw: Buffer,
+  module: string,
+  version: string,
+): { Version?: string; Time?: string } {
   let doc: unknown;
   try {
     doc = JSON.parse(raw.toString('utf8'));
@@ -231,10 +275,16 @@ export function checkInfo(raw: Buffer, module: string, version: string): { Versi
   const [, pathMajor] = splitPathVersion(module);
   const mustMatch = matchPathMajor(version, pathMajor);
   if (typeof doc !== 'object' || doc === null || (mustMatch && info.Version !== version)) {
-    throw new ModgateError('INFO_INVALID', `upstream .info names version ${JSON.stringify(info?.Version)}, not ${version}`);
+    throw new ModgateError(
+      'INFO_INVALID',
+      `upstream .info names version ${JSON.stringify(info?.Version)}, not ${version}`,
+    );
   }
   if (info.Time !== undefined && (typeof info.Time !== 'string' || !RFC3339.test(info.Time))) {
-    throw new ModgateError('INFO_INVALID', `upstream .info for ${version} has a Time that is not RFC 3339`);
+    throw new ModgateError(
+      'INFO_INVALID',
+      `upstream .info for ${version} has a Time that is not RFC 3339`,
+    );
   }
   return info as { Version?: string; Time?: string };
 }

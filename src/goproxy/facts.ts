@@ -34,7 +34,10 @@ export class FactsService {
   }
 
   private async gather(module: string, version: string): Promise<ModuleFacts> {
-    const [publishTime, latestMod] = await Promise.all([this.publishTime(module, version), this.latestGoMod(module)]);
+    const [publishTime, latestMod] = await Promise.all([
+      this.publishTime(module, version),
+      this.latestGoMod(module),
+    ]);
     const facts: ModuleFacts = {};
     if (publishTime) facts.publishTime = publishTime;
     if (latestMod) {
@@ -59,7 +62,9 @@ export class FactsService {
         out.set(v, facts);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(LIST_INFO_PARALLELISM, versions.length) }, worker));
+    await Promise.all(
+      Array.from({ length: Math.min(LIST_INFO_PARALLELISM, versions.length) }, worker),
+    );
     return out;
   }
 

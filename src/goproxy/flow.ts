@@ -4,7 +4,14 @@ import type { FactsService } from './facts.js';
 import { parseList } from './facts.js';
 import type { MetaResult, MetadataService } from './metadata.js';
 import type { ArtifactKind } from './paths.js';
-import type { AuditPort, Decision, DecisionKind, ModuleFacts, PolicyGate, RequestContext } from './ports.js';
+import type {
+  AuditPort,
+  Decision,
+  DecisionKind,
+  ModuleFacts,
+  PolicyGate,
+  RequestContext,
+} from './ports.js';
 import { compare } from '../integrity/semver.js';
 
 export interface Served<T> {
@@ -28,10 +35,21 @@ export class GatewayFlow {
     },
   ) {}
 
-  async artifact(ctx: RequestContext, module: string, version: string, kind: ArtifactKind): Promise<Served<ArtifactHit>> {
+  async artifact(
+    ctx: RequestContext,
+    module: string,
+    version: string,
+    kind: ArtifactKind,
+  ): Promise<Served<ArtifactHit>> {
     this.assertAuditable();
     // Source rules first, so that a disallowed source is never fetched.
-    const pre = await this.d.gate.decide({ kind, module, version, identity: ctx.identity, facts: {} });
+    const pre = await this.d.gate.decide({
+      kind,
+      module,
+      version,
+      identity: ctx.identity,
+      facts: {},
+    });
     if (!pre.allow) return this.refuse(ctx, kind, module, version, pre);
     let hit: ArtifactHit;
     try {
@@ -46,8 +64,15 @@ export class GatewayFlow {
       facts.zipSize = hit.info.size;
       if (hit.evidence.zip) facts.fileCount = hit.evidence.zip.fileCount;
     }
-    if (kind !== 'info') facts.checksum = { verified: Boolean(hit.evidence.method), method: hit.evidence.method ?? 'none' };
-    const decision = kind === 'zip' ? await this.d.gate.decide({ kind, module, version, identity: ctx.identity, facts }) : pre;
+    if (kind !== 'info')
+      facts.checksum = {
+        verified: Boolean(hit.evidence.method),
+        method: hit.evidence.method ?? 'none',
+      };
+    const decision =
+      kind === 'zip'
+        ? await this.d.gate.decide({ kind, module, version, identity: ctx.identity, facts })
+        : pre;
     if (!decision.allow) return this.refuse(ctx, kind, module, version, decision, hit);
     await this.record(ctx, kind, module, version, decision, hit.cache, hit);
     return { value: hit, decision };
@@ -72,7 +97,12 @@ export class GatewayFlow {
       const versions = parseList(list.body);
       const allowed = await this.d.gate.filterVersions(module, versions, ctx.identity);
       const latestUp = safeVersion(res.body);
-      if (latestUp && versions.includes(latestUp) && !allowed.includes(latestUp) && allowed.length) {
+      if (
+        latestUp &&
+        versions.includes(latestUp) &&
+        !allowed.includes(latestUp) &&
+        allowed.length
+      ) {
         const best = [...allowed].sort(compare).at(-1)!;
         const hit = await this.d.artifacts.get(module, best, 'info');
         return { ...res, body: (await this.d.artifacts.read(hit.key)).toString('utf8') };
@@ -101,7 +131,9 @@ export class GatewayFlow {
     let res: MetaResult;
     try {
       const raw = await this.d.metadata.get(
-        query !== undefined ? { kind: 'query', module, query } : { kind: kind as 'list' | 'latest', module },
+        query !== undefined
+          ? { kind: 'query', module, query }
+          : { kind: kind as 'list' | 'latest', module },
       );
       res = raw.status === 200 ? await shape(raw) : raw;
     } catch (err) {
@@ -114,7 +146,10 @@ export class GatewayFlow {
 
   private assertAuditable(): void {
     if (!this.d.audit.healthy()) {
-      throw new ModgateError('AUDIT_UNAVAILABLE', 'the audit trail cannot be written; modgate refuses to serve unrecorded');
+      throw new ModgateError(
+        'AUDIT_UNAVAILABLE',
+        'the audit trail cannot be written; modgate refuses to serve unrecorded',
+      );
     }
   }
 
@@ -127,7 +162,11 @@ export class GatewayFlow {
     hit?: ArtifactHit,
   ): Promise<never> {
     await this.record(ctx, kind, module, version, decision, hit?.cache ?? 'miss', hit);
-    if (decision.notFound) throw new ModgateError('NOT_FOUND', `${module} is not an allowed module path (only a prefix of one)`);
+    if (decision.notFound)
+      throw new ModgateError(
+        'NOT_FOUND',
+        `${module} is not an allowed module path (only a prefix of one)`,
+      );
     const lines = decision.deny.map((r) => `${r.code}: ${r.message}`);
     throw new ModgateError('POLICY_DENIED', lines.join('\n'), { reasons: decision.deny });
   }
@@ -155,14 +194,27 @@ export class GatewayFlow {
       policyRevision: decision.policyRevision,
       dataRevision: decision.dataRevision,
       cache,
-      ...(upstream ?? ev?.upstream ? { upstream: upstream ?? ev?.upstream } : {}),
+      ...((upstream ?? ev?.upstream) ? { upstream: upstream ?? ev?.upstream } : {}),
       ...(ev?.method && ev.h1
-        ? { evidence: { method: ev.method, h1: ev.h1, ...(ev.sumdb ? { sumdb: ev.sumdb } : {}), ...(kind === 'zip' ? { zipSha256: ev.sha256 } : {}) } }
+        ? {
+            evidence: {
+              method: ev.method,
+              h1: ev.h1,
+              ...(ev.sumdb ? { sumdb: ev.sumdb } : {}),
+              ...(kind === 'zip' ? { zipSha256: ev.sha256 } : {}),
+            },
+          }
         : {}),
     });
   }
 
-  private async recordFailure(ctx: RequestContext, kind: DecisionKind, module: string, version: string | undefined, err: unknown): Promise<void> {
+  private async recordFailure(
+    ctx: RequestContext,
+    kind: DecisionKind,
+    module: string,
+    version: string | undefined,
+    err: unknown,
+  ): Promise<void> {
     const e = asModgateError(err);
     if (e.code === 'UPSTREAM_NOT_FOUND' || e.code === 'UPSTREAM_GONE') return;
     await this.d.audit.decision({

@@ -47,7 +47,10 @@ export function statusFor(err: ModgateError): number {
  * 8 lines or 648 bytes: the essentials come first, one per line.
  */
 export function errorBody(err: ModgateError): string {
-  const text = err.code === 'CHECKSUM_MISMATCH' || err.code === 'POLICY_DENIED' ? err.message : `${err.code}: ${err.message}`;
+  const text =
+    err.code === 'CHECKSUM_MISMATCH' || err.code === 'POLICY_DENIED'
+      ? err.message
+      : `${err.code}: ${err.message}`;
   const head = err.code === 'POLICY_DENIED' ? 'modgate policy denied this request:\n' : '';
   const clean = (head + text)
     .replace(/[^\P{Cc}\n]/gu, ' ')
@@ -61,5 +64,9 @@ export function errorBody(err: ModgateError): string {
 export function toHttpError(err: unknown): { status: number; body: string; error: ModgateError } {
   const e = asModgateError(err);
   const status = statusFor(e);
-  return { status, body: status === 500 ? 'INTERNAL: modgate hit an internal error; see its log\n' : errorBody(e), error: e };
+  return {
+    status,
+    body: status === 500 ? 'INTERNAL: modgate hit an internal error; see its log\n' : errorBody(e),
+    error: e,
+  };
 }

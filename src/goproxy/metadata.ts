@@ -47,13 +47,18 @@ export class MetadataService {
     return this.flights.do(key, () => this.refresh(req, key, cached));
   }
 
-  private async refresh(req: MetaRequest, key: string, cached: MetaEntry | null): Promise<MetaResult> {
+  private async refresh(
+    req: MetaRequest,
+    key: string,
+    cached: MetaEntry | null,
+  ): Promise<MetaResult> {
     let entry: MetaEntry;
     try {
       entry = await this.fetch(req);
     } catch (err) {
       const e = asModgateError(err);
-      if (cached && e.code !== 'UPSTREAM_TOO_LARGE') return { ...cached, cache: 'stale', staleReason: e.message };
+      if (cached && e.code !== 'UPSTREAM_TOO_LARGE')
+        return { ...cached, cache: 'stale', staleReason: e.message };
       throw err;
     }
     await this.d.store.putBytes(key, JSON.stringify(entry));
@@ -64,10 +69,17 @@ export class MetadataService {
     const route = this.d.router.route(req.module);
     const res = await getFromChain(this.d.client, route.chain, upstreamPath(req));
     const max = req.kind === 'list' ? this.d.maxBytes.list : this.d.maxBytes.info;
-    const body = await readCapped(res.body, max, `${req.module} ${req.kind}`).catch((err: unknown) => {
-      throw toUpstreamError(err, res.upstream);
-    });
-    return { body: res.status === 200 ? body : '', upstream: res.upstream, fetchedAt: Date.now(), status: res.status };
+    const body = await readCapped(res.body, max, `${req.module} ${req.kind}`).catch(
+      (err: unknown) => {
+        throw toUpstreamError(err, res.upstream);
+      },
+    );
+    return {
+      body: res.status === 200 ? body : '',
+      upstream: res.upstream,
+      fetchedAt: Date.now(),
+      status: res.status,
+    };
   }
 
   private async read(key: string): Promise<MetaEntry | null> {
@@ -86,7 +98,10 @@ async function readCapped(body: AsyncIterable<Buffer>, max: number, what: string
   let n = 0;
   for await (const chunk of body) {
     n += chunk.length;
-    if (n > max) throw new ModgateError('UPSTREAM_TOO_LARGE', `${what} exceeds the ${max}-byte limit`, { max });
+    if (n > max)
+      throw new ModgateError('UPSTREAM_TOO_LARGE', `${what} exceeds the ${max}-byte limit`, {
+        max,
+      });
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');

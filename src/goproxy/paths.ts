@@ -1,5 +1,11 @@
 import { ModgateError } from '../errors.js';
-import { checkPath, unescapePath, unescapeVersion, escapePath, escapeVersion } from '../integrity/module.js';
+import {
+  checkPath,
+  unescapePath,
+  unescapeVersion,
+  escapePath,
+  escapeVersion,
+} from '../integrity/module.js';
 import { build, canonical, isValid } from '../integrity/semver.js';
 
 export type ArtifactKind = 'info' | 'mod' | 'zip';
@@ -20,7 +26,8 @@ const SUFFIX = /\.(info|mod|zip)$/;
  */
 export function parseProxyPath(urlPath: string): ProxyRequest {
   const p = urlPath.replace(/^\/+/, '');
-  if (p.endsWith('/@latest')) return { kind: 'latest', module: decodeModule(p.slice(0, -'/@latest'.length)) };
+  if (p.endsWith('/@latest'))
+    return { kind: 'latest', module: decodeModule(p.slice(0, -'/@latest'.length)) };
   const at = p.lastIndexOf('/@v/');
   if (at < 0) throw bad(`not a module proxy path: /${p}`);
   const module = decodeModule(p.slice(0, at));
@@ -33,7 +40,9 @@ export function parseProxyPath(urlPath: string): ProxyRequest {
   const canon = canonicalVersion(version);
   if (canon === version) return { kind, module, version };
   if (kind === 'info') return { kind: 'query', module, query: version };
-  throw bad(`version ${JSON.stringify(version)} is not canonical: .${kind} needs a canonical semantic version`);
+  throw bad(
+    `version ${JSON.stringify(version)} is not canonical: .${kind} needs a canonical semantic version`,
+  );
 }
 
 /** Go's module.CanonicalVersion: semver canonical form, keeping a "+incompatible" suffix. */

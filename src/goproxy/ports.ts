@@ -104,7 +104,14 @@ export interface AuditPort {
 /** A gate that allows everything: used when no policy is configured (tests, `--no-policy`). */
 export const allowAllGate: PolicyGate = {
   async decide() {
-    return { allow: true, deny: [], warn: [], policyRevision: 'none', dataRevision: 'none', dryRun: false };
+    return {
+      allow: true,
+      deny: [],
+      warn: [],
+      policyRevision: 'none',
+      dataRevision: 'none',
+      dryRun: false,
+    };
   },
   async filterVersions(_m, versions) {
     return versions;

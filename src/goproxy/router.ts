@@ -18,14 +18,21 @@ export class Router {
   private readonly routes: Route[];
   private readonly publicChain: ProxyEntry[];
 
-  constructor(opts: {
-    publicUpstream: string;
-    routes: Array<{ pattern: string; upstream: string; private: boolean }>;
-    privatePatterns: string;
-    noSumdbPatterns: string;
-  }, private readonly patterns = { private: opts.privatePatterns, noSumdb: opts.noSumdbPatterns }) {
+  constructor(
+    opts: {
+      publicUpstream: string;
+      routes: Array<{ pattern: string; upstream: string; private: boolean }>;
+      privatePatterns: string;
+      noSumdbPatterns: string;
+    },
+    private readonly patterns = { private: opts.privatePatterns, noSumdb: opts.noSumdbPatterns },
+  ) {
     this.publicChain = upstreamChain(opts.publicUpstream);
-    this.routes = opts.routes.map((r) => ({ pattern: r.pattern, chain: upstreamChain(r.upstream), private: r.private }));
+    this.routes = opts.routes.map((r) => ({
+      pattern: r.pattern,
+      chain: upstreamChain(r.upstream),
+      private: r.private,
+    }));
   }
 
   isPrivate(modulePath: string): boolean {
@@ -35,7 +42,8 @@ export class Router {
   /** True when the module must be verified by TOFU rather than the checksum database. */
   skipsSumdb(modulePath: string): boolean {
     if (this.isPrivate(modulePath)) return true;
-    if (this.patterns.noSumdb !== '' && matchPrefixPatterns(this.patterns.noSumdb, modulePath)) return true;
+    if (this.patterns.noSumdb !== '' && matchPrefixPatterns(this.patterns.noSumdb, modulePath))
+      return true;
     return this.route(modulePath).private;
   }
 

@@ -33,7 +33,8 @@ export function registerProxyRoutes(app: FastifyInstance, d: RouteDeps): void {
   app.get('/*', async (req, reply) => {
     const rest = (req.params as { '*': string })['*'];
     try {
-      if (rest.startsWith('sumdb/') && d.sumdb) return await d.sumdb(req, reply, rest.slice('sumdb/'.length));
+      if (rest.startsWith('sumdb/') && d.sumdb)
+        return await d.sumdb(req, reply, rest.slice('sumdb/'.length));
       const parsed = parseProxyPath(`/${rest}`);
       const ctx = context(req, d.identify(req));
       switch (parsed.kind) {
@@ -58,8 +59,13 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   const { status, body, error } = toHttpError(err);
   if (status >= 500) reply.log.error({ err: error, code: error.code }, 'request failed');
   else reply.log.info({ code: error.code }, error.message.split('\n', 1)[0]);
-  if (status === 401) reply.header('www-authenticate', 'Basic realm="modgate", Bearer realm="modgate"');
-  return reply.code(status).header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(body);
+  if (status === 401)
+    reply.header('www-authenticate', 'Basic realm="modgate", Bearer realm="modgate"');
+  return reply
+    .code(status)
+    .header('content-type', 'text/plain; charset=utf-8')
+    .header('cache-control', 'no-store')
+    .send(body);
 }
 
 function context(req: FastifyRequest, identity: Identity): RequestContext {
@@ -71,15 +77,26 @@ function warnHeaders(reply: FastifyReply, decision: Decision): void {
   if (warns.length) reply.header('x-modgate-warning', warns.join(', '));
 }
 
-function sendMeta(reply: FastifyReply, served: Served<MetaResult>, kind: 'list' | 'latest' | 'query', d: RouteDeps): FastifyReply {
+function sendMeta(
+  reply: FastifyReply,
+  served: Served<MetaResult>,
+  kind: 'list' | 'latest' | 'query',
+  d: RouteDeps,
+): FastifyReply {
   const res = served.value;
   warnHeaders(reply, served.decision);
   if (res.status === 404 || res.status === 410) {
-    throw new ModgateError(res.status === 410 ? 'UPSTREAM_GONE' : 'UPSTREAM_NOT_FOUND', `not found upstream`);
+    throw new ModgateError(
+      res.status === 410 ? 'UPSTREAM_GONE' : 'UPSTREAM_NOT_FOUND',
+      `not found upstream`,
+    );
   }
   if (res.cache === 'stale') {
     reply.header('warning', '110 modgate "Response is Stale"');
-    reply.header('x-modgate-stale', (res.staleReason ?? 'upstream unavailable').replace(/[^\x20-\x7e]/g, '?').slice(0, 200));
+    reply.header(
+      'x-modgate-stale',
+      (res.staleReason ?? 'upstream unavailable').replace(/[^\x20-\x7e]/g, '?').slice(0, 200),
+    );
   }
   d.metrics?.served(kind, 200, Buffer.byteLength(res.body), res.cache);
   return reply
@@ -127,7 +144,12 @@ async function sendArtifact(
   if (!stream) throw new ModgateError('STORAGE_UNAVAILABLE', `cached ${hit.key} vanished`);
   reply.raw.once('close', () => {
     const complete = reply.raw.writableFinished;
-    d.audit.completion({ ctx, status: reply.statusCode, bytes: complete ? length : 0, outcome: complete ? 'complete' : 'aborted' });
+    d.audit.completion({
+      ctx,
+      status: reply.statusCode,
+      bytes: complete ? length : 0,
+      outcome: complete ? 'complete' : 'aborted',
+    });
     d.metrics?.served(kind, reply.statusCode, complete ? length : 0, hit.cache);
   });
   if (range) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`);
@@ -135,7 +157,10 @@ async function sendArtifact(
 }
 
 /** One "bytes=a-b" range (the go command never asks for more than one). */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'invalid' {
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | null | 'invalid' {
   if (!header) return null;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m || (m[1] === '' && m[2] === '')) return null;

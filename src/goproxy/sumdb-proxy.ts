@@ -33,10 +33,12 @@ export class SumdbProxy {
     const slash = rest.indexOf('/');
     const name = slash < 0 ? rest : rest.slice(0, slash);
     const sub = slash < 0 ? '' : rest.slice(slash + 1);
-    if (name !== this.d.name) throw new ModgateError('NOT_FOUND', `modgate does not proxy checksum database ${name}`);
+    if (name !== this.d.name)
+      throw new ModgateError('NOT_FOUND', `modgate does not proxy checksum database ${name}`);
     const body = await this.serve(sub);
     reply.header('content-type', 'text/plain; charset=utf-8');
-    if (sub.startsWith('tile/') && !sub.includes('.p/')) reply.header('cache-control', 'public, max-age=31536000, immutable');
+    if (sub.startsWith('tile/') && !sub.includes('.p/'))
+      reply.header('cache-control', 'public, max-age=31536000, immutable');
     else reply.header('cache-control', `public, max-age=${this.d.latestTtlSeconds}`);
     await reply.code(200).send(body);
   };
@@ -53,7 +55,10 @@ export class SumdbProxy {
         throw new ModgateError('REQUEST_INVALID', `invalid lookup path ${sub}`);
       }
       if (this.d.isPrivate(modulePath)) {
-        throw new ModgateError('PRIVATE_LOOKUP_REFUSED', `${modulePath} is private: modgate does not look it up in ${this.d.name}`);
+        throw new ModgateError(
+          'PRIVATE_LOOKUP_REFUSED',
+          `${modulePath} is private: modgate does not look it up in ${this.d.name}`,
+        );
       }
       return this.cachedForever(sub);
     }

@@ -18,7 +18,10 @@ export interface SumdbLookup {
   lookup(
     modulePath: string,
     version: string,
-  ): Promise<{ lines: string[]; evidence: { treeSize: number; rootHash: string; recordId: number } }>;
+  ): Promise<{
+    lines: string[];
+    evidence: { treeSize: number; rootHash: string; recordId: number };
+  }>;
 }
 
 /** A TOFU ledger: remembers the first hash seen per key. */
@@ -44,37 +47,65 @@ export class ChecksumVerifier {
     },
   ) {}
 
-  async check(modulePath: string, version: string, kind: HashKind, actual: string): Promise<Evidence> {
-    if (this.opts.isPrivate(modulePath) || !this.opts.sumdb) return this.tofu(modulePath, version, kind, actual);
+  async check(
+    modulePath: string,
+    version: string,
+    kind: HashKind,
+    actual: string,
+  ): Promise<Evidence> {
+    if (this.opts.isPrivate(modulePath) || !this.opts.sumdb)
+      return this.tofu(modulePath, version, kind, actual);
     const db = this.opts.sumdb;
     const { lines, evidence } = await db.lookup(modulePath, version);
     const want = expectedHash(lines, modulePath, version, kind);
     if (!want) {
-      throw new ModgateError('SUMDB_BAD_RESPONSE', `checksum database record for ${modulePath}@${version} has no ${kind} hash`);
+      throw new ModgateError(
+        'SUMDB_BAD_RESPONSE',
+        `checksum database record for ${modulePath}@${version} has no ${kind} hash`,
+      );
     }
     if (want !== actual) throw mismatch(modulePath, version, kind, want, actual, `${db.name}`);
     return { method: 'sumdb', h1: actual, sumdb: { name: db.name, ...evidence } };
   }
 
-  private async tofu(modulePath: string, version: string, kind: HashKind, actual: string): Promise<Evidence> {
+  private async tofu(
+    modulePath: string,
+    version: string,
+    kind: HashKind,
+    actual: string,
+  ): Promise<Evidence> {
     const key = `${modulePath}@${version}${kind === 'mod' ? '/go.mod' : ''}`;
     const seen = await this.opts.tofu.remember(key, actual);
-    if (seen.h1 !== actual) throw mismatch(modulePath, version, kind, seen.h1, actual, 'the local TOFU ledger');
+    if (seen.h1 !== actual)
+      throw mismatch(modulePath, version, kind, seen.h1, actual, 'the local TOFU ledger');
     return { method: 'tofu', h1: actual, firstSeen: seen.firstSeen };
   }
 }
 
 /** Picks the h1 of "M V h1:..." (zip) or "M V/go.mod h1:..." (mod) from go.sum lines. */
-export function expectedHash(lines: string[], modulePath: string, version: string, kind: HashKind): string | undefined {
+export function expectedHash(
+  lines: string[],
+  modulePath: string,
+  version: string,
+  kind: HashKind,
+): string | undefined {
   const want = kind === 'mod' ? `${version}/go.mod` : version;
   for (const line of lines) {
     const f = line.trim().split(/\s+/);
-    if (f.length === 3 && f[0] === modulePath && f[1] === want && f[2]!.startsWith('h1:')) return f[2];
+    if (f.length === 3 && f[0] === modulePath && f[1] === want && f[2]!.startsWith('h1:'))
+      return f[2];
   }
   return undefined;
 }
 
-function mismatch(m: string, v: string, kind: HashKind, want: string, got: string, source: string): ModgateError {
+function mismatch(
+  m: string,
+  v: string,
+  kind: HashKind,
+  want: string,
+  got: string,
+  source: string,
+): ModgateError {
   const what = kind === 'mod' ? `${m}@${v}/go.mod` : `${m}@${v}`;
   return new ModgateError(
     'CHECKSUM_MISMATCH',

@@ -25,12 +25,20 @@ function hexDigest(d: Buffer | string): string {
 
 /** Hash1 over files given by their names and content digests. */
 export function hash1FromDigests(files: readonly FileDigest[]): string {
-  const rows = files.map((f) => ({ key: Buffer.from(f.name, 'utf8'), name: f.name, hex: hexDigest(f.sha256) }));
+  const rows = files.map((f) => ({
+    key: Buffer.from(f.name, 'utf8'),
+    name: f.name,
+    hex: hexDigest(f.sha256),
+  }));
   rows.sort((a, b) => Buffer.compare(a.key, b.key));
   const h = createHash('sha256');
   for (const r of rows) {
     if (r.name.includes('\n')) {
-      throw new ModgateError('HASH_NAME_INVALID', 'dirhash: filenames with newlines are not supported', { name: r.name });
+      throw new ModgateError(
+        'HASH_NAME_INVALID',
+        'dirhash: filenames with newlines are not supported',
+        { name: r.name },
+      );
     }
     h.update(`${r.hex}  ${r.name}\n`, 'utf8');
   }

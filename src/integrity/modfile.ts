@@ -33,7 +33,8 @@ interface LexLine {
   comment?: string;
 }
 
-const TOKEN = /\s*(\/\/.*$|"(?:[^"\\]|\\.)*"|`[^`]*`|[()[\]{},]|[^\s()[\]{},"`]+?(?=\/\/|[\s()[\]{},]|$))/y;
+const TOKEN =
+  /\s*(\/\/.*$|"(?:[^"\\]|\\.)*"|`[^`]*`|[()[\]{},]|[^\s()[\]{},"`]+?(?=\/\/|[\s()[\]{},]|$))/y;
 
 function lexLine(text: string): LexLine {
   const out: LexLine = { tokens: [] };
@@ -84,7 +85,8 @@ function parseStmts(text: string): Stmt[] {
 
 function directiveComment(block: Line | undefined, line: Line): string {
   let groups = [line.before, line.suffix];
-  if (block && line.before.length === 0 && line.suffix.length === 0) groups = [block.before, block.suffix];
+  if (block && line.before.length === 0 && line.suffix.length === 0)
+    groups = [block.before, block.suffix];
   return groups
     .flat()
     .filter((c) => c.startsWith('//'))

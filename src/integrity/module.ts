@@ -44,7 +44,15 @@ function escapeRune(cp: number, quote: string): string {
   const c = String.fromCodePoint(cp);
   if (c === quote || c === '\\') return `\\${c}`;
   if (isPrint(cp)) return c;
-  const named: Record<number, string> = { 7: '\\a', 8: '\\b', 12: '\\f', 10: '\\n', 13: '\\r', 9: '\\t', 11: '\\v' };
+  const named: Record<number, string> = {
+    7: '\\a',
+    8: '\\b',
+    12: '\\f',
+    10: '\\n',
+    13: '\\r',
+    9: '\\t',
+    11: '\\v',
+  };
   if (named[cp]) return named[cp];
   if (cp < 0x20 || cp === 0x7f) return `\\x${cp.toString(16).padStart(2, '0')}`;
   if (cp < 0x10000) return `\\u${cp.toString(16).padStart(4, '0')}`;
@@ -58,7 +66,16 @@ export function goQuote(s: PathInput): string {
   let i = 0;
   while (i < bytes.length) {
     const b = bytes[i]!;
-    const len = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
+    const len =
+      b < 0x80
+        ? 1
+        : b >= 0xc2 && b < 0xe0
+          ? 2
+          : b >= 0xe0 && b < 0xf0
+            ? 3
+            : b >= 0xf0 && b < 0xf5
+              ? 4
+              : 0;
     const text = len > 0 ? decodePath(bytes.subarray(i, i + len)) : undefined;
     if (text === undefined || len === 0 || i + len > bytes.length) {
       out += `\\x${b.toString(16).padStart(2, '0')}`;
@@ -83,7 +100,13 @@ function fileNameOK(c: string): boolean {
   if (c.codePointAt(0)! < 0x80) return /^[0-9A-Za-z!#$%&()+,\-.=@[\]^_{}~ ]$/.test(c);
   return /^\p{L}$/u.test(c);
 }
-const BAD_WINDOWS = new Set(['CON', 'PRN', 'AUX', 'NUL', ...[1, 2, 3, 4, 5, 6, 7, 8, 9].flatMap((n) => [`COM${n}`, `LPT${n}`])]);
+const BAD_WINDOWS = new Set([
+  'CON',
+  'PRN',
+  'AUX',
+  'NUL',
+  ...[1, 2, 3, 4, 5, 6, 7, 8, 9].flatMap((n) => [`COM${n}`, `LPT${n}`]),
+]);
 
 function checkElem(elem: string, kind: Kind): string | undefined {
   if (elem === '') return 'empty path element';
@@ -91,7 +114,12 @@ function checkElem(elem: string, kind: Kind): string | undefined {
   if (elem.startsWith('.') && kind === 'module') return 'leading dot in path element';
   if (elem.endsWith('.')) return 'trailing dot in path element';
   for (const c of elem) {
-    const ok = kind === 'module' ? modPathOK(c) : kind === 'import' ? modPathOK(c) || c === '+' : fileNameOK(c);
+    const ok =
+      kind === 'module'
+        ? modPathOK(c)
+        : kind === 'import'
+          ? modPathOK(c) || c === '+'
+          : fileNameOK(c);
     if (!ok) return `invalid char ${goQuoteRune(c.codePointAt(0)!)}`;
   }
   const dot = elem.indexOf('.');
@@ -129,7 +157,8 @@ function modulePathError(p: string | undefined): string | undefined {
   if (!first.includes('.')) return 'missing dot in first path element';
   if (p.startsWith('-')) return 'leading dash in first path element';
   for (const c of first) {
-    if (!/^[-.0-9a-z]$/.test(c)) return `invalid char ${goQuoteRune(c.codePointAt(0)!)} in first path element`;
+    if (!/^[-.0-9a-z]$/.test(c))
+      return `invalid char ${goQuoteRune(c.codePointAt(0)!)} in first path element`;
   }
   if (!splitPathVersion(p)[2]) return 'invalid version';
   return undefined;
@@ -170,7 +199,8 @@ export function splitPathVersion(p: string): [string, string, boolean] {
   if (i <= 1 || i === p.length || p[i - 1] !== 'v' || p[i - 2] !== '/') return [p, '', true];
   const prefix = p.slice(0, i - 2);
   const pathMajor = p.slice(i - 2);
-  if (dot || pathMajor.length <= 2 || pathMajor[2] === '0' || pathMajor === '/v1') return [p, '', false];
+  if (dot || pathMajor.length <= 2 || pathMajor[2] === '0' || pathMajor === '/v1')
+    return [p, '', false];
   return [prefix, pathMajor, true];
 }
 
@@ -199,7 +229,10 @@ export function checkPathMajor(v: string, pathMajor: string): void {
     pm = pm.slice(1);
   }
   const reason = `should be ${pm}, not ${m}`;
-  throw new ModgateError('VERSION_INVALID', `version ${goQuote(v)} invalid: ${reason}`, { version: v, reason });
+  throw new ModgateError('VERSION_INVALID', `version ${goQuote(v)} invalid: ${reason}`, {
+    version: v,
+    reason,
+  });
 }
 
 export function matchPathMajor(v: string, pathMajor: string): boolean {
@@ -215,13 +248,20 @@ export function matchPathMajor(v: string, pathMajor: string): boolean {
 export function checkModule(p: string, v: string): void {
   checkPath(p);
   if (!isValid(v)) {
-    throw new ModgateError('VERSION_INVALID', `${p}@${v}: invalid version: not a semantic version`, { path: p, version: v });
+    throw new ModgateError(
+      'VERSION_INVALID',
+      `${p}@${v}: invalid version: not a semantic version`,
+      { path: p, version: v },
+    );
   }
   try {
     checkPathMajor(v, splitPathVersion(p)[1]);
   } catch (err) {
     const reason = (err as ModgateError).details.reason as string;
-    throw new ModgateError('VERSION_INVALID', `${p}@${v}: invalid version: ${reason}`, { path: p, version: v });
+    throw new ModgateError('VERSION_INVALID', `${p}@${v}: invalid version: ${reason}`, {
+      path: p,
+      version: v,
+    });
   }
 }
 
@@ -242,7 +282,11 @@ export function escapePath(p: string): string {
 
 export function escapeVersion(v: string): string {
   if (checkElem(v, 'file') || v.includes('!')) {
-    throw new ModgateError('VERSION_INVALID', `version ${goQuote(v)} invalid: disallowed version string`, { version: v });
+    throw new ModgateError(
+      'VERSION_INVALID',
+      `version ${goQuote(v)} invalid: disallowed version string`,
+      { version: v },
+    );
   }
   return escapeString(v);
 }
@@ -250,7 +294,11 @@ export function escapeVersion(v: string): string {
 export function unescapePath(escaped: string): string {
   const p = unescapeString(escaped);
   if (p === undefined) {
-    throw new ModgateError('MODULE_PATH_INVALID', `invalid escaped module path ${goQuote(escaped)}`, { escaped });
+    throw new ModgateError(
+      'MODULE_PATH_INVALID',
+      `invalid escaped module path ${goQuote(escaped)}`,
+      { escaped },
+    );
   }
   const err = modulePathError(p);
   if (err) {
@@ -263,10 +311,15 @@ export function unescapePath(escaped: string): string {
 export function unescapeVersion(escaped: string): string {
   const v = unescapeString(escaped);
   if (v === undefined) {
-    throw new ModgateError('VERSION_INVALID', `invalid escaped version ${goQuote(escaped)}`, { escaped });
+    throw new ModgateError('VERSION_INVALID', `invalid escaped version ${goQuote(escaped)}`, {
+      escaped,
+    });
   }
   const err = checkElem(v, 'file');
-  if (err) throw new ModgateError('VERSION_INVALID', `invalid escaped version ${goQuote(v)}: ${err}`, { escaped });
+  if (err)
+    throw new ModgateError('VERSION_INVALID', `invalid escaped version ${goQuote(v)}: ${err}`, {
+      escaped,
+    });
   return v;
 }
 
@@ -372,7 +425,8 @@ function matchChunk(chunk: string[], s: string[]): string[] | undefined | null {
           hi = h;
         }
         ci = hi.next;
-        if (r !== undefined && lo.cp <= r.codePointAt(0)! && r.codePointAt(0)! <= hi.cp) match = true;
+        if (r !== undefined && lo.cp <= r.codePointAt(0)! && r.codePointAt(0)! <= hi.cp)
+          match = true;
       }
       if (match === negated) failed = true;
     } else if (c === '?') {

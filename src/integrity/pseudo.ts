@@ -15,7 +15,10 @@ const PSEUDO_RE =
   /^v[0-9]+\.(0\.0-|\d+\.\d+-([^+]*\.)?0\.)\d{14}-[A-Za-z0-9]+(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/;
 
 function invalid(v: string, reason: string): ModgateError {
-  return new ModgateError('VERSION_INVALID', `pseudo-version ${goQuote(v)} invalid: ${reason}`, { version: v, reason });
+  return new ModgateError('VERSION_INVALID', `pseudo-version ${goQuote(v)} invalid: ${reason}`, {
+    version: v,
+    reason,
+  });
 }
 
 export function isPseudoVersion(v: string): boolean {
@@ -45,13 +48,24 @@ function parsePseudo(v: string): PseudoParts {
 /** The commit time encoded in a pseudo-version (UTC). */
 export function pseudoVersionTime(v: string): Date {
   const { timestamp: ts } = parsePseudo(v);
-  const [y, mo, d, h, mi, s] = [ts.slice(0, 4), ts.slice(4, 6), ts.slice(6, 8), ts.slice(8, 10), ts.slice(10, 12), ts.slice(12, 14)].map(Number) as [
-    number, number, number, number, number, number,
-  ];
+  const [y, mo, d, h, mi, s] = [
+    ts.slice(0, 4),
+    ts.slice(4, 6),
+    ts.slice(6, 8),
+    ts.slice(8, 10),
+    ts.slice(10, 12),
+    ts.slice(12, 14),
+  ].map(Number) as [number, number, number, number, number, number];
   const t = new Date(0);
   t.setUTCFullYear(y, mo - 1, d);
   t.setUTCHours(h, mi, s, 0);
-  const ok = t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d && h < 24 && mi < 60 && s < 60;
+  const ok =
+    t.getUTCFullYear() === y &&
+    t.getUTCMonth() === mo - 1 &&
+    t.getUTCDate() === d &&
+    h < 24 &&
+    mi < 60 &&
+    s < 60;
   if (!ok) throw invalid(v, `malformed time ${goQuote(ts)}`);
   return t;
 }
@@ -69,7 +83,8 @@ export function pseudoVersionBase(v: string): string {
   const p = parsePseudo(v);
   const pre = prerelease(p.base);
   if (pre === '') {
-    if (p.build !== '') throw invalid(v, `lacks base version, but has build metadata ${goQuote(p.build)}`);
+    if (p.build !== '')
+      throw invalid(v, `lacks base version, but has build metadata ${goQuote(p.build)}`);
     return '';
   }
   if (pre === '-0') {

@@ -20,9 +20,18 @@ function parse(v: string): Parsed | undefined {
   const m = RE.exec(v);
   if (!m) return undefined;
   const [, maj, min, pat, pre = '', bld = ''] = m;
-  if (pre && pre.slice(1).split('.').some((id) => /^0[0-9]+$/.test(id))) return undefined;
-  if (min === undefined) return { major: maj!, minor: '0', patch: '0', short: '.0.0', prerelease: '', build: '' };
-  if (pat === undefined) return { major: maj!, minor: min, patch: '0', short: '.0', prerelease: '', build: '' };
+  if (
+    pre &&
+    pre
+      .slice(1)
+      .split('.')
+      .some((id) => /^0[0-9]+$/.test(id))
+  )
+    return undefined;
+  if (min === undefined)
+    return { major: maj!, minor: '0', patch: '0', short: '.0.0', prerelease: '', build: '' };
+  if (pat === undefined)
+    return { major: maj!, minor: min, patch: '0', short: '.0', prerelease: '', build: '' };
   return { major: maj!, minor: min, patch: pat, short: '', prerelease: pre, build: bld };
 }
 

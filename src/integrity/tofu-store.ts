@@ -26,9 +26,11 @@ export class StoreTofuLedger implements TofuLedger {
       await this.store.putBytes(this.keyOf(key), JSON.stringify(entry));
       return entry;
     });
-    const settled = next.catch(() => undefined).finally(() => {
-      if (this.locks.get(key) === settled) this.locks.delete(key);
-    });
+    const settled = next
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.locks.get(key) === settled) this.locks.delete(key);
+      });
     this.locks.set(key, settled);
     return next;
   }

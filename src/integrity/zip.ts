@@ -72,7 +72,8 @@ export interface CheckedZip {
 
 /** Rejects a version that is not canonical or does not suit the module path. */
 export function checkModuleVersion(mod: ModuleVersion): void {
-  const cv = canonical(mod.version) + (build(mod.version) === '+incompatible' ? '+incompatible' : '');
+  const cv =
+    canonical(mod.version) + (build(mod.version) === '+incompatible' ? '+incompatible' : '');
   if (cv !== mod.version) {
     const message = `version ${goQuote(mod.version)} is not canonical (should be ${goQuote(cv)})`;
     throw new ModgateError('VERSION_INVALID', message, { version: mod.version });
@@ -102,7 +103,13 @@ function foldRune(cp: number): number {
   if (hit !== undefined) return hit;
   const c = String.fromCodePoint(cp);
   const same = new RegExp(`^\\u{${cp.toString(16)}}$`, 'iu');
-  const cands = [c, c.toUpperCase(), c.toLowerCase(), c.toLowerCase().toUpperCase(), c.toUpperCase().toLowerCase()];
+  const cands = [
+    c,
+    c.toUpperCase(),
+    c.toLowerCase(),
+    c.toLowerCase().toUpperCase(),
+    c.toUpperCase().toLowerCase(),
+  ];
   let min = cp;
   for (const d of cands) {
     const dp = d.codePointAt(0)!;
@@ -127,10 +134,20 @@ function collision(cc: Collisions, p: string, isDir: boolean): FileProblem | und
   const other = cc.get(fold);
   if (other) {
     if (p !== other.path) {
-      return { path: p, code: 'ZIP_CASE_COLLISION', err: `case-insensitive file name collision: ${goQuote(other.path)} and ${goQuote(p)}` };
+      return {
+        path: p,
+        code: 'ZIP_CASE_COLLISION',
+        err: `case-insensitive file name collision: ${goQuote(other.path)} and ${goQuote(p)}`,
+      };
     }
-    if (isDir !== other.isDir) return { path: p, code: 'ZIP_FILE_DIR_CONFLICT', err: `entry ${goQuote(p)} is both a file and a directory` };
-    if (!isDir) return { path: p, code: 'ZIP_DUPLICATE', err: `multiple entries for file ${goQuote(p)}` };
+    if (isDir !== other.isDir)
+      return {
+        path: p,
+        code: 'ZIP_FILE_DIR_CONFLICT',
+        err: `entry ${goQuote(p)} is both a file and a directory`,
+      };
+    if (!isDir)
+      return { path: p, code: 'ZIP_DUPLICATE', err: `multiple entries for file ${goQuote(p)}` };
   } else {
     cc.set(fold, { path: p, isDir });
   }
@@ -138,7 +155,11 @@ function collision(cc: Collisions, p: string, isDir: boolean): FileProblem | und
   return slash > 0 ? collision(cc, p.slice(0, slash), true) : undefined;
 }
 
-function checkOne(name: string, size: number, cc: Collisions): Omit<FileProblem, 'path'> | 'skip' | undefined {
+function checkOne(
+  name: string,
+  size: number,
+  cc: Collisions,
+): Omit<FileProblem, 'path'> | 'skip' | undefined {
   if (name === '') return 'skip';
   const isDir = name.endsWith('/');
   if (isDir) name = name.slice(0, -1);
@@ -150,11 +171,21 @@ function checkOne(name: string, size: number, cc: Collisions): Omit<FileProblem,
   if (isDir) return 'skip';
   const base = name.slice(name.lastIndexOf('/') + 1);
   if (strToFold(base) === 'go.mod') {
-    if (base !== name) return { code: 'ZIP_GOMOD_NOT_ROOT', err: 'go.mod file not in module root directory' };
-    if (name !== 'go.mod') return { code: 'ZIP_GOMOD_CASE', err: 'go.mod files must have lowercase names' };
+    if (base !== name)
+      return { code: 'ZIP_GOMOD_NOT_ROOT', err: 'go.mod file not in module root directory' };
+    if (name !== 'go.mod')
+      return { code: 'ZIP_GOMOD_CASE', err: 'go.mod files must have lowercase names' };
   }
-  if (name === 'go.mod' && size > MAX_GO_MOD) return { code: 'ZIP_FILE_TOO_LARGE', err: `go.mod file too large (max size is ${MAX_GO_MOD} bytes)` };
-  if (name === 'LICENSE' && size > MAX_LICENSE) return { code: 'ZIP_FILE_TOO_LARGE', err: `LICENSE file too large (max size is ${MAX_LICENSE} bytes)` };
+  if (name === 'go.mod' && size > MAX_GO_MOD)
+    return {
+      code: 'ZIP_FILE_TOO_LARGE',
+      err: `go.mod file too large (max size is ${MAX_GO_MOD} bytes)`,
+    };
+  if (name === 'LICENSE' && size > MAX_LICENSE)
+    return {
+      code: 'ZIP_FILE_TOO_LARGE',
+      err: `LICENSE file too large (max size is ${MAX_LICENSE} bytes)`,
+    };
   return undefined;
 }
 
@@ -181,13 +212,21 @@ export function checkZipEntries(mod: ModuleVersion, entries: Iterable<ZipCheckEn
     const raw = typeof e.name === 'string' ? Buffer.from(e.name, 'utf8') : Buffer.from(e.name);
     const full = decodePath(raw) ?? goQuote(raw).slice(1, -1);
     if (raw.length < prefix.length || !raw.subarray(0, prefix.length).equals(prefix)) {
-      out.invalid.push({ path: full, code: 'ZIP_PATH_PREFIX', err: `path does not have prefix ${goQuote(prefix)}` });
+      out.invalid.push({
+        path: full,
+        code: 'ZIP_PATH_PREFIX',
+        err: `path does not have prefix ${goQuote(prefix)}`,
+      });
       continue;
     }
     const rest = raw.subarray(prefix.length);
     const name = decodePath(rest);
     if (name === undefined) {
-      out.invalid.push({ path: full, code: 'ZIP_PATH_INVALID', err: `malformed file path ${goQuote(rest)}: invalid UTF-8` });
+      out.invalid.push({
+        path: full,
+        code: 'ZIP_PATH_INVALID',
+        err: `malformed file path ${goQuote(rest)}: invalid UTF-8`,
+      });
       continue;
     }
     const res = checkOne(name, e.size, cc);
@@ -223,12 +262,18 @@ export interface VerifyOptions {
 function corrupt(err: unknown): ModgateError {
   if (isModgateError(err)) return err;
   const msg = err instanceof Error ? err.message : String(err);
-  if (/bytes in the stream|size mismatch/.test(msg)) return new ModgateError('ZIP_SIZE_MISMATCH', `zip: ${msg}`, {}, { cause: err });
+  if (/bytes in the stream|size mismatch/.test(msg))
+    return new ModgateError('ZIP_SIZE_MISMATCH', `zip: ${msg}`, {}, { cause: err });
   return new ModgateError('ZIP_CORRUPT', `zip: not a valid zip file (${msg})`, {}, { cause: err });
 }
 
 function openZip(file: string): Promise<yauzl.ZipFile> {
-  const options = { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true };
+  const options = {
+    lazyEntries: true,
+    autoClose: false,
+    decodeStrings: false,
+    validateEntrySizes: true,
+  };
   return new Promise((resolve, reject) => {
     yauzl.open(file, options, (err, zf) => (err || !zf ? reject(corrupt(err)) : resolve(zf)));
   });
@@ -240,7 +285,11 @@ function readEntries(zf: yauzl.ZipFile, maxFiles: number): Promise<yauzl.Entry[]
     zf.on('entry', (e: yauzl.Entry) => {
       entries.push(e);
       if (entries.length > maxFiles) {
-        reject(new ModgateError('ZIP_TOO_MANY_FILES', `module zip has more than ${maxFiles} entries`, { maxFiles }));
+        reject(
+          new ModgateError('ZIP_TOO_MANY_FILES', `module zip has more than ${maxFiles} entries`, {
+            maxFiles,
+          }),
+        );
         return;
       }
       zf.readEntry();
@@ -259,7 +308,12 @@ interface Inflated {
 }
 
 /** Inflates one entry, hashing as it goes and stopping as soon as it overruns its declared size. */
-async function inflateEntry(zf: yauzl.ZipFile, e: yauzl.Entry, name: string, keep: boolean): Promise<Inflated> {
+async function inflateEntry(
+  zf: yauzl.ZipFile,
+  e: yauzl.Entry,
+  name: string,
+  keep: boolean,
+): Promise<Inflated> {
   const declared = e.uncompressedSize;
   const hash = createHash('sha256');
   const chunks: Buffer[] = [];
@@ -285,20 +339,38 @@ async function inflateEntry(zf: yauzl.ZipFile, e: yauzl.Entry, name: string, kee
     else throw corrupt(err);
   }
   if (n > declared) {
-    throw new ModgateError('ZIP_SIZE_MISMATCH', `uncompressed size of file ${name} is larger than declared size (${declared} bytes)`, { name });
+    throw new ModgateError(
+      'ZIP_SIZE_MISMATCH',
+      `uncompressed size of file ${name} is larger than declared size (${declared} bytes)`,
+      { name },
+    );
   }
-  if (n !== declared) throw new ModgateError('ZIP_SIZE_MISMATCH', `uncompressed size of file ${name} is ${n}, declared ${declared}`, { name });
+  if (n !== declared)
+    throw new ModgateError(
+      'ZIP_SIZE_MISMATCH',
+      `uncompressed size of file ${name} is ${n}, declared ${declared}`,
+      { name },
+    );
   const hasDescriptor = (e.generalPurposeBitFlag & 0x8) !== 0;
-  if ((e.crc32 !== 0 || hasDescriptor) && (crc >>> 0) !== e.crc32 >>> 0) {
+  if ((e.crc32 !== 0 || hasDescriptor) && crc >>> 0 !== e.crc32 >>> 0) {
     throw new ModgateError('ZIP_CRC_MISMATCH', `zip: checksum error in ${name}`, { name });
   }
   return { sha256: hash.digest(), ...(keep ? { data: Buffer.concat(chunks) } : {}) };
 }
 
-async function digestEntry(zf: yauzl.ZipFile, e: yauzl.Entry, name: string, keep: boolean): Promise<Inflated> {
+async function digestEntry(
+  zf: yauzl.ZipFile,
+  e: yauzl.Entry,
+  name: string,
+  keep: boolean,
+): Promise<Inflated> {
   if (!name.endsWith('/')) return inflateEntry(zf, e, name, keep);
   if (e.compressedSize !== 0 || (e.generalPurposeBitFlag & 0x8) !== 0) {
-    throw new ModgateError('ZIP_CORRUPT', `zip: not a valid zip file (directory entry ${name} has data)`, { name });
+    throw new ModgateError(
+      'ZIP_CORRUPT',
+      `zip: not a valid zip file (directory entry ${name} has data)`,
+      { name },
+    );
   }
   return { sha256: createHash('sha256').digest() };
 }
@@ -306,7 +378,11 @@ async function digestEntry(zf: yauzl.ZipFile, e: yauzl.Entry, name: string, keep
 async function statSize(file: string): Promise<number> {
   const size = (await stat(file)).size;
   if (size > MAX_ZIP_FILE) {
-    throw new ModgateError('ZIP_TOO_LARGE', `module zip file is too large (${size} bytes; limit is ${MAX_ZIP_FILE} bytes)`, { size });
+    throw new ModgateError(
+      'ZIP_TOO_LARGE',
+      `module zip file is too large (${size} bytes; limit is ${MAX_ZIP_FILE} bytes)`,
+      { size },
+    );
   }
   return size;
 }
@@ -315,13 +391,22 @@ async function statSize(file: string): Promise<number> {
  * Verifies a module zip on disk as the go command would before extracting it,
  * and computes its go.sum hash while inflating each entry once.
  */
-export async function verifyModuleZip(file: string, mod: ModuleVersion, opts: VerifyOptions = {}): Promise<ZipReport> {
+export async function verifyModuleZip(
+  file: string,
+  mod: ModuleVersion,
+  opts: VerifyOptions = {},
+): Promise<ZipReport> {
   checkModuleVersion(mod);
   const zipSize = await statSize(file);
   const zf = await openZip(file);
   try {
     const entries = await readEntries(zf, opts.maxFiles ?? Infinity);
-    const err = checkedZipError(checkZipEntries(mod, entries.map((e) => ({ name: rawName(e), size: e.uncompressedSize }))));
+    const err = checkedZipError(
+      checkZipEntries(
+        mod,
+        entries.map((e) => ({ name: rawName(e), size: e.uncompressedSize })),
+      ),
+    );
     if (err) throw err;
     const goModName = `${mod.path}@${mod.version}/go.mod`;
     const report: ZipReport = { h1: '', fileCount: 0, uncompressedSize: 0, zipSize, warnings: [] };
@@ -334,7 +419,8 @@ export async function verifyModuleZip(file: string, mod: ModuleVersion, opts: Ve
       if (name.endsWith('/')) continue;
       report.fileCount++;
       report.uncompressedSize += e.uncompressedSize;
-      if (((e.externalFileAttributes >>> 16) & 0o170000) === 0o120000) report.warnings.push(`${name}: symbolic link stored as a regular file`);
+      if (((e.externalFileAttributes >>> 16) & 0o170000) === 0o120000)
+        report.warnings.push(`${name}: symbolic link stored as a regular file`);
     }
     report.h1 = hash1FromDigests(digests);
     return report;
@@ -351,7 +437,12 @@ export async function hashZipFile(file: string): Promise<string> {
     const last = new Map(entries.map((e) => [rawName(e).toString('utf8'), e]));
     const digest = new Map<string, Buffer>();
     for (const [name, e] of last) digest.set(name, (await digestEntry(zf, e, name, false)).sha256);
-    return hash1FromDigests(entries.map((e) => ({ name: rawName(e).toString('utf8'), sha256: digest.get(rawName(e).toString('utf8'))! })));
+    return hash1FromDigests(
+      entries.map((e) => ({
+        name: rawName(e).toString('utf8'),
+        sha256: digest.get(rawName(e).toString('utf8'))!,
+      })),
+    );
   } finally {
     zf.close();
   }

@@ -23,16 +23,24 @@ export interface CompiledData {
   banned: Array<{ module: string; versions: string; reason: string; test: (v: string) => boolean }>;
   cooldownExempt: string[];
   groups: Map<string, string[]>;
-  waivers: Array<{ module: string; reason: string; expires: string; expiresEpoch: number; test: (v: string) => boolean }>;
+  waivers: Array<{
+    module: string;
+    reason: string;
+    expires: string;
+    expiresEpoch: number;
+    test: (v: string) => boolean;
+  }>;
 }
 
 export function compileData(raw: unknown): CompiledData {
   if (raw === null || raw === undefined) raw = {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ModgateError('POLICY_DATA_INVALID', 'policy data must be a mapping');
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new ModgateError('POLICY_DATA_INVALID', 'policy data must be a mapping');
   const d = raw as PolicyData;
   const list = (v: unknown, what: string): string[] => {
     if (v === undefined) return [];
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new ModgateError('POLICY_DATA_INVALID', `${what} must be a list of patterns`);
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+      throw new ModgateError('POLICY_DATA_INVALID', `${what} must be a list of patterns`);
     return v as string[];
   };
   return {
@@ -40,17 +48,32 @@ export function compileData(raw: unknown): CompiledData {
     allow: list(d.sources?.allow, 'sources.allow'),
     deny: list(d.sources?.deny, 'sources.deny'),
     banned: (d.banned ?? []).map((b, i) => {
-      if (!b || typeof b.module !== 'string' || typeof b.versions !== 'string') throw new ModgateError('POLICY_DATA_INVALID', `banned[${i}] needs module and versions`);
-      return { module: b.module, versions: b.versions, reason: b.reason ?? 'banned', test: parseRange(b.versions) };
+      if (!b || typeof b.module !== 'string' || typeof b.versions !== 'string')
+        throw new ModgateError('POLICY_DATA_INVALID', `banned[${i}] needs module and versions`);
+      return {
+        module: b.module,
+        versions: b.versions,
+        reason: b.reason ?? 'banned',
+        test: parseRange(b.versions),
+      };
     }),
     cooldownExempt: list(d.cooldownExempt, 'cooldownExempt'),
     groups: new Map(Object.entries(d.groups ?? {}).map(([g, p]) => [g, list(p, `groups.${g}`)])),
     waivers: (d.waivers ?? []).map((w, i) => {
       const expiresEpoch = Math.floor(Date.parse(String(w?.expires)) / 1000);
       if (!w || typeof w.module !== 'string' || !Number.isFinite(expiresEpoch)) {
-        throw new ModgateError('POLICY_DATA_INVALID', `waivers[${i}] needs module, versions, reason and an RFC 3339 expires`);
+        throw new ModgateError(
+          'POLICY_DATA_INVALID',
+          `waivers[${i}] needs module, versions, reason and an RFC 3339 expires`,
+        );
       }
-      return { module: w.module, reason: w.reason ?? '', expires: String(w.expires), expiresEpoch, test: parseRange(w.versions ?? '*') };
+      return {
+        module: w.module,
+        reason: w.reason ?? '',
+        expires: String(w.expires),
+        expiresEpoch,
+        test: parseRange(w.versions ?? '*'),
+      };
     }),
   };
 }

@@ -53,7 +53,12 @@ export class PolicyEngine {
   private constructor(
     private readonly src: PolicySource,
     loaded: Loaded,
-    private readonly onReload?: (e: { ok: boolean; error?: string; policyRevision: string; dataRevision: string }) => void,
+    private readonly onReload?: (e: {
+      ok: boolean;
+      error?: string;
+      policyRevision: string;
+      dataRevision: string;
+    }) => void,
   ) {
     this.current = loaded;
   }
@@ -79,7 +84,10 @@ export class PolicyEngine {
       const rs = this.current.policy.evaluate(input, ENTRYPOINT) as Array<{ result?: unknown }>;
       return checkDecision(rs?.[0]?.result);
     } catch (err) {
-      const message = err instanceof ModgateError ? err.message : `policy engine error: ${(err as Error).message}`;
+      const message =
+        err instanceof ModgateError
+          ? err.message
+          : `policy engine error: ${(err as Error).message}`;
       return { allow: false, deny: [{ code: 'POLICY_ERROR', message }], warn: [] };
     }
   }
@@ -88,10 +96,19 @@ export class PolicyEngine {
   async reload(): Promise<boolean> {
     try {
       this.current = await loadAll(this.src);
-      this.onReload?.({ ok: true, policyRevision: this.policyRevision, dataRevision: this.dataRevision });
+      this.onReload?.({
+        ok: true,
+        policyRevision: this.policyRevision,
+        dataRevision: this.dataRevision,
+      });
       return true;
     } catch (err) {
-      this.onReload?.({ ok: false, error: (err as Error).message, policyRevision: this.policyRevision, dataRevision: this.dataRevision });
+      this.onReload?.({
+        ok: false,
+        error: (err as Error).message,
+        policyRevision: this.policyRevision,
+        dataRevision: this.dataRevision,
+      });
       return false;
     }
   }
@@ -121,11 +138,22 @@ export class PolicyEngine {
 function checkDecision(r: unknown): RawDecision {
   const d = r as Partial<RawDecision> | undefined;
   const reasons = (x: unknown): x is Reason[] =>
-    Array.isArray(x) && x.every((e) => e && typeof (e as Reason).code === 'string' && typeof (e as Reason).message === 'string');
+    Array.isArray(x) &&
+    x.every(
+      (e) =>
+        e && typeof (e as Reason).code === 'string' && typeof (e as Reason).message === 'string',
+    );
   if (!d || typeof d.allow !== 'boolean' || !reasons(d.deny) || !reasons(d.warn)) {
-    throw new ModgateError('POLICY_ERROR', `the policy returned ${d === undefined ? 'no decision (undefined)' : 'a malformed decision'}`);
+    throw new ModgateError(
+      'POLICY_ERROR',
+      `the policy returned ${d === undefined ? 'no decision (undefined)' : 'a malformed decision'}`,
+    );
   }
-  if (d.allow !== (d.deny.length === 0)) throw new ModgateError('POLICY_ERROR', 'the policy decision is inconsistent: allow disagrees with deny');
+  if (d.allow !== (d.deny.length === 0))
+    throw new ModgateError(
+      'POLICY_ERROR',
+      'the policy decision is inconsistent: allow disagrees with deny',
+    );
   return { allow: d.allow, deny: d.deny, warn: d.warn };
 }
 
@@ -145,39 +173,64 @@ async function loadAll(src: PolicySource): Promise<Loaded> {
   if (isBundle(src.path)) {
     ({ wasm, data: bundleData } = await readBundle(src.path));
   } else {
-    wasm = await readFile(path.join(src.path, 'build', 'policy.wasm')).catch((err: NodeJS.ErrnoException) => {
-      throw new ModgateError('POLICY_LOAD_FAILED', `cannot read ${path.join(src.path, 'build', 'policy.wasm')}: ${err.code ?? err.message} (run npm run build:policy)`);
-    });
+    wasm = await readFile(path.join(src.path, 'build', 'policy.wasm')).catch(
+      (err: NodeJS.ErrnoException) => {
+        throw new ModgateError(
+          'POLICY_LOAD_FAILED',
+          `cannot read ${path.join(src.path, 'build', 'policy.wasm')}: ${err.code ?? err.message} (run npm run build:policy)`,
+        );
+      },
+    );
   }
-  const dataFile = src.dataFile ?? (isBundle(src.path) ? undefined : path.join(src.path, 'data.yaml'));
-  const rawData = dataFile ? await readData(dataFile) : { doc: (bundleData as { settings?: unknown })?.settings ?? bundleData ?? {}, text: JSON.stringify(bundleData ?? {}) };
+  const dataFile =
+    src.dataFile ?? (isBundle(src.path) ? undefined : path.join(src.path, 'data.yaml'));
+  const rawData = dataFile
+    ? await readData(dataFile)
+    : {
+        doc: (bundleData as { settings?: unknown })?.settings ?? bundleData ?? {},
+        text: JSON.stringify(bundleData ?? {}),
+      };
   const data = compileData(rawData.doc);
   let policy: LoadedPolicy;
   try {
     policy = await loadPolicy(wasm, { initial: 5, maximum: 1024 });
     policy.setData({ settings: data.raw });
   } catch (err) {
-    throw new ModgateError('POLICY_LOAD_FAILED', `cannot load the compiled policy: ${(err as Error).message}`);
+    throw new ModgateError(
+      'POLICY_LOAD_FAILED',
+      `cannot load the compiled policy: ${(err as Error).message}`,
+    );
   }
   const entrypoints = (policy as unknown as { entrypoints: Record<string, number> }).entrypoints;
-  if (!(ENTRYPOINT in entrypoints)) throw new ModgateError('POLICY_LOAD_FAILED', `the compiled policy has no ${ENTRYPOINT} entrypoint`);
+  if (!(ENTRYPOINT in entrypoints))
+    throw new ModgateError(
+      'POLICY_LOAD_FAILED',
+      `the compiled policy has no ${ENTRYPOINT} entrypoint`,
+    );
   return { policy, data, policyRevision: sha(wasm), dataRevision: sha(rawData.text) };
 }
 
 async function readData(file: string): Promise<{ doc: unknown; text: string }> {
   const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new ModgateError('POLICY_DATA_INVALID', `cannot read policy data ${file}: ${err.code ?? err.message}`);
+    throw new ModgateError(
+      'POLICY_DATA_INVALID',
+      `cannot read policy data ${file}: ${err.code ?? err.message}`,
+    );
   });
   try {
     return { doc: file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text), text };
   } catch (err) {
-    throw new ModgateError('POLICY_DATA_INVALID', `policy data ${file} does not parse: ${(err as Error).message}`);
+    throw new ModgateError(
+      'POLICY_DATA_INVALID',
+      `policy data ${file} does not parse: ${(err as Error).message}`,
+    );
   }
 }
 
 async function readBundle(file: string): Promise<{ wasm: Buffer; data: unknown }> {
   const size = (await stat(file)).size;
-  if (size > 64 << 20) throw new ModgateError('POLICY_LOAD_FAILED', `policy bundle ${file} is over 64 MiB`);
+  if (size > 64 << 20)
+    throw new ModgateError('POLICY_LOAD_FAILED', `policy bundle ${file} is over 64 MiB`);
   const files = new Map<string, Buffer>();
   const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {
@@ -193,12 +246,19 @@ async function readBundle(file: string): Promise<{ wasm: Buffer; data: unknown }
     extract.on('finish', resolve);
     extract.on('error', reject);
   });
-  Readable.from(await readFile(file)).pipe(createGunzip()).on('error', (e) => extract.destroy(e)).pipe(extract);
+  Readable.from(await readFile(file))
+    .pipe(createGunzip())
+    .on('error', (e) => extract.destroy(e))
+    .pipe(extract);
   await done.catch((err: Error) => {
-    throw new ModgateError('POLICY_LOAD_FAILED', `policy bundle ${file} is not a readable tar.gz: ${err.message}`);
+    throw new ModgateError(
+      'POLICY_LOAD_FAILED',
+      `policy bundle ${file} is not a readable tar.gz: ${err.message}`,
+    );
   });
   const wasm = files.get('policy.wasm');
-  if (!wasm) throw new ModgateError('POLICY_LOAD_FAILED', `policy bundle ${file} has no /policy.wasm`);
+  if (!wasm)
+    throw new ModgateError('POLICY_LOAD_FAILED', `policy bundle ${file} has no /policy.wasm`);
   const data = files.get('data.json');
   return { wasm, data: data ? JSON.parse(data.toString('utf8')) : {} };
 }

@@ -1,4 +1,10 @@
-import type { Decision, DecisionRequest, Identity, ModuleFacts, PolicyGate } from '../goproxy/ports.js';
+import type {
+  Decision,
+  DecisionRequest,
+  Identity,
+  ModuleFacts,
+  PolicyGate,
+} from '../goproxy/ports.js';
 import { ByteLru } from '../storage/lru.js';
 import type { PolicyEngine, RawDecision } from './engine.js';
 import { buildInput, nextBoundary } from './input.js';
@@ -34,14 +40,29 @@ export class RegoGate implements PolicyGate {
 
   async decide(req: DecisionRequest): Promise<Decision> {
     const raw = this.evaluate(req);
-    if (!raw.allow && raw.deny.some((r) => r.code === 'POLICY_ERROR')) this.opts.onPolicyError?.(req, raw);
-    const base = { policyRevision: this.engine.policyRevision, dataRevision: this.engine.dataRevision };
+    if (!raw.allow && raw.deny.some((r) => r.code === 'POLICY_ERROR'))
+      this.opts.onPolicyError?.(req, raw);
+    const base = {
+      policyRevision: this.engine.policyRevision,
+      dataRevision: this.engine.dataRevision,
+    };
     if (this.opts.mode === 'dry-run' && !raw.allow) {
-      const warn = [...raw.warn, ...raw.deny.map((r) => ({ code: r.code, message: `dry-run, would deny: ${r.message}` }))];
+      const warn = [
+        ...raw.warn,
+        ...raw.deny.map((r) => ({ code: r.code, message: `dry-run, would deny: ${r.message}` })),
+      ];
       return { allow: true, deny: [], warn, dryRun: true, ...base };
     }
-    const notFound = !raw.allow && raw.deny.every((r) => r.code === 'SOURCE_NOT_ALLOWED') && this.isAncestorOfAllowed(req.module);
-    return { ...raw, dryRun: this.opts.mode === 'dry-run', ...base, ...(notFound ? { notFound } : {}) };
+    const notFound =
+      !raw.allow &&
+      raw.deny.every((r) => r.code === 'SOURCE_NOT_ALLOWED') &&
+      this.isAncestorOfAllowed(req.module);
+    return {
+      ...raw,
+      dryRun: this.opts.mode === 'dry-run',
+      ...base,
+      ...(notFound ? { notFound } : {}),
+    };
   }
 
   private isAncestorOfAllowed(module: string): boolean {
@@ -50,10 +71,19 @@ export class RegoGate implements PolicyGate {
 
   /** The versions of a list that metadata rules allow (sources, bans, cool-down, retraction, pseudo). */
   async filterVersions(module: string, versions: string[], identity: Identity): Promise<string[]> {
-    const facts = this.opts.listFacts && this.needsListFacts() ? await this.opts.listFacts(module, versions) : new Map<string, ModuleFacts>();
+    const facts =
+      this.opts.listFacts && this.needsListFacts()
+        ? await this.opts.listFacts(module, versions)
+        : new Map<string, ModuleFacts>();
     const out: string[] = [];
     for (const version of versions) {
-      const d = await this.decide({ kind: 'list', module, version, identity, facts: facts.get(version) ?? {} });
+      const d = await this.decide({
+        kind: 'list',
+        module,
+        version,
+        identity,
+        facts: facts.get(version) ?? {},
+      });
       if (d.allow) out.push(version);
     }
     return out;

@@ -6,8 +6,21 @@ import type { CompiledData } from './data.js';
 
 /** The input document of policies/input.schema.json. */
 export interface PolicyInput {
-  request: { kind: string; time: string; epoch: number; identity?: { id: string; method: string; groups: string[] } };
-  module: { path: string; version?: string; major?: string; prerelease?: string; pseudo?: boolean; incompatible?: boolean; base?: string };
+  request: {
+    kind: string;
+    time: string;
+    epoch: number;
+    identity?: { id: string; method: string; groups: string[] };
+  };
+  module: {
+    path: string;
+    version?: string;
+    major?: string;
+    prerelease?: string;
+    pseudo?: boolean;
+    incompatible?: boolean;
+    base?: string;
+  };
   match: {
     allowed: boolean;
     deniedBy: string;
@@ -19,7 +32,8 @@ export interface PolicyInput {
   facts: Record<string, unknown>;
 }
 
-const matches = (patterns: string[], path: string): string | undefined => patterns.find((p) => matchPrefixPatterns(p, path));
+const matches = (patterns: string[], path: string): string | undefined =>
+  patterns.find((p) => matchPrefixPatterns(p, path));
 
 /**
  * Builds the input for one decision. Everything that needs Go's semantics is
@@ -29,15 +43,28 @@ export function buildInput(req: DecisionRequest, data: CompiledData, now: Date):
   const v = req.version;
   const groups = req.identity.groups.filter((g) => data.groups.has(g));
   const input: PolicyInput = {
-    request: { kind: req.kind, time: now.toISOString(), epoch: Math.floor(now.getTime() / 1000), identity: req.identity },
+    request: {
+      kind: req.kind,
+      time: now.toISOString(),
+      epoch: Math.floor(now.getTime() / 1000),
+      identity: req.identity,
+    },
     module: { path: req.module, ...(v ? versionFacts(v) : {}) },
     match: {
       allowed: data.allow.length === 0 || matches(data.allow, req.module) !== undefined,
       deniedBy: matches(data.deny, req.module) ?? '',
-      groupAllowed: groups.length === 0 || groups.some((g) => matches(data.groups.get(g)!, req.module) !== undefined),
-      banned: v ? data.banned.filter((b) => matchPrefixPatterns(b.module, req.module) && b.test(v)).map((b) => ({ versions: b.versions, reason: b.reason })) : [],
+      groupAllowed:
+        groups.length === 0 ||
+        groups.some((g) => matches(data.groups.get(g)!, req.module) !== undefined),
+      banned: v
+        ? data.banned
+            .filter((b) => matchPrefixPatterns(b.module, req.module) && b.test(v))
+            .map((b) => ({ versions: b.versions, reason: b.reason }))
+        : [],
       waivers: v
-        ? data.waivers.filter((w) => matchPrefixPatterns(w.module, req.module) && w.test(v)).map((w) => ({ reason: w.reason, expires: w.expires, expiresEpoch: w.expiresEpoch }))
+        ? data.waivers
+            .filter((w) => matchPrefixPatterns(w.module, req.module) && w.test(v))
+            .map((w) => ({ reason: w.reason, expires: w.expires, expiresEpoch: w.expiresEpoch }))
         : [],
       cooldownExempt: matches(data.cooldownExempt, req.module) !== undefined,
     },

@@ -19,7 +19,8 @@ export function parseRange(spec: string): (version: string) => boolean {
     terms.push({ op: (m[1] as Op | undefined) ?? '=', v: m[2]! });
     last = re.lastIndex;
   }
-  if (terms.length === 0 || s.slice(last).trim() !== '') throw invalid(spec, 'expected terms like "v1.2.3" or ">= v1.4.0 < v1.4.5"');
+  if (terms.length === 0 || s.slice(last).trim() !== '')
+    throw invalid(spec, 'expected terms like "v1.2.3" or ">= v1.4.0 < v1.4.5"');
   return (version) => isValid(version) && terms.every((t) => holds(compare(version, t.v), t.op));
 }
 
@@ -39,5 +40,8 @@ function holds(c: number, op: Op): boolean {
 }
 
 function invalid(spec: string, why: string): ModgateError {
-  return new ModgateError('POLICY_DATA_INVALID', `invalid version range ${JSON.stringify(spec)}: ${why}`);
+  return new ModgateError(
+    'POLICY_DATA_INVALID',
+    `invalid version range ${JSON.stringify(spec)}: ${why}`,
+  );
 }

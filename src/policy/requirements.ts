@@ -18,7 +18,8 @@ function fromGoSum(text: string): Requirement[] {
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
     const f = line.trim().split(/\s+/);
-    if (f.length !== 3 || !f[2]!.startsWith('h1:')) throw new ModgateError('GOSUM_INVALID', `go.sum line ${i + 1} is malformed: ${line}`);
+    if (f.length !== 3 || !f[2]!.startsWith('h1:'))
+      throw new ModgateError('GOSUM_INVALID', `go.sum line ${i + 1} is malformed: ${line}`);
     if (f[1]!.endsWith('/go.mod')) mods.add(`${f[0]} ${f[1]!.slice(0, -'/go.mod'.length)}`);
     else zips.add(`${f[0]} ${f[1]}`);
   });
@@ -50,7 +51,11 @@ function fromGoMod(text: string): Requirement[] {
 }
 
 function req(spec: string): Requirement {
-  const [module, version] = spec.trim().split(/\s+/).map((s) => s.replace(/^"|"$/g, ''));
-  if (!module || !version) throw new ModgateError('GOMOD_INVALID', `cannot read requirement: ${spec}`);
+  const [module, version] = spec
+    .trim()
+    .split(/\s+/)
+    .map((s) => s.replace(/^"|"$/g, ''));
+  if (!module || !version)
+    throw new ModgateError('GOMOD_INVALID', `cannot read requirement: ${spec}`);
   return { module, version, kind: 'zip' };
 }

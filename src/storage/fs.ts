@@ -44,7 +44,10 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async createReadStream(key: string, range?: { start: number; end: number }): Promise<Readable | null> {
+  async createReadStream(
+    key: string,
+    range?: { start: number; end: number },
+  ): Promise<Readable | null> {
     const file = this.file(key);
     try {
       const fh = await open(file, 'r');
@@ -144,5 +147,10 @@ function isNotFound(err: unknown): boolean {
 function storageError(err: unknown, key: string): ModgateError {
   if (err instanceof ModgateError) return err;
   const e = err as NodeJS.ErrnoException;
-  return new ModgateError('STORAGE_UNAVAILABLE', `storage error for ${key}: ${e.code ?? e.message}`, {}, { cause: err });
+  return new ModgateError(
+    'STORAGE_UNAVAILABLE',
+    `storage error for ${key}: ${e.code ?? e.message}`,
+    {},
+    { cause: err },
+  );
 }

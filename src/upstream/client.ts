@@ -11,7 +11,13 @@ export interface UpstreamOptions {
   retryBaseMs: number;
   /** Authorization header value for a URL, or undefined. Never logged. */
   authFor?: (url: string) => string | undefined;
-  onAttempt?: (e: { upstream: string; path: string; status?: number; ms: number; error?: string }) => void;
+  onAttempt?: (e: {
+    upstream: string;
+    path: string;
+    status?: number;
+    ms: number;
+    error?: string;
+  }) => void;
 }
 
 export interface UpstreamResponse {
@@ -64,29 +70,44 @@ export class UpstreamClient {
       const res = await request(url, {
         dispatcher: this.dispatcher,
         method: 'GET',
-        headers: auth ? { authorization: auth, 'user-agent': 'modgate' } : { 'user-agent': 'modgate' },
+        headers: auth
+          ? { authorization: auth, 'user-agent': 'modgate' }
+          : { 'user-agent': 'modgate' },
         headersTimeout: this.opts.headersTimeoutMs,
         bodyTimeout: this.opts.bodyTimeoutMs,
         signal,
       });
-      this.opts.onAttempt?.({ upstream: base, path, status: res.statusCode, ms: performance.now() - started });
+      this.opts.onAttempt?.({
+        upstream: base,
+        path,
+        status: res.statusCode,
+        ms: performance.now() - started,
+      });
       const location = res.headers.location;
       if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === 'string') {
         await res.body.dump();
         url = new URL(location, url).toString();
         continue;
       }
-      if (res.statusCode >= 200 && res.statusCode < 300) return { upstream: base, status: res.statusCode, headers: res.headers, body: res.body };
+      if (res.statusCode >= 200 && res.statusCode < 300)
+        return { upstream: base, status: res.statusCode, headers: res.headers, body: res.body };
       const text = await res.body.text().catch(() => '');
-      if (res.statusCode === 404 || res.statusCode === 410) return { upstream: base, status: res.statusCode, headers: res.headers, body: res.body };
-      throw new ModgateError('UPSTREAM_BAD_STATUS', `${base} answered ${res.statusCode} for ${path}: ${firstLine(text)}`, {
-        status: res.statusCode,
-        upstream: base,
-        retryable: RETRY_STATUS.has(res.statusCode),
-        retryAfterSeconds: res.headers['retry-after'],
-      });
+      if (res.statusCode === 404 || res.statusCode === 410)
+        return { upstream: base, status: res.statusCode, headers: res.headers, body: res.body };
+      throw new ModgateError(
+        'UPSTREAM_BAD_STATUS',
+        `${base} answered ${res.statusCode} for ${path}: ${firstLine(text)}`,
+        {
+          status: res.statusCode,
+          upstream: base,
+          retryable: RETRY_STATUS.has(res.statusCode),
+          retryAfterSeconds: res.headers['retry-after'],
+        },
+      );
     }
-    throw new ModgateError('UPSTREAM_BAD_STATUS', `${base}: too many redirects for ${path}`, { upstream: base });
+    throw new ModgateError('UPSTREAM_BAD_STATUS', `${base}: too many redirects for ${path}`, {
+      upstream: base,
+    });
   }
 }
 
@@ -131,7 +152,8 @@ export async function getFromChain(
   path: string,
   signal?: AbortSignal,
 ): Promise<UpstreamResponse> {
-  if (chain.length === 0) throw new ModgateError('UPSTREAM_NONE', 'no upstream is configured for this module');
+  if (chain.length === 0)
+    throw new ModgateError('UPSTREAM_NONE', 'no upstream is configured for this module');
   let notFound: UpstreamResponse | undefined;
   let lastErr: ModgateError | undefined;
   for (const entry of chain) {

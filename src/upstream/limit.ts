@@ -19,7 +19,11 @@ export class SizeLimit extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.seen += chunk.length;
     if (this.seen > this.max) {
-      cb(new ModgateError('UPSTREAM_TOO_LARGE', `${this.what} exceeds the ${this.max}-byte limit`, { max: this.max }));
+      cb(
+        new ModgateError('UPSTREAM_TOO_LARGE', `${this.what} exceeds the ${this.max}-byte limit`, {
+          max: this.max,
+        }),
+      );
       return;
     }
     cb(null, chunk);

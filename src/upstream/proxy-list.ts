@@ -27,14 +27,22 @@ export function parseProxyList(value: string): ProxyEntry[] {
     out.push({ url: normalizeProxyUrl(raw), fallBackOnError });
   }
   if (out.length === 0 && value !== '') {
-    throw new ModgateError('UPSTREAM_LIST_INVALID', 'GOPROXY list is not the empty string, but contains no entries');
+    throw new ModgateError(
+      'UPSTREAM_LIST_INVALID',
+      'GOPROXY list is not the empty string, but contains no entries',
+    );
   }
   return out;
 }
 
 function normalizeProxyUrl(raw: string): string {
   let url = raw;
-  if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(url) && !url.startsWith('/') && /[.:/]/.test(url) && !url.includes(':/')) {
+  if (
+    !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(url) &&
+    !url.startsWith('/') &&
+    /[.:/]/.test(url) &&
+    !url.includes(':/')
+  ) {
     url = `https://${url}`;
   }
   let parsed: URL;
@@ -43,13 +51,20 @@ function normalizeProxyUrl(raw: string): string {
   } catch {
     throw new ModgateError('UPSTREAM_LIST_INVALID', `invalid proxy URL missing scheme: ${raw}`);
   }
-  if (!url.includes('://')) throw new ModgateError('UPSTREAM_LIST_INVALID', `invalid proxy URL missing scheme: ${raw}`);
+  if (!url.includes('://'))
+    throw new ModgateError('UPSTREAM_LIST_INVALID', `invalid proxy URL missing scheme: ${raw}`);
   const scheme = parsed.protocol.slice(0, -1);
   if (!['https', 'http', 'file'].includes(scheme)) {
-    throw new ModgateError('UPSTREAM_LIST_INVALID', `invalid proxy URL scheme (must be https, http, file): ${raw}`);
+    throw new ModgateError(
+      'UPSTREAM_LIST_INVALID',
+      `invalid proxy URL scheme (must be https, http, file): ${raw}`,
+    );
   }
   if (scheme === 'file' && (parsed.host !== '' || parsed.search !== '' || parsed.hash !== '')) {
-    throw new ModgateError('UPSTREAM_LIST_INVALID', `invalid file:// proxy URL with non-path elements: ${raw}`);
+    throw new ModgateError(
+      'UPSTREAM_LIST_INVALID',
+      `invalid file:// proxy URL with non-path elements: ${raw}`,
+    );
   }
   return url;
 }
@@ -63,7 +78,10 @@ export function upstreamChain(value: string): ProxyEntry[] {
   for (const e of parseProxyList(value)) {
     if (e.url === 'direct' || e.url === 'off') break;
     if (e.url.startsWith('file:')) {
-      throw new ModgateError('UPSTREAM_LIST_INVALID', `file:// upstreams are not supported: ${e.url}`);
+      throw new ModgateError(
+        'UPSTREAM_LIST_INVALID',
+        `file:// upstreams are not supported: ${e.url}`,
+      );
     }
     chain.push({ url: e.url.replace(/\/+$/, ''), fallBackOnError: e.fallBackOnError });
   }

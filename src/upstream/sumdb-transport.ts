@@ -57,7 +57,11 @@ export class SumdbTransport {
     let n = 0;
     for await (const chunk of res.body) {
       n += (chunk as Buffer).length;
-      if (n > max) throw new ModgateError('SUMDB_BAD_RESPONSE', `checksum database response for ${path} exceeds ${max} bytes`);
+      if (n > max)
+        throw new ModgateError(
+          'SUMDB_BAD_RESPONSE',
+          `checksum database response for ${path} exceeds ${max} bytes`,
+        );
       chunks.push(chunk as Buffer);
     }
     return Buffer.concat(chunks);

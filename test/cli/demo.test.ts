@@ -8,10 +8,14 @@ import { runGo } from '../helpers/gocmd.js';
 /** Starts `modgate demo`, runs the go commands it prints, and checks their outcomes. */
 t.test('modgate demo works offline and its printed commands behave as announced', async (t) => {
   const dir = t.testdir();
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'modgate.js'), 'demo', '--dir', path.join(dir, 'demo')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, GOPROXY: 'off', GOSUMDB: 'off' },
-  });
+  const child = spawn(
+    process.execPath,
+    [path.join(repoRoot, 'bin', 'modgate.js'), 'demo', '--dir', path.join(dir, 'demo')],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, GOPROXY: 'off', GOSUMDB: 'off' },
+    },
+  );
   const text = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -24,7 +28,13 @@ t.test('modgate demo works offline and its printed commands behave as announced'
   t.teardown(() => {
     child.kill('SIGINT');
   });
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, GOENV: 'off', GOTOOLCHAIN: 'local', GOCACHE: path.join(dir, 'gocache') };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    GOENV: 'off',
+    GOTOOLCHAIN: 'local',
+    GOCACHE: path.join(dir, 'gocache'),
+  };
   for (const m of text.matchAll(/^export (\w+)=(.*)$/gm)) env[m[1]!] = m[2] === "''" ? '' : m[2];
   for (const k of ['GOPROXY', 'GOSUMDB', 'SSL_CERT_FILE', 'GOPATH']) t.ok(env[k], `prints ${k}`);
   const work = path.join(dir, 'work');
@@ -35,8 +45,8 @@ t.test('modgate demo works offline and its printed commands behave as announced'
   for (const [, say, cmd] of commands) {
     const r = await runGo(cmd!.split(' ').slice(1), { cwd: work, env });
     if (/SECURITY ERROR|banned/i.test(say!)) {
-      t.not(r.code, 0, say);
-      t.match(r.stdout + r.stderr, /SECURITY ERROR|VERSION_BANNED/, say);
+      t.not(r.code, 0, say!);
+      t.match(r.stdout + r.stderr, /SECURITY ERROR|VERSION_BANNED/, say!);
     } else {
       t.equal(r.code, 0, `${say}: ${r.stdout}${r.stderr}`);
     }

@@ -8,50 +8,85 @@ import { modgate } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/testdata.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 
-const env = { GOPROXY: 'off', GOSUMDB: 'off', GOPRIVATE: '', GONOSUMDB: '', GONOPROXY: '', MODGATE_CONFIG: '' };
+const env = {
+  GOPROXY: 'off',
+  GOSUMDB: 'off',
+  GOPRIVATE: '',
+  GONOSUMDB: '',
+  GONOPROXY: '',
+  MODGATE_CONFIG: '',
+};
 
-t.test('serve logs a listening line with the real URL and shuts down gracefully on SIGTERM', async (t) => {
-  const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
-  t.teardown(() => up.close());
-  const dir = t.testdir();
-  const child = spawn(
-    process.execPath,
-    [path.join(repoRoot, 'bin', 'modgate.js'), 'serve', '--listen', '127.0.0.1:0', '--insecure-http', '--allow-http-upstream', '--upstream', up.url, '--data', dir],
-    { env: { ...process.env, ...env, MODGATE_PINNING: 'optional', MODGATE_AUDIT__ENABLED: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      for (const line of out.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const rec = JSON.parse(line) as { msg?: string; url?: string };
-        if (rec.msg?.includes('listening') && rec.url) resolve(rec.url);
-      }
+t.test(
+  'serve logs a listening line with the real URL and shuts down gracefully on SIGTERM',
+  async (t) => {
+    const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
+    t.teardown(() => up.close());
+    const dir = t.testdir();
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(repoRoot, 'bin', 'modgate.js'),
+        'serve',
+        '--listen',
+        '127.0.0.1:0',
+        '--insecure-http',
+        '--allow-http-upstream',
+        '--upstream',
+        up.url,
+        '--data',
+        dir,
+      ],
+      {
+        env: {
+          ...process.env,
+          ...env,
+          MODGATE_PINNING: 'optional',
+          MODGATE_AUDIT__ENABLED: 'false',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        for (const line of out.split('\n')) {
+          if (!line.startsWith('{')) continue;
+          const rec = JSON.parse(line) as { msg?: string; url?: string };
+          if (rec.msg?.includes('listening') && rec.url) resolve(rec.url);
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
     });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
-  });
-  t.match(url, /^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
-  const res = await request(`${url}/example.com/m/@v/list`);
-  t.equal(await res.body.text(), 'v1.0.0\n');
-  const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  t.equal(await exit, 0);
-});
+    t.match(url, /^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
+    const res = await request(`${url}/example.com/m/@v/list`);
+    t.equal(await res.body.text(), 'v1.0.0\n');
+    const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    t.equal(await exit, 0);
+  },
+);
 
 t.test('a port in use and a bad config exit non-zero with a clear message', async (t) => {
   const blocker = net.createServer();
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   t.teardown(() => blocker.close());
   const port = (blocker.address() as net.AddressInfo).port;
-  const busy = await modgate(['serve', '--listen', `127.0.0.1:${port}`, '--insecure-http', '--data', t.testdir()], { env });
+  const busy = await modgate(
+    ['serve', '--listen', `127.0.0.1:${port}`, '--insecure-http', '--data', t.testdir()],
+    { env },
+  );
   t.equal(busy.code, 1);
   t.match(busy.stderr, /error: LISTEN_FAILED: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
   const cfg = path.join(t.testdir(), 'bad.yaml');
   await writeFile(cfg, 'listen: [1]\npolicy: {mode: sometimes}\n');
   const bad = await modgate(['serve', '--config', cfg], { env });
   t.equal(bad.code, 1);
-  t.match(bad.stderr, /error: CONFIG_INVALID: invalid configuration:\n\s+listen: must be string\n\s+policy\.mode: must be equal to one of the allowed values: enforce, dry-run/);
+  t.match(
+    bad.stderr,
+    /error: CONFIG_INVALID: invalid configuration:\n\s+listen: must be string\n\s+policy\.mode: must be equal to one of the allowed values: enforce, dry-run/,
+  );
 });
 
 t.test('every command has a --help that describes its options', async (t) => {
@@ -60,7 +95,22 @@ t.test('every command has a --help that describes its options', async (t) => {
   const commands = ['serve', 'config', 'verify', 'certs', 'pins'];
   for (const c of commands) t.match(top.stdout, new RegExp(`^  ${c}\\b`, 'm'), `lists ${c}`);
   const serve = await modgate(['serve', '--help']);
-  for (const flag of ['--config', '--listen', '--data', '--upstream', '--sumdb', '--tls-cert', '--tls-key', '--insecure-http', '--pin', '--allow-http-upstream', '--policy', '--policy-data', '--policy-mode', '--audit-dir']) {
+  for (const flag of [
+    '--config',
+    '--listen',
+    '--data',
+    '--upstream',
+    '--sumdb',
+    '--tls-cert',
+    '--tls-key',
+    '--insecure-http',
+    '--pin',
+    '--allow-http-upstream',
+    '--policy',
+    '--policy-data',
+    '--policy-mode',
+    '--audit-dir',
+  ]) {
     t.match(serve.stdout, flag, `serve --help mentions ${flag}`);
   }
   const unknown = await modgate(['serve', '--no-such-flag']);

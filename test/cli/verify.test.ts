@@ -12,15 +12,39 @@ t.test('verify zip prints the h1 alone on the last line, or a coded error', asyn
   const m = await makeModule('example.com/Upper', 'v1.2.3', { 'a.go': 'package a\n' });
   const file = path.join(dir, 'm.zip');
   await writeFile(file, m.zip);
-  const ok = await modgate(['verify', 'zip', file, '--module', 'example.com/Upper', '--version', 'v1.2.3']);
+  const ok = await modgate([
+    'verify',
+    'zip',
+    file,
+    '--module',
+    'example.com/Upper',
+    '--version',
+    'v1.2.3',
+  ]);
   t.equal(ok.code, 0, ok.stderr);
   t.equal(ok.stdout.trim().split('\n').at(-1), await hashZipFile(file));
-  const wrong = await modgate(['verify', 'zip', file, '--module', 'example.com/other', '--version', 'v1.2.3']);
+  const wrong = await modgate([
+    'verify',
+    'zip',
+    file,
+    '--module',
+    'example.com/other',
+    '--version',
+    'v1.2.3',
+  ]);
   t.equal(wrong.code, 1);
   t.match(wrong.stderr, /^error: ZIP_PATH_PREFIX: /m);
   const truncated = path.join(dir, 'cut.zip');
   await writeFile(truncated, m.zip.subarray(0, m.zip.length - 30));
-  const cut = await modgate(['verify', 'zip', truncated, '--module', 'example.com/Upper', '--version', 'v1.2.3']);
+  const cut = await modgate([
+    'verify',
+    'zip',
+    truncated,
+    '--module',
+    'example.com/Upper',
+    '--version',
+    'v1.2.3',
+  ]);
   t.equal(cut.code, 1);
   t.match(cut.stderr, /^error: ZIP_CORRUPT: /m);
 });
@@ -37,19 +61,33 @@ t.test('verify mod prints the go.mod h1', async (t) => {
 });
 
 t.test('verify gosum checks every line against the checksum database', async (t) => {
-  const good = { path: 'example.com/a', version: 'v1.0.0', h1: 'h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=', modH1: hashGoMod('module example.com/a\n') };
+  const good = {
+    path: 'example.com/a',
+    version: 'v1.0.0',
+    h1: 'h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=',
+    modH1: hashGoMod('module example.com/a\n'),
+  };
   const db = await startFakeSumdb({ records: [good] });
   t.teardown(() => db.stop());
   const dir = t.testdir();
   const sum = path.join(dir, 'go.sum');
-  await writeFile(sum, `example.com/a v1.0.0 ${good.h1}\nexample.com/a v1.0.0/go.mod ${good.modH1}\n`);
+  await writeFile(
+    sum,
+    `example.com/a v1.0.0 ${good.h1}\nexample.com/a v1.0.0/go.mod ${good.modH1}\n`,
+  );
   const env = { GOPROXY: 'off', GOSUMDB: '', GOPRIVATE: '', GONOSUMDB: '' };
   const spec = `${db.verifierKey} ${db.url}`;
-  const ok = await modgate(['verify', 'gosum', sum, '--sumdb', spec, '--data', path.join(dir, 'data')], { env });
+  const ok = await modgate(
+    ['verify', 'gosum', sum, '--sumdb', spec, '--data', path.join(dir, 'data')],
+    { env },
+  );
   t.equal(ok.code, 0, ok.stderr);
   t.match(ok.stdout, /2 lines: 2 verified, 0 failed/);
   await writeFile(sum, `example.com/a v1.0.0 h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n`);
-  const bad = await modgate(['verify', 'gosum', sum, '--sumdb', spec, '--data', path.join(dir, 'data')], { env });
+  const bad = await modgate(
+    ['verify', 'gosum', sum, '--sumdb', spec, '--data', path.join(dir, 'data')],
+    { env },
+  );
   t.equal(bad.code, 1);
   t.match(bad.stderr, /SECURITY ERROR: example\.com\/a v1\.0\.0/);
 });

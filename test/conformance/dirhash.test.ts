@@ -15,7 +15,10 @@ interface Hash1Case {
 
 t.test('dirhash.json', async (t) => {
   if (!conformance(t)) return;
-  const d = await readJson<{ hash1: Hash1Case[]; hashDir: any; hashZip: any }>('xmod-tables', 'dirhash.json');
+  const d = await readJson<{ hash1: Hash1Case[]; hashDir: any; hashZip: any }>(
+    'xmod-tables',
+    'dirhash.json',
+  );
   for (const c of d.hash1) {
     const files = c.files ?? [];
     if (c.err) {
@@ -23,13 +26,21 @@ t.test('dirhash.json', async (t) => {
       continue;
     }
     t.equal(hash1(files), c.h1, c.desc);
-    if (files.length === 1 && files[0]!.name === 'go.mod') t.equal(hashGoMod(Buffer.from(files[0]!.data)), c.h1, `hashGoMod: ${c.desc}`);
+    if (files.length === 1 && files[0]!.name === 'go.mod')
+      t.equal(hashGoMod(Buffer.from(files[0]!.data)), c.h1, `hashGoMod: ${c.desc}`);
   }
-  const dirFiles = Object.entries(d.hashDir.files as Record<string, string>).map(([k, v]) => ({ name: `${d.hashDir.prefix}/${k}`, data: v }));
+  const dirFiles = Object.entries(d.hashDir.files as Record<string, string>).map(([k, v]) => ({
+    name: `${d.hashDir.prefix}/${k}`,
+    data: v,
+  }));
   t.equal(hash1(dirFiles), d.hashDir.h1, 'HashDir');
   const dir = await mkdtemp(path.join(tmpdir(), 'modgate-dirhash-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const zipFile = path.join(dir, 'x.zip');
   await writeFile(zipFile, Buffer.from(d.hashZip.zipBase64, 'base64'));
-  t.equal(await hashZipFile(zipFile), d.hashZip.h1, 'HashZip over a Go-written zip with data descriptors');
+  t.equal(
+    await hashZipFile(zipFile),
+    d.hashZip.h1,
+    'HashZip over a Go-written zip with data descriptors',
+  );
 });

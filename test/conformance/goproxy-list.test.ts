@@ -10,11 +10,18 @@ interface Case {
 
 t.test('GOPROXY list parsing matches cmd/go', async (t) => {
   if (!conformance(t)) return;
-  const { goproxyListParsing } = await readJson<{ goproxyListParsing: Case[] }>('go', 'goproxy_protocol.json');
+  const { goproxyListParsing } = await readJson<{ goproxyListParsing: Case[] }>(
+    'go',
+    'goproxy_protocol.json',
+  );
   t.ok(goproxyListParsing.length >= 16);
   for (const c of goproxyListParsing) {
     if (c.err) {
-      t.throws(() => parseProxyList(c.GOPROXY), { code: 'UPSTREAM_LIST_INVALID', message: c.err }, c.GOPROXY);
+      t.throws(
+        () => parseProxyList(c.GOPROXY),
+        { code: 'UPSTREAM_LIST_INVALID', message: c.err },
+        c.GOPROXY,
+      );
     } else {
       t.same(parseProxyList(c.GOPROXY), c.list, c.GOPROXY);
     }

@@ -19,7 +19,11 @@ t.test('cmd/go retraction fixtures', async (t) => {
   t.equal(byLow.get('v1.0.0-multiline2'), 'short description\nmore\n\ndetail\nsuffix');
   t.match(byLow.get('v1.0.0-long'), /^looo+ong$/);
   t.equal(byLow.get('v1.0.0-unprintable'), 'Ends with a BEL character. Beep!\x07');
-  t.equal(byLow.get('v1.0.0-block'), 'block comment', 'a line without comments takes the block comment');
+  t.equal(
+    byLow.get('v1.0.0-block'),
+    'block comment',
+    'a line without comments takes the block comment',
+  );
   t.equal(byLow.get('v1.0.0-blockwithcomment'), 'inner comment');
   t.same(
     m.retract.filter((r) => r.low.endsWith('order')).map((r) => [r.low, r.high, r.rationale]),
@@ -50,7 +54,15 @@ t.test('x/mod modfile testdata', async (t) => {
   t.equal(m.module, 'abc');
   t.same(
     m.retract.map((r) => [r.low, r.high]),
-    [['v1.2.3', 'v1.2.3'], ['v1.2.3', 'v1.2.4'], ['v1.2.3', 'v1.2.3'], ['v1.2.3', 'v1.2.4']],
+    [
+      ['v1.2.3', 'v1.2.3'],
+      ['v1.2.3', 'v1.2.4'],
+      ['v1.2.3', 'v1.2.3'],
+      ['v1.2.3', 'v1.2.4'],
+    ],
   );
-  t.equal(parseModFile(await readFile(td('xmod', 'modfile', 'testdata', 'module.in'), 'utf8')).module, 'abc');
+  t.equal(
+    parseModFile(await readFile(td('xmod', 'modfile', 'testdata', 'module.in'), 'utf8')).module,
+    'abc',
+  );
 });

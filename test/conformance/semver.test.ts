@@ -1,5 +1,15 @@
 import t from 'tap';
-import { build, canonical, compare, isValid, major, majorMinor, max, prerelease, sort } from '../../src/integrity/semver.js';
+import {
+  build,
+  canonical,
+  compare,
+  isValid,
+  major,
+  majorMinor,
+  max,
+  prerelease,
+  sort,
+} from '../../src/integrity/semver.js';
 import { conformance, readJson } from '../helpers/testdata.js';
 
 interface Case {
@@ -26,7 +36,14 @@ t.test('semver.json', async (t) => {
   t.equal(d.cases.length, 32);
   for (const c of [...d.cases, ...d.extraGenerated]) {
     t.same(
-      [isValid(c.in), canonical(c.in), major(c.in), majorMinor(c.in), prerelease(c.in), build(c.in)],
+      [
+        isValid(c.in),
+        canonical(c.in),
+        major(c.in),
+        majorMinor(c.in),
+        prerelease(c.in),
+        build(c.in),
+      ],
       [c.isValid, c.canonical, c.major, c.majorMinor, c.prerelease, c.build],
       `parse ${JSON.stringify(c.in)}`,
     );
@@ -36,8 +53,10 @@ t.test('semver.json', async (t) => {
     for (let j = 0; j < d.cases.length; j++) {
       const a = d.cases[i]!.in;
       const b = d.cases[j]!.in;
-      if (compare(a, b) !== d.compare[i]![j]) t.fail(`Compare(${a}, ${b}) = ${compare(a, b)}, want ${d.compare[i]![j]}`);
-      if (max(a, b) !== d.max[i]![j]) t.fail(`Max(${a}, ${b}) = ${max(a, b)}, want ${d.max[i]![j]}`);
+      if (compare(a, b) !== d.compare[i]![j])
+        t.fail(`Compare(${a}, ${b}) = ${compare(a, b)}, want ${d.compare[i]![j]}`);
+      if (max(a, b) !== d.max[i]![j])
+        t.fail(`Max(${a}, ${b}) = ${max(a, b)}, want ${d.max[i]![j]}`);
       cells++;
     }
   }

@@ -34,7 +34,10 @@ t.test('go verifies through modgate with GOSUMDB on', async (t) => {
   const db = await startFakeSumdb({ records });
   const up = await startFakeUpstream(await loadTxtarModules(td('go', 'mod')));
   const dir = t.testdir();
-  const gw = await startTestGateway(path.join(dir, 'data'), { upstream: up.url, sumdb: `${db.verifierKey} ${db.url}` });
+  const gw = await startTestGateway(path.join(dir, 'data'), {
+    upstream: up.url,
+    sumdb: `${db.verifierKey} ${db.url}`,
+  });
   t.teardown(async () => {
     await gw.close();
     await up.close();
@@ -42,20 +45,44 @@ t.test('go verifies through modgate with GOSUMDB on', async (t) => {
   });
   const env = await goEnv(dir, { GOPROXY: gw.url, GOSUMDB: db.verifierKey });
   await writeFile(path.join(dir, 'go.mod'), 'module example.com/e2e\n\ngo 1.21\n');
-  await writeFile(path.join(dir, 'main.go'), 'package main\n\nimport "rsc.io/quote"\n\nfunc main() { println(quote.Hello()) }\n');
+  await writeFile(
+    path.join(dir, 'main.go'),
+    'package main\n\nimport "rsc.io/quote"\n\nfunc main() { println(quote.Hello()) }\n',
+  );
   const tidy = await runGo(['get', 'rsc.io/quote@v1.5.2'], { cwd: dir, env });
   t.equal(tidy.code, 0, tidy.stderr);
   const build = await runGo(['build', '-o', path.join(dir, 'hello'), '.'], { cwd: dir, env });
   t.equal(build.code, 0, build.stderr);
   const goSum = await readFile(path.join(dir, 'go.sum'), 'utf8');
   t.match(goSum, /^rsc\.io\/quote v1\.5\.2 h1:/m);
-  t.ok(db.requests.some((r) => r.startsWith('/lookup/rsc.io/quote@v1.5.2')), 'the database was asked');
-  const upper = await runGo(['mod', 'download', '-json', 'rsc.io/QUOTE@v1.5.2', 'example.com/incompatiblewithsub@v2.0.0+incompatible'], { cwd: dir, env });
+  t.ok(
+    db.requests.some((r) => r.startsWith('/lookup/rsc.io/quote@v1.5.2')),
+    'the database was asked',
+  );
+  const upper = await runGo(
+    [
+      'mod',
+      'download',
+      '-json',
+      'rsc.io/QUOTE@v1.5.2',
+      'example.com/incompatiblewithsub@v2.0.0+incompatible',
+    ],
+    { cwd: dir, env },
+  );
   t.equal(upper.code, 0, upper.stdout);
 
   // A module the database does not know is refused by modgate (403), not passed through.
-  up.add({ path: 'example.com/unlisted', version: 'v1.0.0', info: '{"Version":"v1.0.0"}', mod: 'module example.com/unlisted\n', zip: Buffer.alloc(0) });
-  const unknown = await runGo(['mod', 'download', '-json', 'example.com/unlisted@v1.0.0'], { cwd: dir, env });
+  up.add({
+    path: 'example.com/unlisted',
+    version: 'v1.0.0',
+    info: '{"Version":"v1.0.0"}',
+    mod: 'module example.com/unlisted\n',
+    zip: Buffer.alloc(0),
+  });
+  const unknown = await runGo(['mod', 'download', '-json', 'example.com/unlisted@v1.0.0'], {
+    cwd: dir,
+    env,
+  });
   t.not(unknown.code, 0);
   t.match(unknown.stdout, /403 Forbidden|SECURITY ERROR|not found/);
 });

@@ -64,7 +64,13 @@ t.test('upper-case paths are !-escaped both ways', async (t) => {
 
 t.test('malformed requests get 400 with a plain-text reason', async (t) => {
   const { gw } = await setup(t);
-  for (const p of ['/example.com/hello/@v/v1.0.zip', '/example.com/hello/@v/master.mod', '/example.com/hello/@v/v1.0.0.tar', '/..%2f/@v/list', '/example/@v/list']) {
+  for (const p of [
+    '/example.com/hello/@v/v1.0.zip',
+    '/example.com/hello/@v/master.mod',
+    '/example.com/hello/@v/v1.0.0.tar',
+    '/..%2f/@v/list',
+    '/example/@v/list',
+  ]) {
     const res = await get(gw.url + p);
     t.equal(res.status, 400, p);
     t.match(res.headers['content-type'], /^text\/plain/, p);
@@ -86,15 +92,23 @@ t.test('Range and If-None-Match on zips', async (t) => {
   t.equal(part.status, 206);
   t.same(part.body, full.body.subarray(0, 10));
   t.equal(part.headers['content-range'], `bytes 0-9/${full.body.length}`);
-  const nm = await get(`${gw.url}/example.com/hello/@v/v1.0.0.zip`, { 'if-none-match': String(full.headers.etag) });
+  const nm = await get(`${gw.url}/example.com/hello/@v/v1.0.0.zip`, {
+    'if-none-match': String(full.headers.etag),
+  });
   t.equal(nm.status, 304);
-  const bad = await get(`${gw.url}/example.com/hello/@v/v1.0.0.zip`, { range: `bytes=${full.body.length + 5}-` });
+  const bad = await get(`${gw.url}/example.com/hello/@v/v1.0.0.zip`, {
+    range: `bytes=${full.body.length + 5}-`,
+  });
   t.equal(bad.status, 416);
 });
 
 t.test('query .info (branch) is forwarded and not cached as immutable', async (t) => {
   const { gw, up } = await setup(t);
-  up.add({ ...(await makeModule('example.com/hello', 'v1.1.0')), version: 'master', info: '{"Version":"v1.1.0","Time":"2024-01-02T03:04:05Z"}' });
+  up.add({
+    ...(await makeModule('example.com/hello', 'v1.1.0')),
+    version: 'master',
+    info: '{"Version":"v1.1.0","Time":"2024-01-02T03:04:05Z"}',
+  });
   const res = await get(`${gw.url}/example.com/hello/@v/master.info`);
   t.equal(res.status, 200);
   t.equal(JSON.parse(res.text).Version, 'v1.1.0');

@@ -3,7 +3,12 @@ import type { Test } from 'tap';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
-import { makeModule, startFakeUpstream, type FakeModule, type FakeUpstream } from '../helpers/fake-upstream.js';
+import {
+  makeModule,
+  startFakeUpstream,
+  type FakeModule,
+  type FakeUpstream,
+} from '../helpers/fake-upstream.js';
 import { startFakeSumdb, type FakeSumdb } from '../helpers/fake-sumdb.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { hashGoMod } from '../../src/integrity/dirhash.js';
@@ -50,15 +55,26 @@ interface Env {
 
 async function setup(t: Test, raw: Record<string, unknown> = {}): Promise<Env> {
   const good = await makeModule('example.com/safe', 'v1.0.0', { 'safe.go': 'package safe\n' });
-  const other = await makeModule('example.com/safe', 'v1.1.0', { 'safe.go': 'package safe // 1.1\n' });
+  const other = await makeModule('example.com/safe', 'v1.1.0', {
+    'safe.go': 'package safe // 1.1\n',
+  });
   const db = await startFakeSumdb({
     records: await Promise.all(
-      [good, other].map(async (m) => ({ path: m.path, version: m.version, h1: await h1Of(m), modH1: hashGoMod(m.mod) })),
+      [good, other].map(async (m) => ({
+        path: m.path,
+        version: m.version,
+        h1: await h1Of(m),
+        modH1: hashGoMod(m.mod),
+      })),
     ),
   });
   const up = await startFakeUpstream([good, other]);
   const dir = t.testdir();
-  const gw = await startTestGateway(dir, { upstream: up.url, sumdb: `${db.verifierKey} ${db.url}`, ...raw });
+  const gw = await startTestGateway(dir, {
+    upstream: up.url,
+    sumdb: `${db.verifierKey} ${db.url}`,
+    ...raw,
+  });
   t.teardown(async () => {
     await gw.close();
     await up.close();
@@ -81,22 +97,37 @@ t.test('verified artifacts are served with their evidence', async (t) => {
   t.match(ev.sumdb.rootHash, /=$/);
 });
 
-t.test('a flipped byte in a zip is a SECURITY ERROR: 403, nothing cached, bytes quarantined', async (t) => {
-  const { gw, up, dir, good } = await setup(t);
-  const evil = await makeModule('example.com/safe', 'v1.0.0', { 'safe.go': 'package safe // backdoor\n' });
-  up.misbehave('/example.com/safe/@v/v1.0.0.zip', { kind: 'replace', body: evil.zip });
-  const res = await get(`${gw.url}/example.com/safe/@v/v1.0.0.zip`);
-  t.equal(res.status, 403);
-  t.match(res.headers['content-type'], /^text\/plain; charset=utf-8/);
-  t.match(res.text, /^SECURITY ERROR: checksum mismatch for example\.com\/safe@v1\.0\.0\nexpected .*h1:/);
-  t.equal((await files(dir, 'cache')).filter((f) => f.endsWith('.zip')).length, 0, 'nothing cached');
-  t.equal((await files(dir, 'quarantine')).length, 1, 'bad bytes quarantined');
-  t.ok(good.zip.length > 0);
-});
+t.test(
+  'a flipped byte in a zip is a SECURITY ERROR: 403, nothing cached, bytes quarantined',
+  async (t) => {
+    const { gw, up, dir, good } = await setup(t);
+    const evil = await makeModule('example.com/safe', 'v1.0.0', {
+      'safe.go': 'package safe // backdoor\n',
+    });
+    up.misbehave('/example.com/safe/@v/v1.0.0.zip', { kind: 'replace', body: evil.zip });
+    const res = await get(`${gw.url}/example.com/safe/@v/v1.0.0.zip`);
+    t.equal(res.status, 403);
+    t.match(res.headers['content-type'], /^text\/plain; charset=utf-8/);
+    t.match(
+      res.text,
+      /^SECURITY ERROR: checksum mismatch for example\.com\/safe@v1\.0\.0\nexpected .*h1:/,
+    );
+    t.equal(
+      (await files(dir, 'cache')).filter((f) => f.endsWith('.zip')).length,
+      0,
+      'nothing cached',
+    );
+    t.equal((await files(dir, 'quarantine')).length, 1, 'bad bytes quarantined');
+    t.ok(good.zip.length > 0);
+  },
+);
 
 t.test('a swapped go.mod is refused', async (t) => {
   const { gw, up, dir } = await setup(t);
-  up.misbehave('/example.com/safe/@v/v1.0.0.mod', { kind: 'replace', body: Buffer.from('module example.com/safe\n\nrequire evil.example/x v1.0.0\n') });
+  up.misbehave('/example.com/safe/@v/v1.0.0.mod', {
+    kind: 'replace',
+    body: Buffer.from('module example.com/safe\n\nrequire evil.example/x v1.0.0\n'),
+  });
   const res = await get(`${gw.url}/example.com/safe/@v/v1.0.0.mod`);
   t.equal(res.status, 403);
   t.match(res.text, /^SECURITY ERROR: checksum mismatch for example\.com\/safe@v1\.0\.0\/go\.mod/);
@@ -108,15 +139,26 @@ t.test('checksum database misbehaviour is refused with 502, never 404', async (t
     const { gw, db, dir } = await setup(t);
     await db.misbehave(mode);
     const res = await get(`${gw.url}/example.com/safe/@v/v1.0.0.zip`);
-    t.ok(res.status === 502 || res.status === 403, `${mode}: ${res.status} ${res.text.split('\n')[0]}`);
+    t.ok(
+      res.status === 502 || res.status === 403,
+      `${mode}: ${res.status} ${res.text.split('\n')[0]}`,
+    );
     t.match(res.text, /^(NOTE_|SUMDB_)/m, mode);
-    t.equal((await files(dir, 'cache')).filter((f) => f.endsWith('.zip')).length, 0, `${mode}: nothing cached`);
+    t.equal(
+      (await files(dir, 'cache')).filter((f) => f.endsWith('.zip')).length,
+      0,
+      `${mode}: nothing cached`,
+    );
   }
 });
 
 t.test('a forked tree is refused and raised as an alarm', async (t) => {
   const { gw, db } = await setup(t);
-  t.equal((await get(`${gw.url}/example.com/safe/@v/v1.0.0.mod`)).status, 200, 'the honest head is remembered');
+  t.equal(
+    (await get(`${gw.url}/example.com/safe/@v/v1.0.0.mod`)).status,
+    200,
+    'the honest head is remembered',
+  );
   await db.misbehave('fork-grow');
   const res = await get(`${gw.url}/example.com/safe/@v/v1.1.0.zip`);
   t.equal(res.status, 502);
@@ -138,24 +180,40 @@ t.test('private modules: TOFU ledger, and a changed hash is a SECURITY ERROR', a
   up.add(await makeModule('corp.example/lib', 'v1.0.0', { 'lib.go': 'package lib\n' }));
   const first = await get(`${gw.url}/corp.example/lib/@v/v1.0.0.zip`);
   t.equal(first.status, 200);
-  t.notOk(db.requests.some((r) => r.includes('corp.example')), 'no lookup of a private name');
+  t.notOk(
+    db.requests.some((r) => r.includes('corp.example')),
+    'no lookup of a private name',
+  );
   const sumdbProxy = await get(`${gw.url}/sumdb/${db.name}/lookup/corp.example/lib@v1.0.0`);
   t.equal(sumdbProxy.status, 403, 'client lookups of private names are refused too');
   // A new gateway over the same data folder, facing a changed upstream zip.
   await gw.close();
   up.misbehave('/corp.example/lib/@v/v1.0.0.zip', {
     kind: 'replace',
-    body: (await makeModule('corp.example/lib', 'v1.0.0', { 'lib.go': 'package lib // changed\n' })).zip,
+    body: (await makeModule('corp.example/lib', 'v1.0.0', { 'lib.go': 'package lib // changed\n' }))
+      .zip,
   });
   const dir2 = path.join(dir, 'other');
-  const gw2 = await startTestGateway(dir2, { upstream: up.url, noSumdb: 'corp.example', sumdb: `${db.verifierKey} ${db.url}` });
+  const gw2 = await startTestGateway(dir2, {
+    upstream: up.url,
+    noSumdb: 'corp.example',
+    sumdb: `${db.verifierKey} ${db.url}`,
+  });
   t.teardown(() => gw2.close());
-  t.equal((await get(`${gw2.url}/corp.example/lib/@v/v1.0.0.zip`)).status, 200, 'a fresh ledger trusts on first use');
+  t.equal(
+    (await get(`${gw2.url}/corp.example/lib/@v/v1.0.0.zip`)).status,
+    200,
+    'a fresh ledger trusts on first use',
+  );
   // The cache is lost (the ledger is not): a restart refetches, and the original bytes no longer match.
   await gw2.close();
   await rm(path.join(dir2, 'store', 'cache'), { recursive: true });
   up.misbehave('/corp.example/lib/@v/v1.0.0.zip', null);
-  const gw3 = await startTestGateway(dir2, { upstream: up.url, noSumdb: 'corp.example', sumdb: `${db.verifierKey} ${db.url}` });
+  const gw3 = await startTestGateway(dir2, {
+    upstream: up.url,
+    noSumdb: 'corp.example',
+    sumdb: `${db.verifierKey} ${db.url}`,
+  });
   t.teardown(() => gw3.close());
   const changed = await get(`${gw3.url}/corp.example/lib/@v/v1.0.0.zip`);
   t.equal(changed.status, 403);

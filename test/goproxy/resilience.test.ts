@@ -7,8 +7,14 @@ import { makeModule, startFakeUpstream, type FakeUpstream } from '../helpers/fak
 import { startTestGateway } from '../helpers/gateway.js';
 import type { Gateway } from '../../src/main.js';
 
-async function setup(t: Test, raw: Record<string, unknown> = {}): Promise<{ up: FakeUpstream; gw: Gateway; dir: string }> {
-  const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0'), await makeModule('example.com/m', 'v1.1.0')]);
+async function setup(
+  t: Test,
+  raw: Record<string, unknown> = {},
+): Promise<{ up: FakeUpstream; gw: Gateway; dir: string }> {
+  const up = await startFakeUpstream([
+    await makeModule('example.com/m', 'v1.0.0'),
+    await makeModule('example.com/m', 'v1.1.0'),
+  ]);
   const dir = t.testdir();
   const gw = await startTestGateway(dir, { upstream: up.url, ...raw });
   t.teardown(async () => {
@@ -39,8 +45,13 @@ async function cachedFiles(dir: string): Promise<string[]> {
 t.test('200 concurrent cold requests cause one upstream fetch', async (t) => {
   const { up, gw } = await setup(t);
   up.misbehave('v1.0.0.zip', { kind: 'drip', bytesPerTick: 64, tickMs: 1 });
-  const results = await Promise.all(Array.from({ length: 200 }, () => get(`${gw.url}/example.com/m/@v/v1.0.0.zip`)));
-  t.ok(results.every((r) => r.status === 200), 'all 200 served');
+  const results = await Promise.all(
+    Array.from({ length: 200 }, () => get(`${gw.url}/example.com/m/@v/v1.0.0.zip`)),
+  );
+  t.ok(
+    results.every((r) => r.status === 200),
+    'all 200 served',
+  );
   t.equal(up.count('/example.com/m/@v/v1.0.0.zip'), 1, 'one upstream fetch');
 });
 
@@ -58,7 +69,11 @@ t.test('a misbehaving upstream never leaks a 500 and nothing bad is cached', asy
     const res = await get(`${gw.url}/example.com/m/@v/v1.0.0.zip`);
     t.ok(res.status >= 502 && res.status <= 504, `${name}: ${res.status} ${res.text.trim()}`);
     t.match(res.headers['content-type'], /^text\/plain/, name);
-    t.equal((await cachedFiles(dir)).filter((f) => f.endsWith('v1.0.0.zip')).length, 0, `${name}: nothing cached`);
+    t.equal(
+      (await cachedFiles(dir)).filter((f) => f.endsWith('v1.0.0.zip')).length,
+      0,
+      `${name}: nothing cached`,
+    );
   }
   up.misbehave('v1.0.0.zip', null);
   const ok = await get(`${gw.url}/example.com/m/@v/v1.0.0.zip`);
@@ -107,17 +122,31 @@ t.test("chain semantics: ',' falls through only on 404/410, '|' on any error", a
     await empty.close();
   });
   const dir = t.testdir();
-  const pipe = await startTestGateway(path.join(dir, 'a'), { upstream: `${broken.url}|${good.url}` });
-  const comma = await startTestGateway(path.join(dir, 'b'), { upstream: `${broken.url},${good.url}` });
-  const notFound = await startTestGateway(path.join(dir, 'c'), { upstream: `${empty.url},${good.url}` });
+  const pipe = await startTestGateway(path.join(dir, 'a'), {
+    upstream: `${broken.url}|${good.url}`,
+  });
+  const comma = await startTestGateway(path.join(dir, 'b'), {
+    upstream: `${broken.url},${good.url}`,
+  });
+  const notFound = await startTestGateway(path.join(dir, 'c'), {
+    upstream: `${empty.url},${good.url}`,
+  });
   t.teardown(async () => {
     await pipe.close();
     await comma.close();
     await notFound.close();
   });
-  t.equal((await get(`${pipe.url}/example.com/m/@v/v1.0.0.mod`)).status, 200, "'|' falls through on 500");
+  t.equal(
+    (await get(`${pipe.url}/example.com/m/@v/v1.0.0.mod`)).status,
+    200,
+    "'|' falls through on 500",
+  );
   t.equal((await get(`${comma.url}/example.com/m/@v/v1.0.0.mod`)).status, 502, "',' stops on 500");
-  t.equal((await get(`${notFound.url}/example.com/m/@v/v1.0.0.mod`)).status, 200, "',' falls through on 404");
+  t.equal(
+    (await get(`${notFound.url}/example.com/m/@v/v1.0.0.mod`)).status,
+    200,
+    "',' falls through on 404",
+  );
 });
 
 t.test('private modules never reach public upstreams', async (t) => {

@@ -18,5 +18,8 @@ export async function startTestGateway(
     http: { retries: 1, retryBaseMs: 5, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
     ...raw,
   });
-  return startGateway(config, { logger: pino({ level: process.env.MODGATE_TEST_LOG ?? 'silent' }), ...parts });
+  return startGateway(config, {
+    logger: pino({ level: process.env.MODGATE_TEST_LOG ?? 'silent' }),
+    ...parts,
+  });
 }

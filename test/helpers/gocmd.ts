@@ -9,7 +9,10 @@ export interface GoResult {
 }
 
 /** A fresh, isolated go environment rooted in dir (go keeps state in GOPATH). */
-export async function goEnv(dir: string, extra: Record<string, string>): Promise<NodeJS.ProcessEnv> {
+export async function goEnv(
+  dir: string,
+  extra: Record<string, string>,
+): Promise<NodeJS.ProcessEnv> {
   const gopath = path.join(dir, 'gopath');
   await mkdir(gopath, { recursive: true });
   const env: NodeJS.ProcessEnv = {
@@ -31,7 +34,10 @@ export async function goEnv(dir: string, extra: Record<string, string>): Promise
   return env;
 }
 
-export function runGo(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<GoResult> {
+export function runGo(
+  args: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<GoResult> {
   return new Promise((resolve) => {
     execFile(
       'go',

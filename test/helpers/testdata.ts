@@ -11,7 +11,8 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
  * Go's own known-answer vectors live beside the checkout in ../shared/testdata
  * (override with MODGATE_TESTDATA). They are read in place, never copied.
  */
-export const testdataDir = process.env.MODGATE_TESTDATA ?? path.resolve(repoRoot, '../shared/testdata');
+export const testdataDir =
+  process.env.MODGATE_TESTDATA ?? path.resolve(repoRoot, '../shared/testdata');
 
 export function hasTestdata(): boolean {
   return existsSync(path.join(testdataDir, 'README.md'));

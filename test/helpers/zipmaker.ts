@@ -14,7 +14,13 @@ export interface ZipMember {
 
 const SAFE = (name: string): boolean => {
   const parts = name.replace(/\/$/, '').split('/');
-  return name !== '' && !name.startsWith('/') && !/^[A-Za-z]:/.test(name) && !name.includes('\\') && !parts.includes('..');
+  return (
+    name !== '' &&
+    !name.startsWith('/') &&
+    !/^[A-Za-z]:/.test(name) &&
+    !name.includes('\\') &&
+    !parts.includes('..')
+  );
 };
 
 /**
@@ -35,7 +41,12 @@ export async function makeZip(members: ZipMember[]): Promise<Buffer> {
       patches.push({ from: Buffer.from(name, 'utf8'), to: raw });
     }
     if (isDir) zip.addEmptyDirectory(name, { mtime });
-    else if (m.stream) zip.addReadStream(m.stream, name, { mtime, compress: m.compress ?? true, ...(m.size !== undefined ? { size: m.size } : {}) });
+    else if (m.stream)
+      zip.addReadStream(m.stream, name, {
+        mtime,
+        compress: m.compress ?? true,
+        ...(m.size !== undefined ? { size: m.size } : {}),
+      });
     else zip.addBuffer(Buffer.from(m.data ?? ''), name, { mtime, compress: m.compress ?? true });
   });
   zip.end();

@@ -2,11 +2,26 @@ import t from 'tap';
 import { isRetracted, parseModFile } from '../../src/integrity/modfile.js';
 
 t.test('Deprecated comments on the module line', async (t) => {
-  t.equal(parseModFile('// Deprecated: use example.com/new.\nmodule example.com/old\n').deprecated, 'use example.com/new.');
+  t.equal(
+    parseModFile('// Deprecated: use example.com/new.\nmodule example.com/old\n').deprecated,
+    'use example.com/new.',
+  );
   t.equal(parseModFile('module example.com/old // Deprecated: gone\n').deprecated, 'gone');
-  t.equal(parseModFile('// Some text.\n//\n// Deprecated: second\n// paragraph\nmodule m.com/x\n').deprecated, 'second\nparagraph');
-  t.equal(parseModFile('// Deprecated: detached\n\nmodule m.com/x\n').deprecated, undefined, 'a blank line detaches the comment');
-  t.equal(parseModFile('// deprecated: lower case\nmodule m.com/x\n').deprecated, undefined, 'case sensitive');
+  t.equal(
+    parseModFile('// Some text.\n//\n// Deprecated: second\n// paragraph\nmodule m.com/x\n')
+      .deprecated,
+    'second\nparagraph',
+  );
+  t.equal(
+    parseModFile('// Deprecated: detached\n\nmodule m.com/x\n').deprecated,
+    undefined,
+    'a blank line detaches the comment',
+  );
+  t.equal(
+    parseModFile('// deprecated: lower case\nmodule m.com/x\n').deprecated,
+    undefined,
+    'case sensitive',
+  );
   t.equal(parseModFile('// Deprecated in prose\nmodule m.com/x\n').deprecated, undefined);
   t.equal(parseModFile('// Deprecated: in block\nmodule (\n\tm.com/x\n)\n').deprecated, 'in block');
 });

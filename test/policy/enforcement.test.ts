@@ -9,7 +9,11 @@ import { startTestGateway } from '../helpers/gateway.js';
 import { repoRoot } from '../helpers/testdata.js';
 import type { Gateway } from '../../src/main.js';
 
-async function setup(t: Test, data: Record<string, unknown>, raw: Record<string, unknown> = {}): Promise<Gateway> {
+async function setup(
+  t: Test,
+  data: Record<string, unknown>,
+  raw: Record<string, unknown> = {},
+): Promise<Gateway> {
   const up = await startFakeUpstream([
     await makeModule('example.com/lib', 'v1.0.0'),
     await makeModule('example.com/lib', 'v1.1.0'),
@@ -19,7 +23,12 @@ async function setup(t: Test, data: Record<string, unknown>, raw: Record<string,
   const dir = t.testdir();
   const dataFile = path.join(dir, 'data.yaml');
   await writeFile(dataFile, YAML.stringify(data));
-  const gw = await startTestGateway(path.join(dir, 'data'), { upstream: up.url, policy: { dataFile, ...((raw.policy as object) ?? {}) }, ...raw, ...(raw.policy ? { policy: { dataFile, ...(raw.policy as object) } } : {}) });
+  const gw = await startTestGateway(path.join(dir, 'data'), {
+    upstream: up.url,
+    policy: { dataFile, ...((raw.policy as object) ?? {}) },
+    ...raw,
+    ...(raw.policy ? { policy: { dataFile, ...(raw.policy as object) } } : {}),
+  });
   t.teardown(async () => {
     await gw.close();
     await up.close();
@@ -32,7 +41,9 @@ async function get(url: string) {
   return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
 }
 
-const ban = { banned: [{ module: 'example.com/lib', versions: '>= v1.2.0', reason: 'CVE-2026-0001' }] };
+const ban = {
+  banned: [{ module: 'example.com/lib', versions: '>= v1.2.0', reason: 'CVE-2026-0001' }],
+};
 
 t.test('list is filtered and latest skips a banned newest version', async (t) => {
   const gw = await setup(t, ban);
@@ -45,7 +56,10 @@ t.test('a banned zip gets 403 with its reasons; its .mod and .info are still ser
   const zip = await get(`${gw.url}/example.com/lib/@v/v1.2.0.zip`);
   t.equal(zip.status, 403);
   t.match(zip.headers['content-type'], /^text\/plain; charset=utf-8/);
-  t.match(zip.text, /^modgate policy denied this request:\nVERSION_BANNED: example\.com\/lib@v1\.2\.0 is banned \(>= v1\.2\.0\): CVE-2026-0001\n$/);
+  t.match(
+    zip.text,
+    /^modgate policy denied this request:\nVERSION_BANNED: example\.com\/lib@v1\.2\.0 is banned \(>= v1\.2\.0\): CVE-2026-0001\n$/,
+  );
   t.equal((await get(`${gw.url}/example.com/lib/@v/v1.2.0.mod`)).status, 200);
   t.equal((await get(`${gw.url}/example.com/lib/@v/v1.2.0.info`)).status, 200);
   t.equal((await get(`${gw.url}/example.com/lib/@v/v1.1.0.zip`)).status, 200);
@@ -58,8 +72,16 @@ t.test('denied sources are 403 everywhere; ancestors of allowed sources are 404'
     t.equal(r.status, 403, p);
     t.match(r.text, /SOURCE_DENIED/, p);
   }
-  t.equal((await get(`${gw.url}/example.com/lib/sub/pkg/@v/list`)).status, 404, 'longer paths of an allowed module reach upstream (404)');
-  t.equal((await get(`${gw.url}/example.com/@v/list`)).status, 404, 'an ancestor of an allowed module is 404, not 403');
+  t.equal(
+    (await get(`${gw.url}/example.com/lib/sub/pkg/@v/list`)).status,
+    404,
+    'longer paths of an allowed module reach upstream (404)',
+  );
+  t.equal(
+    (await get(`${gw.url}/example.com/@v/list`)).status,
+    404,
+    'an ancestor of an allowed module is 404, not 403',
+  );
   t.equal((await get(`${gw.url}/other.example/m/@v/list`)).status, 403, 'not allowed');
 });
 
@@ -73,53 +95,88 @@ t.test('dry-run lets a denial through with a warning header', async (t) => {
 t.test('a waiver allows until it expires', async (t) => {
   const future = new Date(Date.now() + 86_400_000).toISOString();
   const past = new Date(Date.now() - 1000).toISOString();
-  const live = await setup(t, { ...ban, waivers: [{ module: 'example.com/lib', versions: 'v1.2.0', reason: 'INC-1', expires: future }] });
+  const live = await setup(t, {
+    ...ban,
+    waivers: [{ module: 'example.com/lib', versions: 'v1.2.0', reason: 'INC-1', expires: future }],
+  });
   const ok = await get(`${live.url}/example.com/lib/@v/v1.2.0.zip`);
   t.equal(ok.status, 200);
   t.match(ok.headers['x-modgate-warning'], /WAIVED/);
-  const expired = await setup(t, { ...ban, waivers: [{ module: 'example.com/lib', versions: 'v1.2.0', reason: 'INC-1', expires: past }] });
+  const expired = await setup(t, {
+    ...ban,
+    waivers: [{ module: 'example.com/lib', versions: 'v1.2.0', reason: 'INC-1', expires: past }],
+  });
   t.equal((await get(`${expired.url}/example.com/lib/@v/v1.2.0.zip`)).status, 403);
 });
 
-t.test('a corrupt policy denies everything with POLICY_ERROR; a bad reload keeps the good policy', async (t) => {
-  const dir = t.testdir();
-  const policies = path.join(dir, 'policies');
-  await cp(path.join(repoRoot, 'policies'), policies, { recursive: true });
-  const up = await startFakeUpstream([await makeModule('example.com/lib', 'v1.0.0')]);
-  const gw = await startTestGateway(path.join(dir, 'data'), { upstream: up.url, policy: { path: policies } });
-  t.teardown(async () => {
-    await gw.close();
-    await up.close();
-  });
-  t.equal((await get(`${gw.url}/example.com/lib/@v/list`)).status, 200);
-  await writeFile(path.join(policies, 'data.yaml'), 'banned: [not, a, mapping]\n');
-  await new Promise((r) => setTimeout(r, 600));
-  t.equal((await get(`${gw.url}/example.com/lib/@v/v1.0.0.mod`)).status, 200, 'bad data rejected, old data kept');
-  await writeFile(path.join(policies, 'data.yaml'), 'banned: [{module: example.com/lib, versions: v1.0.0, reason: reloaded}]\n');
-  await new Promise((r) => setTimeout(r, 600));
-  t.equal((await get(`${gw.url}/example.com/lib/@v/v1.0.0.zip`)).status, 403, 'data hot-reloaded without restart');
-
-  // A wasm module that loads but whose entrypoint misbehaves cannot be built here without opa,
-  // so corrupt the evaluation path: a policy whose decision is malformed fails closed.
-  const bad = path.join(dir, 'bad');
-  await cp(policies, bad, { recursive: true });
-  await writeFile(path.join(bad, 'build', 'policy.wasm'), Buffer.from('not wasm'));
-  const broken = await startTestGateway(path.join(dir, 'data2'), { upstream: up.url, policy: { path: bad } }).catch((e: unknown) => e);
-  t.match(broken, { code: 'POLICY_LOAD_FAILED' }, 'a corrupt policy at start refuses to start');
-});
-
-t.test('an engine that returns a malformed or undefined decision denies everything with POLICY_ERROR', async (t) => {
-  for (const kind of ['malformed', 'undefined']) {
+t.test(
+  'a corrupt policy denies everything with POLICY_ERROR; a bad reload keeps the good policy',
+  async (t) => {
     const dir = t.testdir();
+    const policies = path.join(dir, 'policies');
+    await cp(path.join(repoRoot, 'policies'), policies, { recursive: true });
     const up = await startFakeUpstream([await makeModule('example.com/lib', 'v1.0.0')]);
-    const gw = await startTestGateway(path.join(dir, 'data'), { upstream: up.url, policy: { path: path.join(repoRoot, 'test', 'fixtures', `policies-${kind}`) } });
-    for (const p of ['/@v/list', '/@v/v1.0.0.mod', '/@v/v1.0.0.zip']) {
-      const r = await get(`${gw.url}/example.com/lib${p}`);
-      t.equal(r.status, 403, `${kind} ${p}`);
-      t.match(r.text, /POLICY_ERROR/, `${kind} ${p}`);
+    const gw = await startTestGateway(path.join(dir, 'data'), {
+      upstream: up.url,
+      policy: { path: policies },
+    });
+    t.teardown(async () => {
+      await gw.close();
+      await up.close();
+    });
+    t.equal((await get(`${gw.url}/example.com/lib/@v/list`)).status, 200);
+    await writeFile(path.join(policies, 'data.yaml'), 'banned: [not, a, mapping]\n');
+    await new Promise((r) => setTimeout(r, 600));
+    t.equal(
+      (await get(`${gw.url}/example.com/lib/@v/v1.0.0.mod`)).status,
+      200,
+      'bad data rejected, old data kept',
+    );
+    await writeFile(
+      path.join(policies, 'data.yaml'),
+      'banned: [{module: example.com/lib, versions: v1.0.0, reason: reloaded}]\n',
+    );
+    await new Promise((r) => setTimeout(r, 600));
+    t.equal(
+      (await get(`${gw.url}/example.com/lib/@v/v1.0.0.zip`)).status,
+      403,
+      'data hot-reloaded without restart',
+    );
+
+    // A wasm module that loads but whose entrypoint misbehaves cannot be built here without opa,
+    // so corrupt the evaluation path: a policy whose decision is malformed fails closed.
+    const bad = path.join(dir, 'bad');
+    await cp(policies, bad, { recursive: true });
+    await writeFile(path.join(bad, 'build', 'policy.wasm'), Buffer.from('not wasm'));
+    const broken = await startTestGateway(path.join(dir, 'data2'), {
+      upstream: up.url,
+      policy: { path: bad },
+    }).catch((e: unknown) => e);
+    t.match(broken, { code: 'POLICY_LOAD_FAILED' }, 'a corrupt policy at start refuses to start');
+  },
+);
+
+t.test(
+  'an engine that returns a malformed or undefined decision denies everything with POLICY_ERROR',
+  async (t) => {
+    for (const kind of ['malformed', 'undefined']) {
+      const dir = t.testdir();
+      const up = await startFakeUpstream([await makeModule('example.com/lib', 'v1.0.0')]);
+      const gw = await startTestGateway(path.join(dir, 'data'), {
+        upstream: up.url,
+        policy: { path: path.join(repoRoot, 'test', 'fixtures', `policies-${kind}`) },
+      });
+      for (const p of ['/@v/list', '/@v/v1.0.0.mod', '/@v/v1.0.0.zip']) {
+        const r = await get(`${gw.url}/example.com/lib${p}`);
+        t.equal(r.status, 403, `${kind} ${p}`);
+        t.match(r.text, /POLICY_ERROR/, `${kind} ${p}`);
+      }
+      t.match(
+        (await get(`${gw.url}/metrics`)).text,
+        /modgate_security_events_total\{event="POLICY_ERROR"\} [1-9]/,
+      );
+      await gw.close();
+      await up.close();
     }
-    t.match((await get(`${gw.url}/metrics`)).text, /modgate_security_events_total\{event="POLICY_ERROR"\} [1-9]/);
-    await gw.close();
-    await up.close();
-  }
-});
+  },
+);
