@@ -79,6 +79,12 @@ export async function startDemo(opts: { dir?: string; listen?: string } = {}): P
   upstream.misbehave(`/${tampered.path}/@v/v1.0.0.zip`, { kind: 'replace', body: evil.zip });
   await writeFile(path.join(dir, 'upstream-ca.pem'), root.certPem);
   const certs = await initCerts({ dir: path.join(dir, 'certs') });
+  const policyData = path.join(dir, 'demo-policy.yaml');
+  await writeFile(
+    policyData,
+    '# The demo policy: modgate reloads this file when it changes.\n' +
+      'banned:\n  - module: example.com/greet\n    versions: v1.2.0\n    reason: demo ban (pretend CVE-2026-0001)\n',
+  );
   const config = validateConfig({
     listen: opts.listen ?? '127.0.0.1:0',
     dataDir: path.join(dir, 'data'),
@@ -87,6 +93,7 @@ export async function startDemo(opts: { dir?: string; listen?: string } = {}): P
     extraCaFile: path.join(dir, 'upstream-ca.pem'),
     pins: { '127.0.0.1': [spkiPin(root.certPem)] },
     tls: { certFile: certs.certFile, keyFile: certs.keyFile },
+    policy: { dataFile: policyData },
     log: { level: 'warn' },
   });
   const gateway = await startGateway(config, { logger: pino({ level: 'warn' }) });
@@ -107,6 +114,21 @@ export async function startDemo(opts: { dir?: string; listen?: string } = {}): P
       say: 'an allowed module, verified by modgate and by go',
       run: 'go mod download -json example.com/greet@v1.1.0',
       expect: 'ok',
+    },
+    {
+      say: 'the banned v1.2.0 is hidden from the version list',
+      run: 'go list -m -versions example.com/greet',
+      expect: 'ok',
+    },
+    {
+      say: 'latest picks the newest allowed version (v1.1.0)',
+      run: 'go get example.com/greet@latest',
+      expect: 'ok',
+    },
+    {
+      say: 'a banned version: refused with the policy reason',
+      run: 'go get example.com/greet@v1.2.0',
+      expect: 'fail',
     },
     {
       say: 'a tampered zip: SECURITY ERROR',
@@ -132,12 +154,14 @@ export function describeDemo(d: Demo): string {
   const cmds = d.commands.map((c) => `# ${c.say}\n${c.run}`);
   return [
     `modgate demo is running at ${d.gateway.url} (data in ${d.dir}). Everything is on loopback.`,
+    `Its policy data is ${path.join(d.dir, 'demo-policy.yaml')}; its audit trail is in ${path.join(d.dir, 'data', 'audit')}`,
+    `(try: npx modgate audit query --audit-dir ${path.join(d.dir, 'data', 'audit')}).`,
     '',
     'Paste these lines into another shell (a fresh GOPATH, so go remembers no other checksum database):',
     '',
     ...envLines,
     '',
-    'Then try:',
+    'Then, in an empty folder (mkdir demo-try && cd demo-try && go mod init demo), try:',
     '',
     ...cmds,
     '',

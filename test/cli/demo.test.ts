@@ -44,11 +44,13 @@ t.test('modgate demo works offline and its printed commands behave as announced'
   t.ok(commands.length >= 2, 'prints go commands to try');
   for (const [, say, cmd] of commands) {
     const r = await runGo(cmd!.split(' ').slice(1), { cwd: work, env });
-    if (/SECURITY ERROR|banned/i.test(say!)) {
+    if (/SECURITY ERROR|refused/i.test(say!)) {
       t.not(r.code, 0, say!);
       t.match(r.stdout + r.stderr, /SECURITY ERROR|VERSION_BANNED/, say!);
     } else {
       t.equal(r.code, 0, `${say}: ${r.stdout}${r.stderr}`);
     }
+    if (/hidden/.test(say!)) t.equal(r.stdout.trim(), 'example.com/greet v1.0.0 v1.1.0', say!);
+    if (/latest/.test(say!)) t.match(r.stderr, /example\.com\/greet v1\.1\.0/, say!);
   }
 });
