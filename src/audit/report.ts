@@ -1,6 +1,7 @@
 /**
- * Summary report over audit records: modules served (allow or warn
- * decisions), denials by code and security events.
+ * Summary report over audit records: modules served (module zips with an
+ * allow or warn decision: what builds downloaded), denials by code and
+ * security events.
  */
 import { renderTable } from './query.js';
 import type { AuditRecord } from './records.js';
@@ -70,6 +71,7 @@ export async function buildReport(records: AsyncIterable<AuditRecord>): Promise<
         }
         continue;
       }
+      if (r.kind !== 'zip') continue;
       let m = mods.get(r.module);
       if (!m) {
         m = {
