@@ -21,6 +21,7 @@ export function modgate(
         cwd: opts.cwd ?? repoRoot,
         env: { ...process.env, ...opts.env },
         timeout: opts.timeoutMs ?? 60_000,
+        maxBuffer: 64 << 20,
       },
       (err, stdout, stderr) =>
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),

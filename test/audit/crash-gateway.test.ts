@@ -1,0 +1,119 @@
+import t from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { Agent, request } from 'undici';
+import { modgate } from '../helpers/cli.js';
+import { repoRoot } from '../helpers/testdata.js';
+import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Requests after a kill use a fresh pool, never a socket of the dead process. */
+const fresh = new Agent({ keepAliveTimeout: 10 });
+
+async function startChild(config: string, port: number): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(repoRoot, 'bin', 'modgate.js'),
+      'serve',
+      '--config',
+      config,
+      '--listen',
+      `127.0.0.1:${port}`,
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, GOPROXY: 'off', MODGATE_CONFIG: '' },
+    },
+  );
+  for (let i = 0; i < 200; i++) {
+    const up = await request(`http://127.0.0.1:${port}/healthz`, {
+      dispatcher: fresh,
+      headersTimeout: 2000,
+    }).then(
+      (r) => (r.body.dump(), true),
+      () => false,
+    );
+    if (up) return child;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('gateway did not start');
+}
+
+/**
+ * kill -9 during load: after a restart the chain verifies, and every response
+ * the client received complete has its decision record.
+ */
+t.test('SIGKILL under load loses no acknowledged decision and the chain verifies', async (t) => {
+  const mods = [];
+  for (let i = 0; i < 20; i++) mods.push(await makeModule(`example.com/m${i}`, 'v1.0.0'));
+  const up = await startFakeUpstream(mods);
+  t.teardown(async () => {
+    await up.close();
+    await fresh.close();
+  });
+  const dir = t.testdir();
+  const config = path.join(dir, 'modgate.yaml');
+  await writeFile(
+    config,
+    `dataDir: ${path.join(dir, 'data')}\nupstream: ${up.url}\nsumdb: 'off'\nallowHttpUpstream: true\npinning: optional\ntls: {insecureHttp: true}\naudit: {checkpointSeconds: 1}\nlog: {level: error}\n`,
+  );
+  const port = await freePort();
+  let child = await startChild(config, port);
+  const completed: string[] = [];
+  let killed = false;
+  const client = async (n: number): Promise<void> => {
+    for (let i = 0; i < 5000 && !killed; i++) {
+      const id = `req-${n}-${i}`;
+      try {
+        const res = await request(
+          `http://127.0.0.1:${port}/example.com/m${(n + i) % 20}/@v/v1.0.0.${i % 2 ? 'zip' : 'mod'}`,
+          { headers: { 'x-request-id': id }, headersTimeout: 5000, bodyTimeout: 5000 },
+        );
+        await res.body.arrayBuffer();
+        if (res.statusCode === 200) completed.push(id);
+      } catch {
+        // the gateway died mid-request: not acknowledged
+      }
+    }
+  };
+  const load = Promise.all(Array.from({ length: 8 }, (_, n) => client(n)));
+  await new Promise((r) => setTimeout(r, 1500));
+  child.kill('SIGKILL');
+  killed = true;
+  await load;
+  t.ok(completed.length > 20, `${completed.length} responses completed before the kill`);
+
+  child = await startChild(config, port);
+  const after = await request(`http://127.0.0.1:${port}/example.com/m1/@v/v1.0.0.mod`, {
+    dispatcher: fresh,
+    headersTimeout: 5000,
+  });
+  t.equal(after.statusCode, 200, 'serves again after the crash');
+  await after.body.dump();
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+
+  const verify = await modgate(['audit', 'verify', '--config', config]);
+  t.equal(verify.code, 0, verify.stdout + verify.stderr);
+  const q = await modgate(['audit', 'query', '--config', config, '--format', 'json']);
+  const recorded = new Set(
+    q.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; requestId?: string })
+      .filter((r) => r.type === 'decision')
+      .map((r) => r.requestId),
+  );
+  const missing = completed.filter((id) => !recorded.has(id));
+  t.same(missing, [], 'every completed response has its decision record');
+});
