@@ -1,0 +1,97 @@
+import t from 'tap';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { buildProgram } from '../src/cli/index.js';
+import { repoRoot } from './helpers/testdata.js';
+
+async function docs(): Promise<Array<{ file: string; text: string }>> {
+  const files = [
+    'README.md',
+    'certs/README.md',
+    ...(await readdir(path.join(repoRoot, 'docs'))).map((f) => `docs/${f}`),
+  ];
+  return Promise.all(
+    files
+      .filter((f) => f.endsWith('.md'))
+      .map(async (file) => ({ file, text: await readFile(path.join(repoRoot, file), 'utf8') })),
+  );
+}
+
+/** Every `modgate ...` invocation in code spans and blocks. */
+function invocations(text: string): string[] {
+  // Shell and YAML blocks hold commands; text blocks show output and formats.
+  const snippets = [...text.matchAll(/```(?:sh|bash|yaml)\n([\s\S]*?)```/g)].flatMap((m) =>
+    m[1]!.split('\n').map((l) => l.replace(/#.*$/, '')),
+  );
+  snippets.push(...[...text.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!));
+  return snippets.flatMap((s) =>
+    [
+      ...s.matchAll(
+        /\bmodgate ((?:[a-z][a-z-]*|--[a-z][a-z-]*|[A-Z][A-Z.:|_ -]*|\S+)(?: (?!\||&&|;)\S+)*)/g,
+      ),
+    ].map((m) => m[1]!),
+  );
+}
+
+function resolve(program: Command, words: string[]): { cmd: Command; rest: string[] } {
+  let cmd = program;
+  let i = 0;
+  for (; i < words.length; i++) {
+    const sub = cmd.commands.find((c) => c.name() === words[i]);
+    if (!sub) break;
+    cmd = sub;
+  }
+  return { cmd, rest: words.slice(i) };
+}
+
+t.test('every modgate command and option in the docs exists', async (t) => {
+  const program = buildProgram();
+  let checked = 0;
+  for (const { file, text } of await docs()) {
+    for (const inv of invocations(text)) {
+      const words = inv.split(/\s+/).filter(Boolean);
+      if (!words[0] || !/^[a-z]/.test(words[0])) continue;
+      const { cmd, rest } = resolve(program, words);
+      t.not(cmd, program, `${file}: "modgate ${inv}" names a command`);
+      t.equal(
+        cmd.commands.length === 0 || rest.length === 0 || rest[0]!.startsWith('-')
+          ? 'ok'
+          : `unknown subcommand ${rest[0]}`,
+        'ok',
+        `${file}: modgate ${inv}`,
+      );
+      const known = new Set(cmd.options.flatMap((o) => [o.long, o.short]).filter(Boolean));
+      known.add('--help');
+      for (const flag of rest
+        .filter((w) => w.startsWith('--'))
+        .map((w) => w.replace(/[=,.)`'"].*$/, ''))) {
+        t.ok(known.has(flag), `${file}: ${flag} is an option of "modgate ${cmd.name()}"`);
+      }
+      checked++;
+    }
+  }
+  t.ok(checked > 20, `${checked} documented invocations checked`);
+});
+
+t.test('docs/errors.md covers every error code the code can raise', async (t) => {
+  const doc = await readFile(path.join(repoRoot, 'docs', 'errors.md'), 'utf8');
+  const codes = new Set<string>();
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (p.endsWith('.ts'))
+        for (const m of (await readFile(p, 'utf8')).matchAll(
+          /new ModgateError\(\s*'([A-Z][A-Z0-9_]+)'/g,
+        ))
+          codes.add(m[1]!);
+    }
+  };
+  await walk(path.join(repoRoot, 'src'));
+  t.ok(codes.size > 30);
+  for (const code of codes) {
+    const prefix = `${code.split('_')[0]}_*`;
+    t.ok(doc.includes(`\`${code}\``) || doc.includes(`\`${prefix}\``), `${code} is documented`);
+  }
+});
