@@ -4,9 +4,13 @@ import { root } from './lib.js';
 import { html, table, type Result } from './report.js';
 import { rssBigZip } from './scenarios/rss.js';
 import { cachedHits } from './scenarios/hits.js';
+import { coldFetch } from './scenarios/cold.js';
+import { verifyThroughput } from './scenarios/verify.js';
 
 const scenarios: Record<string, () => Promise<Result[]>> = {
   hits: () => cachedHits(),
+  cold: () => coldFetch(),
+  verify: () => verifyThroughput(),
   rss: () => rssBigZip(),
 };
 
