@@ -1,44 +1,67 @@
+/**
+ * npm run bench [-- SCENARIO...] [--html]: runs each scenario in its own
+ * process (so that one cannot slow another), prints a table with targets and
+ * PASS/MISS, and writes bench/results.json (and bench/report.html with --html).
+ */
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { root } from './lib.js';
 import { html, table, type Result } from './report.js';
-import { rssBigZip } from './scenarios/rss.js';
-import { cachedHits } from './scenarios/hits.js';
-import { coldFetch } from './scenarios/cold.js';
-import { verifyThroughput } from './scenarios/verify.js';
 
 const scenarios: Record<string, () => Promise<Result[]>> = {
-  hits: () => cachedHits(),
-  cold: () => coldFetch(),
-  verify: () => verifyThroughput(),
-  rss: () => rssBigZip(),
+  hits: async () => (await import('./scenarios/hits.js')).cachedHits(),
+  cold: async () => (await import('./scenarios/cold.js')).coldFetch(),
+  verify: async () => (await import('./scenarios/verify.js')).verifyThroughput(),
+  rss: async () => (await import('./scenarios/rss.js')).rssBigZip(),
 };
+
+function runChild(name: string): Promise<Result[]> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--expose-gc', fileURLToPath(import.meta.url), '--child', name],
+      { maxBuffer: 16 << 20, timeout: 240_000 },
+      (err, stdout, stderr) => {
+        if (err)
+          return resolve([
+            {
+              id: `${name}.error`,
+              label: `${name} failed: ${(stderr || err.message).trim().split('\n').at(-1)}`,
+              value: 0,
+              unit: '',
+            },
+          ]);
+        resolve(JSON.parse(stdout) as Result[]);
+      },
+    );
+  });
+}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  const child = args.indexOf('--child');
+  if (child >= 0) {
+    process.stdout.write(JSON.stringify(await scenarios[args[child + 1]!]!()));
+    return;
+  }
   const only = args.filter((a) => !a.startsWith('--'));
   const results: Result[] = [];
-  for (const [name, run] of Object.entries(scenarios)) {
+  for (const name of Object.keys(scenarios)) {
     if (only.length && !only.includes(name)) continue;
     process.stderr.write(`bench: ${name}...\n`);
-    try {
-      results.push(...(await run()));
-    } catch (err) {
-      results.push({
-        id: `${name}.error`,
-        label: `${name} failed: ${(err as Error).message}`,
-        value: 0,
-        unit: '',
-      });
-    }
+    results.push(...(await runChild(name)));
   }
   process.stdout.write(`${table(results)}\n`);
   await writeFile(
     path.join(root, 'bench', 'results.json'),
     `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`,
   );
-  if (args.includes('--html'))
+  if (args.includes('--html')) {
     await writeFile(path.join(root, 'bench', 'report.html'), html(results));
+    process.stderr.write('wrote bench/report.html\n');
+  }
 }
 
 await main();

@@ -36,12 +36,19 @@ export async function verifyThroughput(sizeMiB = 200): Promise<Result[]> {
   try {
     const file = await writeBigModule(dir, 'example.com/v', 'v1.0.0', sizeMiB * MiB);
     const zip = await readFile(file);
-    const limit = rawLimit(zip);
-    const t0 = performance.now();
-    const report = await verifyModuleZip(file, { path: 'example.com/v', version: 'v1.0.0' });
-    const seconds = (performance.now() - t0) / 1000;
-    const ours = report.uncompressedSize / seconds / 1e6;
-    const raw = limit.bytes / limit.seconds / 1e6;
+    // Best of three runs each, alternating, so both see the same warm page cache.
+    let raw = 0;
+    let ours = 0;
+    const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+    for (let run = 0; run < 3; run++) {
+      gc();
+      const t0 = performance.now();
+      const report = await verifyModuleZip(file, { path: 'example.com/v', version: 'v1.0.0' });
+      ours = Math.max(ours, report.uncompressedSize / ((performance.now() - t0) / 1000) / 1e6);
+      gc();
+      const limit = rawLimit(zip);
+      raw = Math.max(raw, limit.bytes / limit.seconds / 1e6);
+    }
     return [
       {
         id: 'verify.ratio',
