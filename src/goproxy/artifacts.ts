@@ -140,7 +140,7 @@ export class ArtifactService {
       `${randomBytes(8).toString('hex')}.${kind}`,
     );
     try {
-      const { sha256, size } = await spool(
+      const { sha256, size, synced } = await spool(
         res.body,
         tmp,
         max,
@@ -148,7 +148,8 @@ export class ArtifactService {
       ).catch((err: unknown) => {
         throw toUpstreamError(err, res.upstream);
       });
-      const checked = await this.verify(module, version, kind, tmp);
+      // Verification overlaps the fsync; both finish before the file enters the store.
+      const [checked] = await Promise.all([this.verify(module, version, kind, tmp), synced]);
       const evidence: StoredEvidence = {
         ...checked.evidence,
         kind,
@@ -220,13 +221,17 @@ function notFound(status: number, message: string): ModgateError {
   });
 }
 
-/** Streams a body to a temp file with a size cap, hashing as it goes; fsyncs before returning. */
+/**
+ * Streams a body to a temp file with a size cap, hashing as it goes. The
+ * returned `synced` settles once the file is fsynced, so that callers can
+ * verify the bytes meanwhile.
+ */
 export async function spool(
   body: NodeJS.ReadableStream,
   file: string,
   max: number,
   what: string,
-): Promise<{ sha256: string; size: number }> {
+): Promise<{ sha256: string; size: number; synced: Promise<void> }> {
   const hash = createHash('sha256');
   const limit = new SizeLimit(max, what);
   const tap = new Transform({
@@ -236,13 +241,16 @@ export async function spool(
     },
   });
   await pipeline(body, limit, tap, createWriteStream(file, { flags: 'wx', mode: 0o644 }));
-  const fh = await open(file, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  return { sha256: hash.digest('hex'), size: limit.bytes };
+  const synced = (async () => {
+    const fh = await open(file, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  })();
+  synced.catch(() => undefined);
+  return { sha256: hash.digest('hex'), size: limit.bytes, synced };
 }
 
 async function readSmall(file: string): Promise<Buffer> {

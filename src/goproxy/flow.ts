@@ -51,6 +51,9 @@ export class GatewayFlow {
       facts: {},
     });
     if (!pre.allow) return this.refuse(ctx, kind, module, version, pre);
+    // Facts (publish time, retraction) are gathered while the zip downloads.
+    const pending = kind === 'zip' ? this.d.facts.forVersion(module, version) : undefined;
+    pending?.catch(() => undefined);
     let hit: ArtifactHit;
     try {
       hit = await this.d.artifacts.get(module, version, kind);
@@ -60,7 +63,7 @@ export class GatewayFlow {
     }
     let facts: ModuleFacts = {};
     if (kind === 'zip') {
-      facts = await this.d.facts.forVersion(module, version);
+      facts = await pending!;
       facts.zipSize = hit.info.size;
       if (hit.evidence.zip) facts.fileCount = hit.evidence.zip.fileCount;
     }
