@@ -15,6 +15,9 @@ const scenarios: Record<string, () => Promise<Result[]>> = {
   cold: async () => (await import('./scenarios/cold.js')).coldFetch(),
   verify: async () => (await import('./scenarios/verify.js')).verifyThroughput(),
   rss: async () => (await import('./scenarios/rss.js')).rssBigZip(),
+  herd: async () => (await import('./scenarios/concurrency.js')).coldHerd(),
+  policy: async () => (await import('./scenarios/policy.js')).policyCost(),
+  clients: async () => (await import('./scenarios/concurrency.js')).manyClients(),
 };
 
 function runChild(name: string): Promise<Result[]> {

@@ -1,5 +1,6 @@
 import { ModgateError } from '../errors.js';
 import { parseRange } from './ranges.js';
+import { PatternIndex } from './pattern-index.js';
 
 /** The policy data document (policies/data.yaml), as the host uses it. */
 export interface PolicyData {
@@ -15,22 +16,43 @@ export interface PolicyData {
   waivers?: Array<{ module: string; versions: string; reason: string; expires: string }>;
 }
 
-/** Data compiled for fast matching: ranges parsed once, expiries as epochs. */
+export interface Ban {
+  module: string;
+  versions: string;
+  reason: string;
+  test: (v: string) => boolean;
+}
+
+export interface Waiver {
+  module: string;
+  reason: string;
+  expires: string;
+  expiresEpoch: number;
+  test: (v: string) => boolean;
+}
+
+/** Data compiled for fast matching: ranges parsed once, expiries as epochs, patterns indexed. */
 export interface CompiledData {
   raw: PolicyData;
   allow: string[];
   deny: string[];
-  banned: Array<{ module: string; versions: string; reason: string; test: (v: string) => boolean }>;
+  banned: Ban[];
   cooldownExempt: string[];
   groups: Map<string, string[]>;
-  waivers: Array<{
-    module: string;
-    reason: string;
-    expires: string;
-    expiresEpoch: number;
-    test: (v: string) => boolean;
-  }>;
+  waivers: Waiver[];
+  /** The same lists indexed by module pattern, for matching in O(path depth). */
+  index: {
+    allow: PatternIndex<string>;
+    deny: PatternIndex<string>;
+    banned: PatternIndex<Ban>;
+    waivers: PatternIndex<Waiver>;
+    cooldownExempt: PatternIndex<string>;
+    groups: Map<string, PatternIndex<string>>;
+  };
 }
+
+const patterns = (list: string[]): PatternIndex<string> =>
+  new PatternIndex(list.map((p) => ({ pattern: p, item: p })));
 
 export function compileData(raw: unknown): CompiledData {
   if (raw === null || raw === undefined) raw = {};
@@ -43,7 +65,7 @@ export function compileData(raw: unknown): CompiledData {
       throw new ModgateError('POLICY_DATA_INVALID', `${what} must be a list of patterns`);
     return v as string[];
   };
-  return {
+  const compiled: Omit<CompiledData, 'index'> = {
     raw: d,
     allow: list(d.sources?.allow, 'sources.allow'),
     deny: list(d.sources?.deny, 'sources.deny'),
@@ -75,5 +97,16 @@ export function compileData(raw: unknown): CompiledData {
         test: parseRange(w.versions ?? '*'),
       };
     }),
+  };
+  return {
+    ...compiled,
+    index: {
+      allow: patterns(compiled.allow),
+      deny: patterns(compiled.deny),
+      banned: new PatternIndex(compiled.banned.map((b) => ({ pattern: b.module, item: b }))),
+      waivers: new PatternIndex(compiled.waivers.map((w) => ({ pattern: w.module, item: w }))),
+      cooldownExempt: patterns(compiled.cooldownExempt),
+      groups: new Map([...compiled.groups].map(([g, list]) => [g, patterns(list)])),
+    },
   };
 }

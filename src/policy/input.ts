@@ -1,4 +1,3 @@
-import { matchPrefixPatterns } from '../integrity/module.js';
 import { isPseudoVersion, pseudoVersionBase } from '../integrity/pseudo.js';
 import { build, canonical, major, prerelease } from '../integrity/semver.js';
 import type { DecisionRequest } from '../goproxy/ports.js';
@@ -32,9 +31,6 @@ export interface PolicyInput {
   facts: Record<string, unknown>;
 }
 
-const matches = (patterns: string[], path: string): string | undefined =>
-  patterns.find((p) => matchPrefixPatterns(p, path));
-
 /**
  * Builds the input for one decision. Everything that needs Go's semantics is
  * computed here: prefix-pattern matches, semver ranges, version facts.
@@ -51,22 +47,24 @@ export function buildInput(req: DecisionRequest, data: CompiledData, now: Date):
     },
     module: { path: req.module, ...(v ? versionFacts(v) : {}) },
     match: {
-      allowed: data.allow.length === 0 || matches(data.allow, req.module) !== undefined,
-      deniedBy: matches(data.deny, req.module) ?? '',
+      allowed: data.allow.length === 0 || data.index.allow.first(req.module) !== undefined,
+      deniedBy: data.index.deny.first(req.module) ?? '',
       groupAllowed:
         groups.length === 0 ||
-        groups.some((g) => matches(data.groups.get(g)!, req.module) !== undefined),
+        groups.some((g) => data.index.groups.get(g)!.first(req.module) !== undefined),
       banned: v
-        ? data.banned
-            .filter((b) => matchPrefixPatterns(b.module, req.module) && b.test(v))
+        ? data.index.banned
+            .match(req.module)
+            .filter((b) => b.test(v))
             .map((b) => ({ versions: b.versions, reason: b.reason }))
         : [],
       waivers: v
-        ? data.waivers
-            .filter((w) => matchPrefixPatterns(w.module, req.module) && w.test(v))
+        ? data.index.waivers
+            .match(req.module)
+            .filter((w) => w.test(v))
             .map((w) => ({ reason: w.reason, expires: w.expires, expiresEpoch: w.expiresEpoch }))
         : [],
-      cooldownExempt: matches(data.cooldownExempt, req.module) !== undefined,
+      cooldownExempt: data.index.cooldownExempt.first(req.module) !== undefined,
     },
     facts: factsOf(req),
   };
