@@ -39,9 +39,19 @@ async function freePort(): Promise<number> {
 /** Starts `modgate serve` as a child process on a free port and waits until /healthz answers. */
 export async function spawnGateway(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Child> {
   const port = await freePort();
+  // BENCH_CPU_PROF=DIR profiles every gateway (node --cpu-prof) into DIR.
+  const dir = process.env.BENCH_CPU_PROF;
+  const prof = dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
   const proc = spawn(
     process.execPath,
-    [path.join(root, 'bin', 'modgate.js'), 'serve', '--listen', `127.0.0.1:${port}`, ...args],
+    [
+      ...prof,
+      path.join(root, 'bin', 'modgate.js'),
+      'serve',
+      '--listen',
+      `127.0.0.1:${port}`,
+      ...args,
+    ],
     {
       env: { ...process.env, MODGATE_LOG__LEVEL: 'warn', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],

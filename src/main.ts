@@ -169,12 +169,14 @@ export async function startGateway(
     ...(db.proxy ? { sumdb: db.proxy.handler } : {}),
   });
   const { host, port } = splitHostPort(config.listen);
-  const address = await app.listen({ host, port }).catch((err: NodeJS.ErrnoException) => {
-    throw new ModgateError(
-      'LISTEN_FAILED',
-      `cannot listen on ${config.listen}: ${err.code ?? err.message}`,
-    );
-  });
+  const address = await app
+    .listen({ host, port, backlog: 4096 })
+    .catch((err: NodeJS.ErrnoException) => {
+      throw new ModgateError(
+        'LISTEN_FAILED',
+        `cannot listen on ${config.listen}: ${err.code ?? err.message}`,
+      );
+    });
   const url = https ? address.replace(/^http:/, 'https:') : address;
   const reloader = https && !parts.https ? startReloader(app, config, logger) : undefined;
   try {

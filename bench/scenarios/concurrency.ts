@@ -60,7 +60,7 @@ export async function manyClients(seconds = 20): Promise<Result[]> {
         unit: '',
         target: 0,
         better: 'lower',
-        note: `${r.requests.average.toFixed(0)} req/s, p99 ${r.latency.p99} ms, gateway RSS ${(gw.rss() / 2 ** 20).toFixed(0)} MiB (peak ${(gw.peakRss() / 2 ** 20).toFixed(0)} MiB)`,
+        note: `${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx; ${r.requests.average.toFixed(0)} req/s, p99 ${r.latency.p99} ms, gateway RSS ${(gw.rss() / 2 ** 20).toFixed(0)} MiB (peak ${(gw.peakRss() / 2 ** 20).toFixed(0)} MiB)`,
       },
     ];
   } finally {

@@ -7,13 +7,72 @@
  * canonical bytes of the record followed by "\n".
  */
 import { createHash } from 'node:crypto';
-import canonicalizeModule from 'canonicalize';
 import { ModgateError } from '../errors.js';
 
-type Canonicalize = (input: unknown) => string | undefined;
-// The package is CommonJS (module.exports = fn) while its typings declare a default export.
-const cjs = canonicalizeModule as unknown as Canonicalize | { default: Canonicalize };
-const canonicalize: Canonicalize = typeof cjs === 'function' ? cjs : cjs.default;
+/**
+ * RFC 8785 (JCS) canonical JSON: object keys sorted by UTF-16 code units at
+ * every level, and primitives serialized exactly as JSON.stringify does
+ * (which JCS adopts for strings and numbers). Non-finite numbers are refused.
+ * Equivalent to the canonicalize package (checked in test/audit/records.test.ts)
+ * and several times faster on the hot path of every request.
+ */
+export function canonicalJson(value: unknown): string {
+  // Fast path: rebuild objects with sorted keys and let JSON.stringify do the rest.
+  // Integer-like keys would be reordered by the engine, so they take the slow path.
+  const sorted = sortKeys(value);
+  if (sorted !== INTEGER_KEY) return JSON.stringify(sorted);
+  const out = serialize(value);
+  if (out === undefined) throw new Error('cannot canonicalize undefined');
+  return out;
+}
+
+const INTEGER_KEY = Symbol('integer-like key');
+const INTEGER_LIKE = /^(?:0|[1-9]\d*)$/;
+
+function sortKeys(v: unknown): unknown {
+  if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`cannot canonicalize ${v}`);
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    const out = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const x = sortKeys(v[i]);
+      if (x === INTEGER_KEY) return INTEGER_KEY;
+      out[i] = x;
+    }
+    return out;
+  }
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return INTEGER_KEY;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) {
+    const c = k.charCodeAt(0);
+    if (c >= 48 && c <= 57 && INTEGER_LIKE.test(k)) return INTEGER_KEY;
+    const x = (v as Record<string, unknown>)[k];
+    if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
+    const y = sortKeys(x);
+    if (y === INTEGER_KEY) return INTEGER_KEY;
+    out[k] = y;
+  }
+  return out;
+}
+
+function serialize(v: unknown): string | undefined {
+  if (v === null || typeof v === 'boolean' || typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`cannot canonicalize ${v}`);
+    return JSON.stringify(v);
+  }
+  if (typeof v !== 'object') return undefined;
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function')
+    return serialize((v as { toJSON(): unknown }).toJSON());
+  if (Array.isArray(v)) return `[${v.map((x) => serialize(x) ?? 'null').join(',')}]`;
+  const parts: string[] = [];
+  // Keys are built with string concatenation, not object insertion: JS orders integer-like keys first.
+  for (const k of Object.keys(v).sort()) {
+    const x = serialize((v as Record<string, unknown>)[k]);
+    if (x !== undefined) parts.push(`${JSON.stringify(k)}:${x}`);
+  }
+  return `{${parts.join(',')}}`;
+}
 
 export const ZERO_HASH = '0'.repeat(64);
 /** Largest canonical record accepted (bytes, without the newline). */
@@ -114,7 +173,7 @@ export function sha256Hex(data: string | Uint8Array): string {
 export function canonicalRecord(record: object): string {
   let s: string | undefined;
   try {
-    s = canonicalize(record);
+    s = canonicalJson(record);
   } catch (err) {
     throw new ModgateError(
       'AUDIT_RECORD_INVALID',
@@ -123,7 +182,7 @@ export function canonicalRecord(record: object): string {
   }
   if (s === undefined || !s.startsWith('{'))
     throw new ModgateError('AUDIT_RECORD_INVALID', 'record must be a JSON object');
-  if (Buffer.byteLength(s) > MAX_RECORD_BYTES) {
+  if (s.length * 3 > MAX_RECORD_BYTES && Buffer.byteLength(s) > MAX_RECORD_BYTES) {
     throw new ModgateError('AUDIT_RECORD_INVALID', `record larger than ${MAX_RECORD_BYTES} bytes`);
   }
   return s;
@@ -153,7 +212,7 @@ export function chainRecord(
   }
   const record = { ...entry, time: entry.time ?? now.toISOString(), seq, prev } as AuditRecord;
   const line = canonicalRecord(record);
-  return { record: JSON.parse(line) as AuditRecord, line };
+  return { record, line };
 }
 
 /**

@@ -187,7 +187,7 @@ export class GatewayFlow {
     const verdict = !decision.allow ? 'deny' : decision.warn.length ? 'warn' : 'allow';
     const codes = [...decision.deny, ...decision.warn].map((r) => r.code);
     const ev = hit?.evidence;
-    await this.d.audit.decision({
+    const written = this.d.audit.decision({
       ctx,
       kind,
       module,
@@ -209,6 +209,8 @@ export class GatewayFlow {
           }
         : {}),
     });
+    // Every decision is durable (group-committed fsync) before any byte of the answer leaves.
+    await written;
   }
 
   private async recordFailure(
