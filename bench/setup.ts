@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -6,11 +6,10 @@ import { createFakeSumdb } from '../src/demo/sumdb.js';
 import {
   makeModule,
   startFakeUpstream,
+  sumdbRecords,
   type FakeModule,
   type FakeUpstream,
 } from '../src/demo/upstream.js';
-import { hashGoMod } from '../src/integrity/dirhash.js';
-import { hashZipFile } from '../src/integrity/zip.js';
 import { initCerts } from '../src/tls/certs.js';
 import { spawnGateway, type Child } from './lib.js';
 
@@ -29,22 +28,16 @@ export interface BenchEnv {
 export async function benchEnv(count = 1, zipBytes = 1 << 20): Promise<BenchEnv> {
   const dir = await mkdtemp(path.join(tmpdir(), 'modgate-bench-'));
   const modules: FakeModule[] = [];
-  const records = [];
   for (let i = 0; i < count; i++) {
     const m = await makeModule(`example.com/bench${i}`, 'v1.0.0', {
       'blob.bin': randomBytes(zipBytes),
     });
-    const f = path.join(dir, 'tmp.zip');
-    await writeFile(f, m.zip);
-    records.push({
-      path: m.path,
-      version: m.version,
-      h1: await hashZipFile(f),
-      modH1: hashGoMod(m.mod),
-    });
     modules.push(m);
   }
-  const db = await createFakeSumdb({ name: 'bench.sumdb.localhost', records });
+  const db = await createFakeSumdb({
+    name: 'bench.sumdb.localhost',
+    records: await sumdbRecords(modules, dir),
+  });
   const upstream = await startFakeUpstream(modules, { sumdb: db });
   const certs = await initCerts({ dir: path.join(dir, 'certs') });
   const children: Child[] = [];

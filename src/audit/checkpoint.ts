@@ -21,7 +21,7 @@ import {
   signNote,
   type Signer,
 } from '../integrity/note.js';
-import { createFileExclusive, syncDir, writeFileAtomic } from './fsutil.js';
+import { createFileExclusive, syncDir, writeFileAtomic } from '../storage/atomic.js';
 import { base64ToHex, hexToBase64 } from './records.js';
 
 export const CHECKPOINT_HEADER = 'modgate audit log v1';

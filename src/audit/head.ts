@@ -5,7 +5,7 @@
  */
 import { open, readFile, rm, truncate } from 'node:fs/promises';
 import { ModgateError } from '../errors.js';
-import { syncDir } from './fsutil.js';
+import { syncDir } from '../storage/atomic.js';
 import { ZERO_HASH, sha256Hex } from './records.js';
 import { listSegments, scanTail, type SegmentInfo } from './segments.js';
 

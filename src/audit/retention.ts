@@ -7,7 +7,7 @@
  * only when such a record (or a checkpoint at seq-1) vouches for its start.
  */
 import { rm } from 'node:fs/promises';
-import { syncDir } from './fsutil.js';
+import { syncDir } from '../storage/atomic.js';
 import { pruneCheckpoints } from './checkpoint.js';
 import { parseRecordLine, type AuditEntry, type AuditRecord } from './records.js';
 import { listSegments, readLines, type SegmentInfo } from './segments.js';

@@ -4,7 +4,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { syncDir } from './fsutil.js';
+import { syncDir } from '../storage/atomic.js';
 import { removeEmptySegment } from './head.js';
 import { segmentName, utcDate, type SegmentInfo } from './segments.js';
 

@@ -9,13 +9,17 @@ import path from 'node:path';
 import pino from 'pino';
 import { validateConfig } from '../config/load.js';
 import { startGateway, type Gateway } from '../main.js';
-import { hashGoMod } from '../integrity/dirhash.js';
-import { hashZipFile } from '../integrity/zip.js';
 import { initCerts } from '../tls/certs.js';
 import { spkiPin } from '../tls/pins.js';
 import { asIssuer, buildCert } from '../tls/x509-build.js';
 import { createFakeSumdb } from './sumdb.js';
-import { makeModule, startFakeUpstream, type FakeModule, type FakeUpstream } from './upstream.js';
+import {
+  makeModule,
+  startFakeUpstream,
+  sumdbRecords,
+  type FakeModule,
+  type FakeUpstream,
+} from './upstream.js';
 
 export interface Demo {
   dir: string;
@@ -47,17 +51,7 @@ export async function startDemo(opts: { dir?: string; listen?: string } = {}): P
   const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), 'modgate-demo-')));
   await mkdir(dir, { recursive: true });
   const { modules, tampered } = await sampleModules();
-  const records = [];
-  for (const m of modules) {
-    const f = path.join(dir, 'tmp.zip');
-    await writeFile(f, m.zip);
-    records.push({
-      path: m.path,
-      version: m.version,
-      h1: await hashZipFile(f),
-      modH1: hashGoMod(m.mod),
-    });
-  }
+  const records = await sumdbRecords(modules, dir);
   const db = await createFakeSumdb({
     name: `demo-${Date.now().toString(36)}.sumdb.localhost`,
     records,

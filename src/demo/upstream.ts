@@ -1,11 +1,13 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { escapePath, escapeVersion, unescapePath, unescapeVersion } from '../integrity/module.js';
 import { compare, prerelease } from '../integrity/semver.js';
 import { isPseudoVersion } from '../integrity/pseudo.js';
+import { hashGoMod } from '../integrity/dirhash.js';
+import { hashZipFile } from '../integrity/zip.js';
 import { parseTxtar } from './txtar.js';
 import { makeModuleZip } from './modzip.js';
 
@@ -234,3 +236,23 @@ export async function loadTxtarModules(dir: string): Promise<FakeModule[]> {
 }
 
 export { escapePath, escapeVersion };
+
+/** The checksum-database records (zip and go.mod h1) of sample modules; zips are hashed from a scratch file in dir. */
+export async function sumdbRecords(
+  mods: FakeModule[],
+  dir: string,
+): Promise<Array<{ path: string; version: string; h1: string; modH1: string }>> {
+  const out = [];
+  const file = path.join(dir, `.h1-${process.pid}.zip`);
+  for (const m of mods) {
+    await writeFile(file, m.zip);
+    out.push({
+      path: m.path,
+      version: m.version,
+      h1: await hashZipFile(file),
+      modH1: hashGoMod(m.mod),
+    });
+  }
+  await rm(file, { force: true });
+  return out;
+}

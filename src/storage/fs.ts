@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ModgateError } from '../errors.js';
 import type { BlobInfo, BlobStore } from './types.js';
+import { syncDir } from './atomic.js';
 
 const SAFE_KEY = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._~!+@,=/-]+$/;
 
@@ -89,7 +90,7 @@ export class FsBlobStore implements BlobStore {
         await rename(tmp, dest);
         await unlink(localPath);
       }
-      await fsyncDir(path.dirname(dest));
+      await syncDir(path.dirname(dest));
     } catch (err) {
       throw storageError(err, key);
     }
@@ -123,19 +124,6 @@ export async function fsyncFile(file: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // Some filesystems refuse fsync on directories; the rename is still atomic.
   }
 }
 

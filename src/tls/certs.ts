@@ -17,7 +17,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import forge from 'node-forge';
 import { ModgateError } from '../errors.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../storage/atomic.js';
 import { spkiPin } from './pins.js';
 import { trustInstructions } from './trust-help.js';
 import { buildCert, type BuiltCert } from './x509-build.js';

@@ -5,6 +5,7 @@ import { createFakeSumdb, type FakeSumdbCore } from '../helpers/fake-sumdb.js';
 import {
   makeModule,
   startFakeUpstream,
+  sumdbRecords,
   type FakeModule,
   type FakeUpstream,
 } from '../helpers/fake-upstream.js';
@@ -15,8 +16,6 @@ import { goEnv } from '../helpers/gocmd.js';
 import { initCerts } from '../../src/tls/certs.js';
 import { spkiPin } from '../../src/tls/pins.js';
 import { hashToken } from '../../src/auth/tokens.js';
-import { hashGoMod } from '../../src/integrity/dirhash.js';
-import { hashZipFile } from '../../src/integrity/zip.js';
 import type { Gateway } from '../../src/main.js';
 
 export const TOKEN = 'mgt_e2e-scenarios-0123456789abcdefghijklmnopqrstuv';
@@ -99,29 +98,11 @@ export async function publicModules(): Promise<FakeModule[]> {
   return mods;
 }
 
-async function recordsOf(
-  mods: FakeModule[],
-  dir: string,
-): Promise<Array<{ path: string; version: string; h1: string; modH1: string }>> {
-  const out = [];
-  for (const m of mods) {
-    const f = path.join(dir, 'h1.zip');
-    await writeFile(f, m.zip);
-    out.push({
-      path: m.path,
-      version: m.version,
-      h1: await hashZipFile(f),
-      modH1: hashGoMod(m.mod),
-    });
-  }
-  return out;
-}
-
 export async function startWorld(dir: string): Promise<World> {
   const mods = await publicModules();
   const db = await createFakeSumdb({
     name: 'sum.e2e.localhost',
-    records: await recordsOf(mods, dir),
+    records: await sumdbRecords(mods, dir),
   });
   const chain = makeChain('E2E Upstream Root');
   const tls = {

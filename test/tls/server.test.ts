@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { writeFileAtomic } from '../../src/tls/atomic-file.js';
+import { writeFileAtomic } from '../../src/storage/atomic.js';
 import {
   buildHttpsOptions,
   CertReloader,

@@ -11,8 +11,9 @@
  * | SUMDB_STORE_PATH  | a database name or tile path is unsafe as a path   |
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic as writeAtomic } from '../../storage/atomic.js';
 import { ModgateError } from '../../errors.js';
 import { parseTilePath } from '../tiles.js';
 import type { ForkEvidence, SumdbStore } from './store.js';
@@ -46,29 +47,10 @@ function safeTile(p: string): string {
 }
 
 /** Writes data to file atomically (temp file, fsync, rename, fsync of the directory). */
+/** Atomic replace (temp file, fsync, rename, fsync of the folder), creating the folder first. */
 export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-  try {
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    throw err;
-  }
-  const dh = await open(dir, 'r').catch(() => null);
-  if (dh)
-    await dh
-      .sync()
-      .catch(() => undefined)
-      .finally(() => dh.close());
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeAtomic(file, Buffer.from(data));
 }
 
 async function readOrNull(file: string): Promise<Buffer | null> {
