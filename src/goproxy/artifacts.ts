@@ -10,6 +10,7 @@ import type { ChecksumVerifier, Evidence } from '../integrity/checksums.js';
 import { hashGoMod } from '../integrity/dirhash.js';
 import { matchPathMajor, splitPathVersion } from '../integrity/module.js';
 import { verifyModuleZip } from '../integrity/zip.js';
+import { ZipStreamDigester, type StreamedEntry } from '../integrity/zipstream.js';
 import type { BlobInfo, BlobStore } from '../storage/types.js';
 import { getFromChain, toUpstreamError, type UpstreamClient } from '../upstream/client.js';
 import { SizeLimit } from '../upstream/limit.js';
@@ -140,16 +141,24 @@ export class ArtifactService {
       `${randomBytes(8).toString('hex')}.${kind}`,
     );
     try {
+      const digester =
+        kind === 'zip'
+          ? new ZipStreamDigester(Buffer.from(`${module}@${version}/go.mod`))
+          : undefined;
       const { sha256, size, synced } = await spool(
         res.body,
         tmp,
         max,
         `${module}@${version} .${kind}`,
+        digester,
       ).catch((err: unknown) => {
         throw toUpstreamError(err, res.upstream);
       });
       // Verification overlaps the fsync; both finish before the file enters the store.
-      const [checked] = await Promise.all([this.verify(module, version, kind, tmp), synced]);
+      const [checked] = await Promise.all([
+        this.verify(module, version, kind, tmp, digester?.entries() ?? null),
+        synced,
+      ]);
       const evidence: StoredEvidence = {
         ...checked.evidence,
         kind,
@@ -183,6 +192,7 @@ export class ArtifactService {
     version: string,
     kind: ArtifactKind,
     file: string,
+    streamed: StreamedEntry[] | null,
   ): Promise<{ evidence?: Evidence; zip?: StoredEvidence['zip'] }> {
     if (kind === 'info') {
       checkInfo(await readSmall(file), module, version);
@@ -192,7 +202,7 @@ export class ArtifactService {
       const h1 = hashGoMod(await readSmall(file));
       return { evidence: await this.d.checksums.check(module, version, 'mod', h1) };
     }
-    const report = await verifyModuleZip(file, { path: module, version });
+    const report = await verifyModuleZip(file, { path: module, version }, { streamed });
     const evidence = await this.d.checksums.check(module, version, 'zip', report.h1);
     return {
       evidence,
@@ -231,6 +241,7 @@ export async function spool(
   file: string,
   max: number,
   what: string,
+  inspect?: Transform,
 ): Promise<{ sha256: string; size: number; synced: Promise<void> }> {
   const hash = createHash('sha256');
   const limit = new SizeLimit(max, what);
@@ -240,7 +251,8 @@ export async function spool(
       cb(null, chunk);
     },
   });
-  await pipeline(body, limit, tap, createWriteStream(file, { flags: 'wx', mode: 0o644 }));
+  const sink = createWriteStream(file, { flags: 'wx', mode: 0o644 });
+  await (inspect ? pipeline(body, limit, tap, inspect, sink) : pipeline(body, limit, tap, sink));
   const synced = (async () => {
     const fh = await open(file, 'r+');
     try {

@@ -29,6 +29,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32, createInflateRaw } from 'node:zlib';
 import { createReadStream } from 'node:fs';
+import type { StreamedEntry } from './zipstream.js';
 import yauzl from 'yauzl';
 import { ModgateError, isModgateError } from '../errors.js';
 import { hash1FromDigests, type FileDigest } from './dirhash.js';
@@ -258,6 +259,12 @@ export function checkedZipError(cf: CheckedZip): ModgateError | undefined {
 export interface VerifyOptions {
   /** Reject zips with more entries than this (x/mod has no such limit). */
   maxFiles?: number;
+  /**
+   * Digests taken while the zip streamed in (ZipStreamDigester). Used only when
+   * they match the central directory entry for entry (offset, name, method,
+   * sizes, CRC-32); otherwise every entry is inflated again from the file.
+   */
+  streamed?: StreamedEntry[] | null;
 }
 
 function corrupt(err: unknown): ModgateError {
@@ -338,6 +345,30 @@ async function openEntryData(zf: yauzl.ZipFile, e: yauzl.Entry): Promise<NodeJS.
     end: fileDataStart + e.compressedSize - 1,
     highWaterMark: 1 << 20,
   });
+}
+
+/** The streamed digests, when they describe exactly the entries of the central directory. */
+function fromStream(
+  entries: yauzl.Entry[],
+  streamed: StreamedEntry[] | null | undefined,
+): Inflated[] | null {
+  if (!streamed || streamed.length !== entries.length) return null;
+  const out: Inflated[] = [];
+  for (const [i, e] of entries.entries()) {
+    const s = streamed[i]!;
+    const name = rawName(e);
+    const same =
+      s.offset === e.relativeOffsetOfLocalHeader &&
+      s.name.equals(name) &&
+      s.method === e.compressionMethod &&
+      s.compressedSize === e.compressedSize &&
+      s.uncompressedSize === e.uncompressedSize &&
+      s.crc32 === e.crc32 >>> 0;
+    // A directory entry with content is an error the ordinary path reports.
+    if (!same || (name[name.length - 1] === 0x2f && s.uncompressedSize > 0)) return null;
+    out.push({ sha256: s.sha256, ...(s.data ? { data: s.data } : {}) });
+  }
+  return out;
 }
 
 /** Entries inflated at once: inflation runs in the thread pool while the main thread hashes. */
@@ -480,7 +511,7 @@ export async function verifyModuleZip(
     const goModName = `${mod.path}@${mod.version}/go.mod`;
     const report: ZipReport = { h1: '', fileCount: 0, uncompressedSize: 0, zipSize, warnings: [] };
     const digests: FileDigest[] = [];
-    const results = await digestAll(zf, entries, goModName);
+    const results = fromStream(entries, opts.streamed) ?? (await digestAll(zf, entries, goModName));
     for (const [i, e] of entries.entries()) {
       const name = rawName(e).toString('utf8');
       const d = results[i]!;

@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { crc32, createInflateRaw } from 'node:zlib';
+
+/** One entry as seen while the zip streamed in: where it was, what it held, and its digest. */
+export interface StreamedEntry {
+  offset: number;
+  name: Buffer;
+  method: number;
+  compressedSize: number;
+  uncompressedSize: number;
+  crc32: number;
+  sha256: Buffer;
+  /** The whole content, for the entry named in `keep` (the root go.mod). */
+  data?: Buffer;
+}
+
+const LOCAL = 0x04034b50;
+const CENTRAL = 0x02014b50;
+const DESCRIPTOR = 0x08074b50;
+const MAX_TOTAL = 500 * 1024 * 1024;
+
+/**
+ * A pass-through stream that inflates and hashes each entry of a zip from its
+ * local header while the bytes arrive, so that verification costs almost
+ * nothing after the last byte. It is only an accelerator: anything unusual
+ * (stored entries of unknown size, unknown records, more than 500 MiB of
+ * content) stops it, and `entries()` then returns null so that the caller
+ * verifies the finished file the ordinary way. verifyModuleZip accepts its
+ * results only when they match the central directory exactly.
+ */
+export class ZipStreamDigester extends Transform {
+  private buf: Buffer = Buffer.alloc(0);
+  private pos = 0; // stream offset of buf[0]
+  private state: 'header' | 'data' | 'descriptor' | 'done' | 'failed' = 'header';
+  private readonly out: StreamedEntry[] = [];
+  private cur:
+    | {
+        e: Omit<StreamedEntry, 'sha256'>;
+        hash: ReturnType<typeof createHash>;
+        crc: number;
+        n: number;
+        chunks?: Buffer[];
+      }
+    | undefined;
+  private total = 0;
+
+  constructor(private readonly keep?: Buffer) {
+    super();
+  }
+
+  entries(): StreamedEntry[] | null {
+    return this.state === 'done' ? this.out : null;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.state === 'done' || this.state === 'failed') return cb(null, chunk);
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    this.step()
+      .catch(() => void (this.state = 'failed'))
+      .finally(() => cb(null, chunk));
+  }
+
+  private consume(n: number): Buffer {
+    const b = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    this.pos += n;
+    return b;
+  }
+
+  private async step(): Promise<void> {
+    for (;;) {
+      if (this.state === 'header') {
+        if (this.buf.length < 4) return;
+        const sig = this.buf.readUInt32LE(0);
+        if (sig === CENTRAL) return void (this.state = 'done');
+        if (sig !== LOCAL) return void (this.state = 'failed');
+        if (this.buf.length < 30) return;
+        const nameLen = this.buf.readUInt16LE(26);
+        const extraLen = this.buf.readUInt16LE(28);
+        if (this.buf.length < 30 + nameLen + extraLen) return;
+        const offset = this.pos;
+        const flags = this.buf.readUInt16LE(6);
+        const method = this.buf.readUInt16LE(8);
+        const csize = this.buf.readUInt32LE(18);
+        const head = this.consume(30 + nameLen + extraLen);
+        const name = Buffer.from(head.subarray(30, 30 + nameLen));
+        if ((method !== 0 && method !== 8) || (method === 0 && flags & 8) || csize === 0xffffffff)
+          return void (this.state = 'failed');
+        const keep = this.keep?.equals(name);
+        this.cur = {
+          e: {
+            offset,
+            name,
+            method,
+            compressedSize: method === 0 ? csize : 0,
+            uncompressedSize: 0,
+            crc32: 0,
+          },
+          hash: createHash('sha256'),
+          crc: 0,
+          n: 0,
+          ...(keep ? { chunks: [] } : {}),
+        };
+        this.state = 'data';
+        this.descriptor = (flags & 8) !== 0;
+        if (method === 8) this.inflater = this.newInflater();
+        continue;
+      }
+      if (this.state === 'data') {
+        const done = this.cur!.e.method === 0 ? this.storedData() : await this.deflatedData();
+        if (!done) return;
+        this.finishEntry();
+        this.state = this.descriptor ? 'descriptor' : 'header';
+        continue;
+      }
+      if (this.state === 'descriptor') {
+        if (this.buf.length < 28 && !this.atEnd) return;
+        const skip = this.descriptorLength();
+        if (skip < 0) return void (this.state = 'failed');
+        this.consume(skip);
+        this.state = 'header';
+        continue;
+      }
+      return;
+    }
+  }
+
+  private descriptor = false;
+  private atEnd = false;
+  private inflater: ReturnType<typeof createInflateRaw> | undefined;
+  private ended = false;
+  private given = 0;
+
+  /** Length of the data descriptor: with or without its signature, 32- or 64-bit sizes. */
+  private descriptorLength(): number {
+    const sigAt = (i: number): boolean =>
+      this.buf.length >= i + 4 && [LOCAL, CENTRAL].includes(this.buf.readUInt32LE(i));
+    const signed = this.buf.length >= 4 && this.buf.readUInt32LE(0) === DESCRIPTOR;
+    for (const len of signed ? [16, 24] : [12, 20]) if (sigAt(len)) return len;
+    return -1;
+  }
+
+  private storedData(): boolean {
+    const c = this.cur!;
+    const want = c.e.compressedSize - c.n;
+    const take = this.consume(Math.min(want, this.buf.length));
+    this.absorb(take);
+    return c.n === c.e.compressedSize;
+  }
+
+  private newInflater(): ReturnType<typeof createInflateRaw> {
+    this.ended = false;
+    this.given = 0;
+    const inf = createInflateRaw({ chunkSize: 1 << 20 });
+    inf.on('data', (d: Buffer) => this.absorb(d));
+    inf.on('end', () => (this.ended = true));
+    inf.on('error', () => void (this.state = 'failed'));
+    return inf;
+  }
+
+  /** Feeds buffered bytes to the inflater; true once the deflate stream has ended. */
+  private async deflatedData(): Promise<boolean> {
+    const inf = this.inflater!;
+    if (this.buf.length === 0) return false;
+    const chunk = this.buf;
+    await new Promise<void>((resolve, reject) =>
+      inf.write(chunk, (err) => (err ? reject(err) : resolve())),
+    );
+    await new Promise((r) => setImmediate(r));
+    if (!this.ended) {
+      this.consume(chunk.length);
+      this.given += chunk.length;
+      return false;
+    }
+    const used = inf.bytesWritten - this.given;
+    if (used < 0 || used > chunk.length) throw new Error('inflater consumed an unexpected amount');
+    this.consume(used);
+    this.cur!.e.compressedSize = inf.bytesWritten;
+    return true;
+  }
+
+  private absorb(d: Buffer): void {
+    const c = this.cur!;
+    c.n += d.length;
+    this.total += d.length;
+    if (this.total > MAX_TOTAL) {
+      this.state = 'failed';
+      this.inflater?.destroy();
+      return;
+    }
+    c.hash.update(d);
+    c.crc = crc32(d, c.crc);
+    c.chunks?.push(d);
+  }
+
+  private finishEntry(): void {
+    const c = this.cur!;
+    this.out.push({
+      ...c.e,
+      uncompressedSize: c.n,
+      crc32: c.crc >>> 0,
+      sha256: c.hash.digest(),
+      ...(c.chunks ? { data: Buffer.concat(c.chunks) } : {}),
+    });
+    this.cur = undefined;
+    this.inflater = undefined;
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.atEnd = true;
+    if (this.state === 'descriptor') {
+      this.step()
+        .catch(() => void (this.state = 'failed'))
+        .finally(() => {
+          if (this.state !== 'done') this.state = 'failed';
+          cb();
+        });
+      return;
+    }
+    if (this.state !== 'done') this.state = 'failed';
+    cb();
+  }
+}

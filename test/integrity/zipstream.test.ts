@@ -1,0 +1,139 @@
+import t from 'tap';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import yazl from 'yazl';
+import { buffer } from 'node:stream/consumers';
+import { ZipStreamDigester, type StreamedEntry } from '../../src/integrity/zipstream.js';
+import { verifyModuleZip } from '../../src/integrity/zip.js';
+import { makeModuleZip } from '../helpers/modzip.js';
+import { conformance, readJson, td } from '../helpers/testdata.js';
+
+async function stream(zip: Buffer, keep: string, chunk: number): Promise<StreamedEntry[] | null> {
+  const d = new ZipStreamDigester(Buffer.from(keep));
+  const parts: Buffer[] = [];
+  for (let i = 0; i < zip.length; i += chunk) parts.push(zip.subarray(i, i + chunk));
+  await pipeline(Readable.from(parts), d, new Writable({ write: (_c, _e, cb) => cb() }));
+  return d.entries();
+}
+
+async function descriptorZip(
+  mod: string,
+  v: string,
+  files: Record<string, Buffer>,
+): Promise<Buffer> {
+  const z = new yazl.ZipFile();
+  for (const [n, data] of Object.entries(files))
+    z.addReadStream(Readable.from([data]), `${mod}@${v}/${n}`, { compress: true });
+  z.end();
+  return buffer(z.outputStream);
+}
+
+t.test('digests taken while streaming equal a full verification, and are used', async (t) => {
+  const dir = t.testdir();
+  const big = Buffer.alloc(3 << 20, 'x');
+  const zips: Array<[string, Buffer]> = [
+    [
+      'sizes in local headers',
+      await makeModuleZip('example.com/a', 'v1.0.0', {
+        'go.mod': 'module example.com/a\n',
+        'a.go': 'package a\n',
+        'big.txt': big,
+      }),
+    ],
+    [
+      'data descriptors',
+      await descriptorZip('example.com/a', 'v1.0.0', {
+        'go.mod': Buffer.from('module example.com/a\n'),
+        'a.go': Buffer.from('package a\n'),
+        'big.txt': big,
+      }),
+    ],
+  ];
+  for (const [what, zip] of zips) {
+    for (const chunk of [1, 7, 4096, 65536, 1 << 22]) {
+      if (chunk === 1 && zip.length > 100_000) continue;
+      const streamed = await stream(zip, 'example.com/a@v1.0.0/go.mod', chunk);
+      t.ok(streamed, `${what}, ${chunk}-byte chunks: parsed`);
+      const file = path.join(dir, 'z.zip');
+      await writeFile(file, zip);
+      const plain = await verifyModuleZip(file, { path: 'example.com/a', version: 'v1.0.0' });
+      const fast = await verifyModuleZip(
+        file,
+        { path: 'example.com/a', version: 'v1.0.0' },
+        { streamed },
+      );
+      t.equal(fast.h1, plain.h1, `${what}, ${chunk}: same h1`);
+      t.same(fast.goMod, plain.goMod);
+    }
+  }
+});
+
+t.test('real proxy zips (Go-made, data descriptors) stream to the same h1', async (t) => {
+  if (!conformance(t)) return;
+  const index = await readJson<Record<string, { h1?: string }>>('gosum', 'proxy_index.json');
+  let n = 0;
+  const walk = async (d: string): Promise<string[]> =>
+    (
+      await Promise.all(
+        (await readdir(d, { withFileTypes: true })).map((e) =>
+          e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)],
+        ),
+      )
+    ).flat();
+  for (const file of (await walk(td('gosum', 'proxy'))).filter((f) => f.endsWith('.zip'))) {
+    const rel = path.relative(td('gosum', 'proxy'), file);
+    const [escaped, ver] = rel.split('/@v/') as [string, string];
+    const modPath = escaped.replace(/!([a-z])/g, (_, c: string) => c.toUpperCase());
+    const version = ver.slice(0, -4).replace(/!([a-z])/g, (_, c: string) => c.toUpperCase());
+    const streamed = await stream(await readFile(file), `${modPath}@${version}/go.mod`, 16384);
+    t.ok(streamed, `${rel}: parsed while streaming`);
+    const plain = await verifyModuleZip(file, { path: modPath, version });
+    const fast = await verifyModuleZip(file, { path: modPath, version }, { streamed });
+    t.equal(fast.h1, plain.h1, rel);
+    n++;
+  }
+  t.ok(n >= 10, `${n} real zips`);
+  t.ok(Object.keys(index).length > 0);
+});
+
+t.test(
+  'streamed digests that disagree with the central directory are ignored; bad zips still fail',
+  async (t) => {
+    const dir = t.testdir();
+    const zip = await makeModuleZip('example.com/a', 'v1.0.0', {
+      'go.mod': 'module example.com/a\n',
+      'a.go': 'package a\n',
+    });
+    const file = path.join(dir, 'z.zip');
+    await writeFile(file, zip);
+    const streamed = (await stream(zip, 'example.com/a@v1.0.0/go.mod', 100))!;
+    const plain = await verifyModuleZip(file, { path: 'example.com/a', version: 'v1.0.0' });
+    const shifted = streamed.map((e) => ({ ...e, sha256: Buffer.alloc(32), offset: e.offset + 1 }));
+    t.equal(
+      (
+        await verifyModuleZip(
+          file,
+          { path: 'example.com/a', version: 'v1.0.0' },
+          { streamed: shifted },
+        )
+      ).h1,
+      plain.h1,
+      'mismatching offsets: recomputed',
+    );
+    const truncated = zip.subarray(0, zip.length - 40);
+    // Digests of the entries that did arrive do not make a truncated zip acceptable.
+    await writeFile(file, truncated);
+    await t.rejects(
+      verifyModuleZip(
+        file,
+        { path: 'example.com/a', version: 'v1.0.0' },
+        { streamed: await stream(truncated, 'x', 64) },
+      ),
+      { code: 'ZIP_CORRUPT' },
+    );
+    t.equal(await stream(Buffer.from('not a zip at all'), 'x', 4), null);
+  },
+);
