@@ -180,3 +180,30 @@ t.test(
     }
   },
 );
+
+t.test('a new compiled policy is picked up without a restart', async (t) => {
+  const dir = t.testdir();
+  const policies = path.join(dir, 'policies');
+  await cp(path.join(repoRoot, 'policies'), policies, { recursive: true });
+  const up = await startFakeUpstream([await makeModule('example.com/lib', 'v1.0.0')]);
+  const gw = await startTestGateway(path.join(dir, 'data'), {
+    upstream: up.url,
+    policy: { path: policies },
+  });
+  t.teardown(async () => {
+    await gw.close();
+    await up.close();
+  });
+  t.equal((await get(`${gw.url}/example.com/lib/@v/v1.0.0.mod`)).status, 200);
+  // Swap in another compiled policy (one whose decision is malformed): its logic applies at once.
+  await cp(
+    path.join(repoRoot, 'test', 'fixtures', 'policies-malformed', 'build', 'policy.wasm'),
+    path.join(policies, 'build', 'policy.wasm'),
+  );
+  let status = 0;
+  for (let i = 0; i < 40 && status !== 403; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    status = (await get(`${gw.url}/example.com/lib/@v/v1.0.0.info`)).status;
+  }
+  t.equal(status, 403, 'the new logic decides (and fails closed)');
+});
