@@ -11,6 +11,12 @@ import { ModgateError } from './errors.js';
 import { ArtifactService } from './goproxy/artifacts.js';
 import { FactsService } from './goproxy/facts.js';
 import { createAudit, createGate } from './wiring.js';
+import {
+  createDispatcher,
+  createRouter,
+  createUpstreamClient,
+  setupSumdb,
+} from './upstream-wiring.js';
 import { GatewayFlow } from './goproxy/flow.js';
 import { MetadataService } from './goproxy/metadata.js';
 import {
@@ -20,31 +26,20 @@ import {
   type Identity,
   type PolicyGate,
 } from './goproxy/ports.js';
-import { Router } from './goproxy/router.js';
 import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StoreTofuLedger } from './integrity/tofu-store.js';
-import { SumdbClient } from './integrity/sumdb/client.js';
-import { FsSumdbStore } from './integrity/sumdb/fs-store.js';
-import { parseGoSumdb } from './integrity/sumdb/gosumdb.js';
-import { SumdbProxy } from './goproxy/sumdb-proxy.js';
-import { SumdbTransport } from './upstream/sumdb-transport.js';
 import { Metrics } from './observability/metrics.js';
 import { buildServer } from './server.js';
 import { FsBlobStore } from './storage/fs.js';
-import type { BlobStore } from './storage/types.js';
-import { UpstreamClient } from './upstream/client.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import type { Dispatcher } from 'undici';
-import { readFile } from 'node:fs/promises';
 import { createIdentify } from './auth/authenticate.js';
-import { DEFAULT_GOOGLE_PINS } from './tls/pins.js';
 import {
   buildHttpsOptions,
   CertReloader,
   type HttpsFileOptions,
   type ReloadableServer,
 } from './tls/server.js';
-import { createPinnedDispatcher, type PinnedDispatcher } from './upstream/pinned-agent.js';
 
 export interface GatewayParts {
   /** Overrides for tests and the demo. */
@@ -201,56 +196,6 @@ export async function startGateway(
   };
 }
 
-/** SPKI pins shipped for upstreams run by Google (the checksum database and the public module mirror). */
-export const DEFAULT_PINS: Record<string, readonly string[]> = {
-  'sum.golang.org': DEFAULT_GOOGLE_PINS,
-  '*.golang.org': DEFAULT_GOOGLE_PINS,
-};
-
-/** The pinned undici dispatcher for upstreams: configured pins over the shipped defaults. */
-export async function createDispatcher(
-  config: ModgateConfig,
-  logger: Logger,
-  metrics?: Metrics,
-  audit?: AuditPort,
-): Promise<PinnedDispatcher> {
-  const ca = config.extraCaFile ? [await readFile(config.extraCaFile, 'utf8')] : undefined;
-  if (config.pinning === 'optional')
-    logger.warn(
-      'pinning is optional: upstreams without pins are trusted on the system roots alone',
-    );
-  if (config.allowHttpUpstream)
-    logger.warn(
-      'plain-HTTP upstreams are allowed (allowHttpUpstream): use only for local mirrors and tests',
-    );
-  return createPinnedDispatcher({
-    pins: { ...DEFAULT_PINS, ...config.pins },
-    pinning: config.pinning,
-    allowHttp: config.allowHttpUpstream,
-    ...(ca ? { ca } : {}),
-    proxy: 'env',
-    connectTimeoutMs: config.http.connectTimeoutMs,
-    headersTimeoutMs: config.http.headersTimeoutMs,
-    bodyTimeoutMs: config.http.bodyTimeoutMs,
-    connections: config.http.connections,
-    onPinEvent: (e) => {
-      if (e.kind === 'unpinned')
-        return logger.warn({ host: e.host }, 'upstream has no pins (pinning: optional)');
-      logger.error(
-        { host: e.host, expected: e.expected, seen: e.seen },
-        'upstream certificate pin mismatch',
-      );
-      metrics?.security.inc({ event: 'PIN_MISMATCH' });
-      void audit
-        ?.security({
-          event: 'PIN_MISMATCH',
-          details: { host: e.host, expected: e.expected, seen: e.seen },
-        })
-        .catch(() => undefined);
-    },
-  });
-}
-
 function httpsFileOptions(config: ModgateConfig): HttpsFileOptions {
   return {
     certFile: config.tls.certFile,
@@ -278,77 +223,6 @@ function startReloader(app: FastifyInstance, config: ModgateConfig, logger: Logg
   return reloader.start();
 }
 
-/** The upstream HTTP client of a config (also used by CLI commands). */
-export function createUpstreamClient(
-  config: ModgateConfig,
-  dispatcher?: Dispatcher,
-  metrics?: Metrics,
-): UpstreamClient {
-  return new UpstreamClient({
-    ...(dispatcher ? { dispatcher } : {}),
-    headersTimeoutMs: config.http.headersTimeoutMs,
-    bodyTimeoutMs: config.http.bodyTimeoutMs,
-    retries: config.http.retries,
-    retryBaseMs: config.http.retryBaseMs,
-    authFor: credentialsFor(config),
-    ...(metrics
-      ? {
-          onAttempt: (e) => {
-            metrics.upstreamLatency.observe(
-              { upstream: e.upstream, status: String(e.status ?? 'error') },
-              e.ms / 1000,
-            );
-            if (e.status !== undefined && e.status < 500) metrics.lastUpstreamOk = Date.now();
-          },
-        }
-      : {}),
-  });
-}
-
-export function createRouter(config: ModgateConfig): Router {
-  return new Router({
-    publicUpstream: config.upstream ?? '',
-    routes: config.routes,
-    privatePatterns: config.private,
-    noSumdbPatterns: config.noSumdb,
-  });
-}
-
-export function setupSumdb(
-  config: ModgateConfig,
-  client: UpstreamClient,
-  router: Router,
-  store: BlobStore,
-  logger: Logger,
-): { client: SumdbClient | null; proxy: SumdbProxy | null } {
-  const spec = parseGoSumdb(config.sumdb);
-  if (spec.off) {
-    logger.warn('checksum database is off: every module is verified by trust on first use only');
-    return { client: null, proxy: null };
-  }
-  const transport = new SumdbTransport({
-    name: spec.name,
-    client,
-    chain: router.publicUpstreams,
-    ...(spec.url ? { url: spec.url } : {}),
-  });
-  const sumdb = new SumdbClient({
-    name: spec.name,
-    verifierKey: spec.verifierKey,
-    transport,
-    store: new FsSumdbStore(path.join(config.dataDir, 'sumdb')),
-    logger,
-  });
-  const proxy = new SumdbProxy({
-    name: spec.name,
-    transport,
-    store,
-    latestTtlSeconds: config.cache.sumdbLatestTtlSeconds,
-    isPrivate: (m) => router.skipsSumdb(m),
-  });
-  return { client: sumdb, proxy };
-}
-
 export function splitHostPort(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
   if (!m)
@@ -357,19 +231,4 @@ export function splitHostPort(listen: string): { host: string; port: number } {
       `listen must be HOST:PORT, got ${JSON.stringify(listen)}`,
     );
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
-}
-
-function credentialsFor(config: ModgateConfig): (url: string) => string | undefined {
-  const entries = Object.entries(config.credentials).sort((a, b) => b[0].length - a[0].length);
-  return (url) => {
-    const hit = entries.find(([prefix]) => url.startsWith(prefix));
-    if (!hit) return undefined;
-    const c = hit[1];
-    if (c.type === 'bearer') {
-      const token = c.token ?? (c.tokenEnv ? process.env[c.tokenEnv] : undefined);
-      return token ? `Bearer ${token}` : undefined;
-    }
-    const password = c.password ?? (c.passwordEnv ? process.env[c.passwordEnv] : undefined) ?? '';
-    return `Basic ${Buffer.from(`${c.username ?? ''}:${password}`).toString('base64')}`;
-  };
 }

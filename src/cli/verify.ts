@@ -6,7 +6,7 @@ import { ModgateError, asModgateError } from '../errors.js';
 import { hashGoMod } from '../integrity/dirhash.js';
 import { verifyModuleZip } from '../integrity/zip.js';
 import { expectedHash } from '../integrity/checksums.js';
-import { createRouter, createUpstreamClient, setupSumdb } from '../main.js';
+import { createRouter, createUpstreamClient, setupSumdb } from '../upstream-wiring.js';
 import { FsBlobStore } from '../storage/fs.js';
 import { configFrom, withConfig } from './options.js';
 import { Progress } from './progress.js';

@@ -1,0 +1,158 @@
+/**
+ * Builders for the upstream side, used by the composition root (src/main.ts)
+ * and by CLI commands: the pinned dispatcher, the upstream client, the router
+ * and the checksum-database client and proxy.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+import type { ModgateConfig } from './config/types.js';
+import type { AuditPort } from './goproxy/ports.js';
+import { Router } from './goproxy/router.js';
+import { SumdbProxy } from './goproxy/sumdb-proxy.js';
+import { SumdbClient } from './integrity/sumdb/client.js';
+import { FsSumdbStore } from './integrity/sumdb/fs-store.js';
+import { parseGoSumdb } from './integrity/sumdb/gosumdb.js';
+import type { Metrics } from './observability/metrics.js';
+import type { BlobStore } from './storage/types.js';
+import { DEFAULT_GOOGLE_PINS } from './tls/pins.js';
+import { UpstreamClient } from './upstream/client.js';
+import { createPinnedDispatcher, type PinnedDispatcher } from './upstream/pinned-agent.js';
+import { SumdbTransport } from './upstream/sumdb-transport.js';
+
+/** SPKI pins shipped for upstreams run by Google (the checksum database and the public module mirror). */
+export const DEFAULT_PINS: Record<string, readonly string[]> = {
+  'sum.golang.org': DEFAULT_GOOGLE_PINS,
+  '*.golang.org': DEFAULT_GOOGLE_PINS,
+};
+
+/** The pinned undici dispatcher for upstreams: configured pins over the shipped defaults. */
+export async function createDispatcher(
+  config: ModgateConfig,
+  logger: Logger,
+  metrics?: Metrics,
+  audit?: AuditPort,
+): Promise<PinnedDispatcher> {
+  const ca = config.extraCaFile ? [await readFile(config.extraCaFile, 'utf8')] : undefined;
+  if (config.pinning === 'optional')
+    logger.warn(
+      'pinning is optional: upstreams without pins are trusted on the system roots alone',
+    );
+  if (config.allowHttpUpstream)
+    logger.warn(
+      'plain-HTTP upstreams are allowed (allowHttpUpstream): use only for local mirrors and tests',
+    );
+  return createPinnedDispatcher({
+    pins: { ...DEFAULT_PINS, ...config.pins },
+    pinning: config.pinning,
+    allowHttp: config.allowHttpUpstream,
+    ...(ca ? { ca } : {}),
+    proxy: 'env',
+    connectTimeoutMs: config.http.connectTimeoutMs,
+    headersTimeoutMs: config.http.headersTimeoutMs,
+    bodyTimeoutMs: config.http.bodyTimeoutMs,
+    connections: config.http.connections,
+    onPinEvent: (e) => {
+      if (e.kind === 'unpinned')
+        return logger.warn({ host: e.host }, 'upstream has no pins (pinning: optional)');
+      logger.error(
+        { host: e.host, expected: e.expected, seen: e.seen },
+        'upstream certificate pin mismatch',
+      );
+      metrics?.security.inc({ event: 'PIN_MISMATCH' });
+      void audit
+        ?.security({
+          event: 'PIN_MISMATCH',
+          details: { host: e.host, expected: e.expected, seen: e.seen },
+        })
+        .catch(() => undefined);
+    },
+  });
+}
+
+/** The upstream HTTP client of a config (also used by CLI commands). */
+export function createUpstreamClient(
+  config: ModgateConfig,
+  dispatcher?: Dispatcher,
+  metrics?: Metrics,
+): UpstreamClient {
+  return new UpstreamClient({
+    ...(dispatcher ? { dispatcher } : {}),
+    headersTimeoutMs: config.http.headersTimeoutMs,
+    bodyTimeoutMs: config.http.bodyTimeoutMs,
+    retries: config.http.retries,
+    retryBaseMs: config.http.retryBaseMs,
+    authFor: credentialsFor(config),
+    ...(metrics
+      ? {
+          onAttempt: (e) => {
+            metrics.upstreamLatency.observe(
+              { upstream: e.upstream, status: String(e.status ?? 'error') },
+              e.ms / 1000,
+            );
+            if (e.status !== undefined && e.status < 500) metrics.lastUpstreamOk = Date.now();
+          },
+        }
+      : {}),
+  });
+}
+
+export function createRouter(config: ModgateConfig): Router {
+  return new Router({
+    publicUpstream: config.upstream ?? '',
+    routes: config.routes,
+    privatePatterns: config.private,
+    noSumdbPatterns: config.noSumdb,
+  });
+}
+
+export function setupSumdb(
+  config: ModgateConfig,
+  client: UpstreamClient,
+  router: Router,
+  store: BlobStore,
+  logger: Logger,
+): { client: SumdbClient | null; proxy: SumdbProxy | null } {
+  const spec = parseGoSumdb(config.sumdb);
+  if (spec.off) {
+    logger.warn('checksum database is off: every module is verified by trust on first use only');
+    return { client: null, proxy: null };
+  }
+  const transport = new SumdbTransport({
+    name: spec.name,
+    client,
+    chain: router.publicUpstreams,
+    ...(spec.url ? { url: spec.url } : {}),
+  });
+  const sumdb = new SumdbClient({
+    name: spec.name,
+    verifierKey: spec.verifierKey,
+    transport,
+    store: new FsSumdbStore(path.join(config.dataDir, 'sumdb')),
+    logger,
+  });
+  const proxy = new SumdbProxy({
+    name: spec.name,
+    transport,
+    store,
+    latestTtlSeconds: config.cache.sumdbLatestTtlSeconds,
+    isPrivate: (m) => router.skipsSumdb(m),
+  });
+  return { client: sumdb, proxy };
+}
+
+function credentialsFor(config: ModgateConfig): (url: string) => string | undefined {
+  const entries = Object.entries(config.credentials).sort((a, b) => b[0].length - a[0].length);
+  return (url) => {
+    const hit = entries.find(([prefix]) => url.startsWith(prefix));
+    if (!hit) return undefined;
+    const c = hit[1];
+    if (c.type === 'bearer') {
+      const token = c.token ?? (c.tokenEnv ? process.env[c.tokenEnv] : undefined);
+      return token ? `Bearer ${token}` : undefined;
+    }
+    const password = c.password ?? (c.passwordEnv ? process.env[c.passwordEnv] : undefined) ?? '';
+    return `Basic ${Buffer.from(`${c.username ?? ''}:${password}`).toString('base64')}`;
+  };
+}
