@@ -76,6 +76,11 @@ export async function startGateway(
   const metrics = new Metrics();
   const store = new FsBlobStore(path.join(config.dataDir, 'store'));
   const router = createRouter(config);
+  if (router.publicUpstreams.length === 0) {
+    logger.warn(
+      'no public upstream: set GOPROXY, upstream in the config, or --upstream (modules outside private routes get 404)',
+    );
+  }
   const trail =
     parts.audit || !config.audit.enabled ? undefined : await createAudit(config, logger);
   if (!config.audit.enabled && !parts.audit)
