@@ -1,4 +1,10 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Metrics } from './observability/metrics.js';
@@ -26,6 +32,13 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: false,
     routerOptions: { maxParamLength: 4096 },
+    // Malformed URLs (bad percent-encoding) get the same plain-text 400 as other bad requests.
+    frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
+      void reply
+        .code(400)
+        .type('text/plain; charset=utf-8')
+        .send(`REQUEST_INVALID: ${err.message}\n`);
+    },
   };
   if (d.https) {
     opts.http2 = true;

@@ -51,17 +51,22 @@ export function canonicalVersion(v: string): string {
   return canonical(v) + (build(v) === '+incompatible' ? '+incompatible' : '');
 }
 
+/** Longest path element modgate stores (file systems and the module cache cannot hold longer names). */
+const MAX_ELEMENT_BYTES = 200;
+
 function decodeModule(escaped: string): string {
   let path: string;
   try {
+    // Both checks phrase their message with the path itself, as the go command does.
     path = unescapePath(escaped);
-  } catch (err) {
-    throw bad(`invalid escaped module path ${JSON.stringify(escaped)}: ${(err as Error).message}`);
-  }
-  try {
     checkPath(path);
   } catch (err) {
-    throw bad(`invalid module path ${JSON.stringify(path)}: ${(err as Error).message}`);
+    throw bad((err as Error).message);
+  }
+  if (escaped.split('/').some((e) => Buffer.byteLength(e) > MAX_ELEMENT_BYTES)) {
+    throw bad(
+      `module path ${JSON.stringify(path.slice(0, 80))}... has an element longer than ${MAX_ELEMENT_BYTES} bytes`,
+    );
   }
   return path;
 }

@@ -70,6 +70,8 @@ t.test('malformed requests get 400 with a plain-text reason', async (t) => {
     '/example.com/hello/@v/v1.0.0.tar',
     '/..%2f/@v/list',
     '/example/@v/list',
+    '/%ff/@v/list',
+    `/${'a'.repeat(300)}.com/m/@v/list`,
   ]) {
     const res = await get(gw.url + p);
     t.equal(res.status, 400, p);
