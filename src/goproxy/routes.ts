@@ -33,8 +33,12 @@ export function registerProxyRoutes(app: FastifyInstance, d: RouteDeps): void {
   app.get('/*', async (req, reply) => {
     const rest = (req.params as { '*': string })['*'];
     try {
-      if (rest.startsWith('sumdb/') && d.sumdb)
+      if (rest.startsWith('sumdb/')) {
+        // 404 tells the go command to reach the checksum database directly.
+        if (!d.sumdb)
+          throw new ModgateError('NOT_FOUND', 'modgate proxies no checksum database (sumdb: off)');
         return await d.sumdb(req, reply, rest.slice('sumdb/'.length));
+      }
       const parsed = parseProxyPath(`/${rest}`);
       const ctx = context(req, d.identify(req));
       switch (parsed.kind) {
