@@ -117,9 +117,12 @@ t.test('query .info (branch) is forwarded and not cached as immutable', async (t
   t.notMatch(String(res.headers['cache-control']), /immutable/);
 });
 
-t.test('with the checksum database off, /sumdb/ answers 404 so clients go to it directly', async (t) => {
-  const { gw } = await setup(t);
-  const res = await get(`${gw.url}/sumdb/sum.golang.org/supported`);
-  t.equal(res.status, 404);
-  t.match(res.text, /NOT_FOUND: modgate proxies no checksum database/);
-});
+t.test(
+  'with the checksum database off, /sumdb/ answers 404 so clients go to it directly',
+  async (t) => {
+    const { gw } = await setup(t);
+    const res = await get(`${gw.url}/sumdb/sum.golang.org/supported`);
+    t.equal(res.status, 404);
+    t.match(res.text, /NOT_FOUND: modgate proxies no checksum database/);
+  },
+);
