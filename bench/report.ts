@@ -39,8 +39,10 @@ export function html(results: Result[]): string {
     .map((r) => {
       const ratio =
         r.better === 'lower' ? r.target! / Math.max(r.value, 1e-9) : r.value / r.target!;
-      const pct = Math.min(100, Math.round(Math.min(ratio, 2) * 50));
       const ok = verdict(r) === 'PASS';
+      const raw = Number.isFinite(ratio) ? Math.round(Math.min(ratio, 2) * 50) : 100;
+      // A met target always reaches the dashed line (e.g. 0 errors against a target of 0).
+      const pct = ok ? Math.max(50, raw) : Math.min(49, raw);
       return `<div class="row"><div class="label">${esc(r.label)}</div><div class="bar"><div class="fill ${ok ? 'pass' : 'miss'}" style="width:${pct}%"></div><div class="target"></div></div><div class="val">${r.value.toFixed(2)} ${esc(r.unit)} (target ${r.better === 'lower' ? '≤' : '≥'} ${r.target}) ${ok ? 'PASS' : 'MISS'}</div></div>`;
     })
     .join('\n');
