@@ -27,42 +27,50 @@ decision := {
 
 # --- sources (all kinds) -----------------------------------------------------
 
-deny contains reason("SOURCE_DENIED", sprintf("%s matches the denied source pattern %s", [input.module.path, input.match.deniedBy])) if {
+deny contains reason("SOURCE_DENIED", sprintf("%s matches the denied source pattern %s", [module_path, input.match.deniedBy])) if {
 	input.match.deniedBy != ""
 }
 
-deny contains reason("SOURCE_NOT_ALLOWED", sprintf("%s matches no allowed source pattern", [input.module.path])) if {
+deny contains reason("SOURCE_NOT_ALLOWED", sprintf("%s matches no allowed source pattern", [module_path])) if {
 	input.match.allowed == false
 }
 
-deny contains reason("GROUP_NOT_ALLOWED", sprintf("%s is not allowed for the groups of %s", [input.module.path, input.request.identity.id])) if {
+deny contains reason("GROUP_NOT_ALLOWED", sprintf("%s is not allowed for the groups of %s", [module_path, identity_id])) if {
 	input.match.groupAllowed == false
 }
 
+# Messages read optional fields through defaults: a missing field must never
+# make a denial's message, and so the denial, undefined.
+identity_id := object.get(input.request, ["identity", "id"], "anonymous")
+
+module_path := object.get(input.module, "path", "")
+
+module_version := sprintf("%s@%s", [module_path, object.get(input.module, "version", "")])
+
 # --- versions (zip, and list entries) -----------------------------------------
 
-version_denials contains reason("VERSION_BANNED", sprintf("%s@%s is banned (%s): %s", [input.module.path, input.module.version, b.versions, b.reason])) if {
+version_denials contains reason("VERSION_BANNED", sprintf("%s is banned (%s): %s", [module_version, object.get(b, "versions", "*"), object.get(b, "reason", "banned")])) if {
 	some b in input.match.banned
 }
 
-version_denials contains reason("MIN_RELEASE_AGE", sprintf("%s@%s was published %s, less than %v hours ago (cool-down)", [input.module.path, input.module.version, input.facts.publishTime, hours])) if {
+version_denials contains reason("MIN_RELEASE_AGE", sprintf("%s was published %s, less than %v hours ago (cool-down)", [module_version, object.get(input.facts, "publishTime", "recently"), hours])) if {
 	hours := object.get(cfg, "minReleaseAgeHours", 0)
 	hours > 0
 	not input.match.cooldownExempt
 	input.facts.publishEpoch + (hours * 3600) > input.request.epoch
 }
 
-version_denials contains reason("VERSION_RETRACTED", sprintf("%s@%s is retracted by its author", [input.module.path, input.module.version])) if {
+version_denials contains reason("VERSION_RETRACTED", sprintf("%s is retracted by its author", [module_version])) if {
 	object.get(cfg, "denyRetracted", false) == true
 	input.facts.retracted == true
 }
 
-version_denials contains reason("PSEUDO_VERSION_DENIED", sprintf("%s@%s is a pseudo-version; pin a tagged release", [input.module.path, input.module.version])) if {
+version_denials contains reason("PSEUDO_VERSION_DENIED", sprintf("%s is a pseudo-version; pin a tagged release", [module_version])) if {
 	object.get(cfg, "pseudoVersions", "allow") == "deny"
 	input.module.pseudo == true
 }
 
-version_denials contains reason("INCOMPATIBLE_DENIED", sprintf("%s@%s is a +incompatible version", [input.module.path, input.module.version])) if {
+version_denials contains reason("INCOMPATIBLE_DENIED", sprintf("%s is a +incompatible version", [module_version])) if {
 	object.get(cfg, "incompatible", "allow") == "deny"
 	input.module.incompatible == true
 }
@@ -73,7 +81,7 @@ deny contains r if {
 	not waived
 }
 
-warn contains reason("WAIVED", sprintf("%s (waived until %s: %s)", [r.message, w.expires, w.reason])) if {
+warn contains reason("WAIVED", sprintf("%s (waived until %s: %s)", [r.message, object.get(w, "expires", "?"), object.get(w, "reason", "")])) if {
 	version_kind
 	some r in version_denials
 	some w in active_waivers
@@ -88,33 +96,33 @@ waived if count(active_waivers) > 0
 
 # --- zip facts -----------------------------------------------------------------
 
-deny contains reason("ZIP_TOO_LARGE_POLICY", sprintf("%s@%s zip is %v bytes, over the %v-byte limit", [input.module.path, input.module.version, input.facts.zipSize, max])) if {
+deny contains reason("ZIP_TOO_LARGE_POLICY", sprintf("%s zip is %v bytes, over the %v-byte limit", [module_version, input.facts.zipSize, max])) if {
 	input.request.kind == "zip"
 	max := object.get(cfg, "maxZipBytes", 0)
 	max > 0
 	input.facts.zipSize > max
 }
 
-deny contains reason("CHECKSUM_UNVERIFIED", sprintf("%s@%s was not verified", [input.module.path, input.module.version])) if {
+deny contains reason("CHECKSUM_UNVERIFIED", sprintf("%s was not verified (method %s)", [module_version, object.get(input.facts.checksum, "method", "none")])) if {
 	input.request.kind == "zip"
 	input.facts.checksum.verified == false
 }
 
 # --- warnings --------------------------------------------------------------------
 
-warn contains reason("PSEUDO_VERSION", sprintf("%s@%s is a pseudo-version", [input.module.path, input.module.version])) if {
+warn contains reason("PSEUDO_VERSION", sprintf("%s is a pseudo-version", [module_version])) if {
 	version_kind
 	object.get(cfg, "pseudoVersions", "allow") == "warn"
 	input.module.pseudo == true
 }
 
-warn contains reason("INCOMPATIBLE", sprintf("%s@%s is a +incompatible version", [input.module.path, input.module.version])) if {
+warn contains reason("INCOMPATIBLE", sprintf("%s is a +incompatible version", [module_version])) if {
 	version_kind
 	object.get(cfg, "incompatible", "allow") == "warn"
 	input.module.incompatible == true
 }
 
-warn contains reason("DEPRECATED", sprintf("%s is deprecated: %s", [input.module.path, input.facts.deprecated])) if {
+warn contains reason("DEPRECATED", sprintf("%s is deprecated: %s", [module_path, input.facts.deprecated])) if {
 	input.request.kind == "zip"
 	input.facts.deprecated != ""
 }

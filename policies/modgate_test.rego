@@ -127,3 +127,79 @@ test_deprecated_warns if {
 	d.allow
 	"DEPRECATED" in warn_codes(d)
 }
+
+test_group_denial_without_identity if {
+	inp := json.patch(base_input("mod"), [
+		{"op": "replace", "path": "/match/groupAllowed", "value": false},
+		{"op": "remove", "path": "/request/identity"},
+	])
+	d := modgate.decision with input as inp
+	not d.allow
+	some r in d.deny
+	r.code == "GROUP_NOT_ALLOWED"
+	r.message == "example.com/m is not allowed for the groups of anonymous"
+}
+
+test_denials_survive_missing_optional_fields if {
+	inp := json.patch(banned("zip"), [
+		{"op": "replace", "path": "/match/banned", "value": [{}]},
+		{"op": "remove", "path": "/facts/publishTime"},
+		{"op": "replace", "path": "/facts/publishEpoch", "value": 1768000000},
+		{"op": "remove", "path": "/facts/checksum/method"},
+		{"op": "replace", "path": "/facts/checksum/verified", "value": false},
+	])
+	d := modgate.decision with input as inp with data.settings as {"minReleaseAgeHours": 72}
+	codes(d) == {"VERSION_BANNED", "MIN_RELEASE_AGE", "CHECKSUM_UNVERIFIED"}
+	{r.message | some r in d.deny} == {
+		"example.com/m@v1.2.0 is banned (*): banned",
+		"example.com/m@v1.2.0 was published recently, less than 72 hours ago (cool-down)",
+		"example.com/m@v1.2.0 was not verified (method none)",
+	}
+}
+
+test_version_rules_skip_other_kinds if {
+	every kind in ["mod", "info", "latest", "sumdb"] {
+		inp := json.patch(banned(kind), [
+			{"op": "replace", "path": "/module/pseudo", "value": true},
+			{"op": "replace", "path": "/facts/retracted", "value": true},
+			{"op": "replace", "path": "/facts/publishEpoch", "value": 1768000000},
+		])
+		d := modgate.decision with input as inp with data.settings as {"minReleaseAgeHours": 72, "denyRetracted": true, "pseudoVersions": "deny"}
+		d.allow
+		count(d.warn) == 0
+	}
+}
+
+test_zip_rules_skip_list_entries if {
+	inp := json.patch(base_input("list"), [
+		{"op": "replace", "path": "/facts/zipSize", "value": 2000},
+		{"op": "replace", "path": "/facts/checksum/verified", "value": false},
+	])
+	d := modgate.decision with input as inp with data.settings as {"maxZipBytes": 1500}
+	d.allow
+}
+
+test_waiver_lifts_only_version_denials if {
+	inp := json.patch(banned("zip"), [
+		{"op": "replace", "path": "/match/waivers", "value": [{"reason": "r", "expires": "2026-02-01T00:00:00Z", "expiresEpoch": 1769904000}]},
+		{"op": "replace", "path": "/match/deniedBy", "value": "example.com"},
+		{"op": "replace", "path": "/facts/checksum/verified", "value": false},
+	])
+	codes(modgate.decision) == {"SOURCE_DENIED", "CHECKSUM_UNVERIFIED"} with input as inp
+}
+
+test_expired_waiver_gives_no_warning if {
+	inp := json.patch(banned("zip"), [{"op": "replace", "path": "/match/waivers", "value": [{"reason": "r", "expires": "2026-01-01T00:00:00Z", "expiresEpoch": 1767225600}]}])
+	d := modgate.decision with input as inp
+	codes(d) == {"VERSION_BANNED"}
+	not "WAIVED" in warn_codes(d)
+}
+
+test_allow_matches_deny if {
+	allowed := modgate.decision with input as base_input("zip")
+	allowed.allow
+	allowed.deny == []
+	denied := modgate.decision with input as banned("zip")
+	denied.allow == false
+	count(denied.deny) == 1
+}

@@ -54,24 +54,69 @@ export interface CompiledData {
 const patterns = (list: string[]): PatternIndex<string> =>
   new PatternIndex(list.map((p) => ({ pattern: p, item: p })));
 
+const RFC3339 = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2}))?$/;
+
+function invalid(message: string): ModgateError {
+  return new ModgateError('POLICY_DATA_INVALID', message);
+}
+
+/** An RFC 3339 time (a date alone is midnight UTC) as Unix seconds, or NaN. */
+function epochOf(v: unknown): number {
+  if (v instanceof Date) return Math.floor(v.getTime() / 1000);
+  if (typeof v !== 'string' || !RFC3339.test(v)) return NaN;
+  return Math.floor(Date.parse(v) / 1000);
+}
+
+/**
+ * Checks and compiles policy data. A value of the wrong type is an error rather
+ * than ignored: in Rego a string threshold or a misspelt mode would silently
+ * turn a rule off. Unknown keys are kept (an operator's own rules may use them).
+ */
 export function compileData(raw: unknown): CompiledData {
   if (raw === null || raw === undefined) raw = {};
-  if (typeof raw !== 'object' || Array.isArray(raw))
-    throw new ModgateError('POLICY_DATA_INVALID', 'policy data must be a mapping');
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw invalid('policy data must be a mapping');
   const d = raw as PolicyData;
+  const isMapping = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
   const list = (v: unknown, what: string): string[] => {
-    if (v === undefined) return [];
+    if (v === undefined || v === null) return [];
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
-      throw new ModgateError('POLICY_DATA_INVALID', `${what} must be a list of patterns`);
+      throw invalid(`${what} must be a list of module patterns`);
     return v as string[];
   };
+  const entries = (v: unknown, what: string): Array<Record<string, unknown>> => {
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v) || v.some((x) => !isMapping(x)))
+      throw invalid(`${what} must be a list of mappings`);
+    return v as Array<Record<string, unknown>>;
+  };
+  const count = (k: 'minReleaseAgeHours' | 'maxZipBytes'): void => {
+    const v = d[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0))
+      throw invalid(`${k} must be a number, 0 or more`);
+  };
+  count('minReleaseAgeHours');
+  count('maxZipBytes');
+  if (d.denyRetracted !== undefined && typeof d.denyRetracted !== 'boolean')
+    throw invalid('denyRetracted must be true or false');
+  for (const k of ['pseudoVersions', 'incompatible'] as const) {
+    const v = d[k];
+    if (v !== undefined && !['allow', 'warn', 'deny'].includes(v as string))
+      throw invalid(`${k} must be allow, warn or deny`);
+  }
+  if (d.sources !== undefined && d.sources !== null && !isMapping(d.sources))
+    throw invalid('sources must be a mapping with allow and deny lists');
+  if (d.groups !== undefined && d.groups !== null && !isMapping(d.groups))
+    throw invalid('groups must map group names to lists of module patterns');
   const compiled: Omit<CompiledData, 'index'> = {
     raw: d,
     allow: list(d.sources?.allow, 'sources.allow'),
     deny: list(d.sources?.deny, 'sources.deny'),
-    banned: (d.banned ?? []).map((b, i) => {
-      if (!b || typeof b.module !== 'string' || typeof b.versions !== 'string')
-        throw new ModgateError('POLICY_DATA_INVALID', `banned[${i}] needs module and versions`);
+    banned: entries(d.banned, 'banned').map((b, i) => {
+      if (typeof b.module !== 'string' || typeof b.versions !== 'string')
+        throw invalid(`banned[${i}] needs module and versions`);
+      if (b.reason !== undefined && typeof b.reason !== 'string')
+        throw invalid(`banned[${i}].reason must be a string`);
       return {
         module: b.module,
         versions: b.versions,
@@ -81,20 +126,22 @@ export function compileData(raw: unknown): CompiledData {
     }),
     cooldownExempt: list(d.cooldownExempt, 'cooldownExempt'),
     groups: new Map(Object.entries(d.groups ?? {}).map(([g, p]) => [g, list(p, `groups.${g}`)])),
-    waivers: (d.waivers ?? []).map((w, i) => {
-      const expiresEpoch = Math.floor(Date.parse(String(w?.expires)) / 1000);
-      if (!w || typeof w.module !== 'string' || !Number.isFinite(expiresEpoch)) {
-        throw new ModgateError(
-          'POLICY_DATA_INVALID',
-          `waivers[${i}] needs module, versions, reason and an RFC 3339 expires`,
-        );
+    waivers: entries(d.waivers, 'waivers').map((w, i) => {
+      const expiresEpoch = epochOf(w.expires);
+      if (
+        typeof w.module !== 'string' ||
+        (w.versions !== undefined && typeof w.versions !== 'string') ||
+        (w.reason !== undefined && typeof w.reason !== 'string') ||
+        !Number.isFinite(expiresEpoch)
+      ) {
+        throw invalid(`waivers[${i}] needs module, versions, reason and an RFC 3339 expires`);
       }
       return {
         module: w.module,
-        reason: w.reason ?? '',
-        expires: String(w.expires),
+        reason: (w.reason as string | undefined) ?? '',
+        expires: w.expires instanceof Date ? w.expires.toISOString() : String(w.expires),
         expiresEpoch,
-        test: parseRange(w.versions ?? '*'),
+        test: parseRange((w.versions as string | undefined) ?? '*'),
       };
     }),
   };

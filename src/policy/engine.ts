@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -34,9 +34,19 @@ interface Loaded {
   data: CompiledData;
   policyRevision: string;
   dataRevision: string;
+  sourceRevision: string | undefined;
+}
+
+export interface ReloadEvent {
+  ok: boolean;
+  error?: string;
+  policyRevision: string;
+  dataRevision: string;
 }
 
 const ENTRYPOINT = 'modgate/decision';
+/** A bundle unpacking to more than this is refused (a gzip bomb guard). */
+const MAX_BUNDLE_BYTES = 256 << 20;
 
 /**
  * Evaluates the compiled Rego policy (opa-wasm). Data is loaded with setData
@@ -49,36 +59,45 @@ export class PolicyEngine {
   private current: Loaded;
   private watchers: FSWatcher[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private poller: NodeJS.Timeout | undefined;
+  private seen = new Map<string, string>();
+  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly src: PolicySource,
     loaded: Loaded,
-    private readonly onReload?: (e: {
-      ok: boolean;
-      error?: string;
-      policyRevision: string;
-      dataRevision: string;
-    }) => void,
+    private readonly onReload?: (e: ReloadEvent) => void,
   ) {
     this.current = loaded;
   }
 
-  static async load(src: PolicySource, onReload?: PolicyEngine['onReload']): Promise<PolicyEngine> {
-    return new PolicyEngine(src, await loadAll(src), onReload);
+  static async load(src: PolicySource, onReload?: (e: ReloadEvent) => void): Promise<PolicyEngine> {
+    const seen = fingerprints(src);
+    const engine = new PolicyEngine(src, await loadAll(src), onReload);
+    engine.seen = seen;
+    return engine;
   }
 
+  /** The first 16 hex digits of the sha256 of the compiled policy (policy.wasm). */
   get policyRevision(): string {
     return this.current.policyRevision;
   }
 
+  /** The first 16 hex digits of the sha256 of the data file's bytes (or the bundle's data.json). */
   get dataRevision(): string {
     return this.current.dataRevision;
+  }
+
+  /** The Rego sources' hash from build/REVISION, or the bundle manifest's revision, when there is one. */
+  get sourceRevision(): string | undefined {
+    return this.current.sourceRevision;
   }
 
   get data(): CompiledData {
     return this.current.data;
   }
 
+  /** Evaluates modgate/decision. Never throws: any failure is a POLICY_ERROR denial. */
   evaluate(input: PolicyInput): RawDecision {
     try {
       const rs = this.current.policy.evaluate(input, ENTRYPOINT) as Array<{ result?: unknown }>;
@@ -92,8 +111,18 @@ export class PolicyEngine {
     }
   }
 
-  /** Reloads policy and data now; keeps the old ones when the new ones are bad. */
-  async reload(): Promise<boolean> {
+  /**
+   * Reloads policy and data now and swaps them in at once; keeps the old ones
+   * when the new ones are bad. Reloads run one at a time, in call order.
+   */
+  reload(): Promise<boolean> {
+    const run = this.queue.then(() => this.reloadNow());
+    this.queue = run;
+    return run;
+  }
+
+  private async reloadNow(): Promise<boolean> {
+    this.seen = fingerprints(this.src);
     try {
       this.current = await loadAll(this.src);
       this.onReload?.({
@@ -113,26 +142,62 @@ export class PolicyEngine {
     }
   }
 
-  /** Watches the policy and data files and reloads on change (debounced). */
-  watch(debounceMs = 200): this {
-    for (const file of watchedFiles(this.src)) {
-      const dir = path.dirname(file);
-      const w = watch(dir, { persistent: false }, (_e, name) => {
-        if (name !== null && String(name) !== path.basename(file)) return;
-        clearTimeout(this.timer);
-        this.timer = setTimeout(() => void this.reload(), debounceMs);
-      });
-      w.on('error', () => undefined);
-      this.watchers.push(w);
+  /**
+   * Reloads when the policy or data file changes: file-system events on their
+   * folders (debounced), and a stat poll every pollMs as a backstop for what
+   * events miss (network file systems, a symlink swapped by a ConfigMap update).
+   * A reload happens only when a file's identity, size or mtime changed.
+   */
+  watch(debounceMs = 200, pollMs = 2000): this {
+    const files = watchedFiles(this.src);
+    for (const dir of new Set(files.map((f) => path.dirname(f)))) {
+      try {
+        const w = watch(dir, { persistent: false }, () => {
+          clearTimeout(this.timer);
+          this.timer = setTimeout(() => this.checkForChange(), debounceMs);
+        });
+        w.on('error', () => undefined);
+        this.watchers.push(w);
+      } catch {
+        // No events for this folder: the poll still sees changes.
+      }
+    }
+    if (pollMs > 0) {
+      this.poller = setInterval(() => this.checkForChange(), pollMs);
+      this.poller.unref();
     }
     return this;
   }
 
+  private checkForChange(): void {
+    const now = fingerprints(this.src);
+    const changed = [...now].some(([f, fp]) => this.seen.get(f) !== fp);
+    if (changed) {
+      this.seen = now;
+      void this.reload();
+    }
+  }
+
   close(): void {
     clearTimeout(this.timer);
+    clearInterval(this.poller);
     for (const w of this.watchers) w.close();
     this.watchers = [];
   }
+}
+
+/** What identifies each watched file's current content cheaply (stat follows symlinks). */
+function fingerprints(src: PolicySource): Map<string, string> {
+  return new Map(
+    watchedFiles(src).map((f) => {
+      try {
+        const st = statSync(f);
+        return [f, `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`];
+      } catch {
+        return [f, 'missing'];
+      }
+    }),
+  );
 }
 
 function checkDecision(r: unknown): RawDecision {
@@ -170,9 +235,14 @@ function watchedFiles(src: PolicySource): string[] {
 async function loadAll(src: PolicySource): Promise<Loaded> {
   let wasm: Buffer;
   let bundleData: unknown;
+  let sourceRevision: string | undefined;
   if (isBundle(src.path)) {
-    ({ wasm, data: bundleData } = await readBundle(src.path));
+    ({ wasm, data: bundleData, revision: sourceRevision } = await readBundle(src.path));
   } else {
+    sourceRevision = await readFile(path.join(src.path, 'build', 'REVISION'), 'utf8').then(
+      (t) => t.trim() || undefined,
+      () => undefined,
+    );
     wasm = await readFile(path.join(src.path, 'build', 'policy.wasm')).catch(
       (err: NodeJS.ErrnoException) => {
         throw new ModgateError(
@@ -207,7 +277,13 @@ async function loadAll(src: PolicySource): Promise<Loaded> {
       'POLICY_LOAD_FAILED',
       `the compiled policy has no ${ENTRYPOINT} entrypoint`,
     );
-  return { policy, data, policyRevision: sha(wasm), dataRevision: sha(rawData.text) };
+  return {
+    policy,
+    data,
+    policyRevision: sha(wasm),
+    dataRevision: sha(rawData.text),
+    sourceRevision,
+  };
 }
 
 async function readData(file: string): Promise<{ doc: unknown; text: string }> {
@@ -227,17 +303,29 @@ async function readData(file: string): Promise<{ doc: unknown; text: string }> {
   }
 }
 
-async function readBundle(file: string): Promise<{ wasm: Buffer; data: unknown }> {
+async function readBundle(
+  file: string,
+): Promise<{ wasm: Buffer; data: unknown; revision: string | undefined }> {
   const size = (await stat(file)).size;
   if (size > 64 << 20)
     throw new ModgateError('POLICY_LOAD_FAILED', `policy bundle ${file} is over 64 MiB`);
   const files = new Map<string, Buffer>();
   const extract = tar.extract();
+  let total = 0;
   extract.on('entry', (header, stream, next) => {
+    const name = header.name.replace(/^\/+/, '');
+    // Only the files modgate reads are kept; the rest is skipped unread.
+    const keep = name === 'policy.wasm' || name === 'data.json' || name === '.manifest';
     const chunks: Buffer[] = [];
-    stream.on('data', (c: unknown) => void chunks.push(c as Buffer));
+    stream.on('data', (data: unknown) => {
+      const c = data as Buffer;
+      total += c.length;
+      if (total > MAX_BUNDLE_BYTES)
+        extract.destroy(new Error(`it unpacks to over ${MAX_BUNDLE_BYTES >> 20} MiB`));
+      else if (keep) chunks.push(c);
+    });
     stream.on('end', () => {
-      files.set(header.name.replace(/^\/+/, ''), Buffer.concat(chunks));
+      if (keep && header.type === 'file') files.set(name, Buffer.concat(chunks));
       next();
     });
     stream.resume();
@@ -259,8 +347,22 @@ async function readBundle(file: string): Promise<{ wasm: Buffer; data: unknown }
   const wasm = files.get('policy.wasm');
   if (!wasm)
     throw new ModgateError('POLICY_LOAD_FAILED', `policy bundle ${file} has no /policy.wasm`);
-  const data = files.get('data.json');
-  return { wasm, data: data ? JSON.parse(data.toString('utf8')) : {} };
+  const json = (name: string): unknown => {
+    const b = files.get(name);
+    if (!b) return undefined;
+    try {
+      return JSON.parse(b.toString('utf8'));
+    } catch (err) {
+      throw new ModgateError(
+        'POLICY_LOAD_FAILED',
+        `policy bundle ${file}: /${name} is not JSON: ${(err as Error).message}`,
+      );
+    }
+  };
+  const manifest = json('.manifest') as { revision?: unknown } | undefined;
+  const revision =
+    typeof manifest?.revision === 'string' && manifest.revision ? manifest.revision : undefined;
+  return { wasm, data: json('data.json') ?? {}, revision };
 }
 
 function sha(b: Buffer | string): string {

@@ -5,10 +5,10 @@ import type {
   ModuleFacts,
   PolicyGate,
 } from '../goproxy/ports.js';
-import { ByteLru } from '../storage/lru.js';
 import type { PolicyEngine, RawDecision } from './engine.js';
 import { buildInput, nextBoundary } from './input.js';
 import type { CompiledData } from './data.js';
+import { DecisionCache } from './cache.js';
 
 export interface GateOptions {
   mode: 'enforce' | 'dry-run';
@@ -16,26 +16,33 @@ export interface GateOptions {
   listFacts?: (module: string, versions: string[]) => Promise<Map<string, ModuleFacts>>;
   /** Called on engine errors (an audit security event). */
   onPolicyError?: (req: DecisionRequest, d: RawDecision) => void;
+  /** Decision cache size in entries (default 10,000; 0 turns the cache off). */
   cacheEntries?: number;
   now?: () => Date;
 }
-
-const DEFAULT_TTL_S = 300;
 
 /**
  * The policy gate of the fetch flow: builds the input, evaluates through a
  * decision cache, and applies the mode (dry-run turns denials into warnings).
  */
 export class RegoGate implements PolicyGate {
-  private readonly cache: ByteLru<{ d: RawDecision; until: number }>;
-  hits = 0;
-  misses = 0;
+  readonly cache: DecisionCache;
 
   constructor(
     private readonly engine: PolicyEngine,
     private readonly opts: GateOptions,
   ) {
-    this.cache = new ByteLru(opts.cacheEntries ?? 10_000);
+    this.cache = new DecisionCache(opts.cacheEntries ?? 10_000);
+  }
+
+  /** Decisions answered from the cache. */
+  get hits(): number {
+    return this.cache.hits;
+  }
+
+  /** Decisions that needed an evaluation. */
+  get misses(): number {
+    return this.cache.misses;
   }
 
   async decide(req: DecisionRequest): Promise<Decision> {
@@ -103,23 +110,17 @@ export class RegoGate implements PolicyGate {
     return (raw.minReleaseAgeHours ?? 0) > 0 || raw.denyRetracted === true;
   }
 
-  /** Evaluates through the cache keyed by revisions and the input without the request time. */
+  /** Evaluates through the decision cache (see DecisionCache for the key and expiry). */
   evaluate(req: DecisionRequest): RawDecision {
     const now = (this.opts.now ?? (() => new Date()))();
-    const input = buildInput(req, this.engine.data, now);
-    const { time: _t, epoch: _e, ...request } = input.request;
-    const key = `${this.engine.policyRevision}/${this.engine.dataRevision}/${JSON.stringify({ ...input, request })}`;
+    const data = this.engine.data;
+    const input = buildInput(req, data, now);
+    const key = DecisionCache.key(this.engine.policyRevision, this.engine.dataRevision, input);
     const epoch = input.request.epoch;
-    const hit = this.cache.get(key);
-    if (hit && epoch < hit.until) {
-      this.hits++;
-      return hit.d;
-    }
-    this.misses++;
+    const hit = this.cache.get(key, epoch);
+    if (hit) return hit;
     const d = this.engine.evaluate(input);
-    const boundary = nextBoundary(input, this.engine.data);
-    const until = Math.min(epoch + DEFAULT_TTL_S, boundary);
-    if (!d.deny.some((r) => r.code === 'POLICY_ERROR')) this.cache.set(key, { d, until }, 1);
+    this.cache.set(key, d, epoch, nextBoundary(input, data));
     return d;
   }
 }

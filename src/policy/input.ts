@@ -43,7 +43,7 @@ export function buildInput(req: DecisionRequest, data: CompiledData, now: Date):
       kind: req.kind,
       time: now.toISOString(),
       epoch: Math.floor(now.getTime() / 1000),
-      identity: req.identity,
+      identity: { id: req.identity.id, method: req.identity.method, groups: req.identity.groups },
     },
     module: { path: req.module, ...(v ? versionFacts(v) : {}) },
     match: {
