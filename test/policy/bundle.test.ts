@@ -1,19 +1,10 @@
 import t from 'tap';
+import { bundle } from '../helpers/bundle.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createGzip } from 'node:zlib';
-import { buffer } from 'node:stream/consumers';
-import tar from 'tar-stream';
 import { PolicyEngine } from '../../src/policy/engine.js';
 import { buildInput } from '../../src/policy/input.js';
 import { repoRoot } from '../helpers/testdata.js';
-
-async function bundle(files: Record<string, Buffer | string>): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const [name, data] of Object.entries(files)) pack.entry({ name }, data);
-  pack.finalize();
-  return buffer(pack.pipe(createGzip()));
-}
 
 t.test(
   'an operator bundle (opa build output: /policy.wasm and /data.json) loads with its data',

@@ -1,10 +1,8 @@
 import t from 'tap';
+import { bundle } from '../helpers/bundle.js';
 import type { Test } from 'tap';
 import { cp, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createGzip } from 'node:zlib';
-import { buffer } from 'node:stream/consumers';
-import tar from 'tar-stream';
 import YAML from 'yaml';
 import { PolicyEngine, type RawDecision, type ReloadEvent } from '../../src/policy/engine.js';
 import { buildInput } from '../../src/policy/input.js';
@@ -391,13 +389,6 @@ t.test('hot reload through a swapped symlink (as a Kubernetes ConfigMap updates)
   await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
   t.ok(await waitFor(() => !decide(engine, { module: 'example.com/lib' }).allow), 'reloaded');
 });
-
-async function bundle(files: Record<string, Buffer | string>): Promise<Buffer> {
-  const pack = tar.pack();
-  for (const [name, data] of Object.entries(files)) pack.entry({ name }, data);
-  pack.finalize();
-  return buffer(pack.pipe(createGzip()));
-}
 
 t.test(
   'an operator bundle: wasm, data.json and the manifest revision; data overridable',
