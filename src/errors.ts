@@ -1,6 +1,6 @@
 /**
  * The one error class of modgate. Every failure carries a stable string code
- * (documented in docs/errors.md). Only the HTTP layer (src/goproxy/http-errors.ts)
+ * (documented in docs/errors.md). Only the HTTP layer (src/http/errors.ts)
  * maps codes to statuses; everything else just throws ModgateError.
  */
 export class ModgateError extends Error {

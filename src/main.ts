@@ -25,11 +25,11 @@ import {
   type AuditPort,
   type Identity,
   type PolicyGate,
-} from './goproxy/ports.js';
+} from './contracts.js';
 import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StoreTofuLedger } from './integrity/tofu-store.js';
 import { Metrics } from './observability/metrics.js';
-import { buildServer } from './server.js';
+import { buildServer } from './http/app.js';
 import { FsBlobStore } from './storage/fs.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import type { Dispatcher } from 'undici';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { ModgateConfig } from './config/types.js';
-import type { AuditPort } from './goproxy/ports.js';
+import type { AuditPort } from './contracts.js';
 import { Router } from './goproxy/router.js';
 import { SumdbProxy } from './goproxy/sumdb-proxy.js';
 import { SumdbClient } from './integrity/sumdb/client.js';

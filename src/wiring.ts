@@ -12,7 +12,7 @@ import { AuditLog } from './audit/log.js';
 import { CheckpointShipper } from './audit/ship.js';
 import type { ModgateConfig } from './config/types.js';
 import { ModgateError } from './errors.js';
-import type { AuditPort, ModuleFacts } from './goproxy/ports.js';
+import type { AuditPort, ModuleFacts } from './contracts.js';
 import type { Metrics } from './observability/metrics.js';
 import { PolicyEngine } from './policy/engine.js';
 import { RegoGate } from './policy/gate.js';

@@ -1,9 +1,4 @@
-import type {
-  AuditPort,
-  CompletionRecord,
-  DecisionRecord,
-  SecurityEvent,
-} from '../goproxy/ports.js';
+import type { AuditPort, CompletionRecord, DecisionRecord, SecurityEvent } from '../contracts.js';
 import type { AuditLog } from './log.js';
 import type { DecisionEntry } from './records.js';
 

@@ -21,10 +21,10 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { ModgateError } from '../errors.js';
-import type { Identity } from '../goproxy/ports.js';
+import type { Identity } from '../contracts.js';
 import { buildTokenTable, findToken, type TokenEntry } from './tokens.js';
 
-export type { Identity } from '../goproxy/ports.js';
+export type { Identity } from '../contracts.js';
 export { generateToken, hashToken, type TokenEntry } from './tokens.js';
 
 /** The challenge the HTTP layer sends with 401. */

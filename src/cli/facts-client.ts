@@ -3,7 +3,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { escapePath, escapeVersion } from '../integrity/module.js';
 import { isRetracted, parseModFile } from '../integrity/modfile.js';
 import { highestForRetractions, parseList } from '../goproxy/facts.js';
-import type { ModuleFacts } from '../goproxy/ports.js';
+import type { ModuleFacts } from '../contracts.js';
 
 /** Fetches policy facts (publish time, retraction, deprecation) through a running modgate. */
 export class GatewayFacts {

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
 import { ModgateError } from '../errors.js';
-import type { ModuleFacts } from '../goproxy/ports.js';
+import type { ModuleFacts } from '../contracts.js';
 import { buildInput } from '../policy/input.js';
 import type { RegoGate } from '../policy/gate.js';
 import type { RawDecision } from '../policy/engine.js';

@@ -3,7 +3,7 @@ import { parseModFile, isRetracted } from '../integrity/modfile.js';
 import { compare, isValid, prerelease } from '../integrity/semver.js';
 import type { ArtifactService } from './artifacts.js';
 import type { MetadataService } from './metadata.js';
-import type { ModuleFacts } from './ports.js';
+import type { ModuleFacts } from '../contracts.js';
 import { ByteLru } from '../storage/lru.js';
 
 const LIST_INFO_PARALLELISM = 8;

@@ -11,7 +11,7 @@ import type {
   ModuleFacts,
   PolicyGate,
   RequestContext,
-} from './ports.js';
+} from '../contracts.js';
 import { compare } from '../integrity/semver.js';
 
 export interface Served<T> {

@@ -1,16 +1,8 @@
 import { ModgateError } from '../errors.js';
 
-/**
- * Where a hash's trust comes from: a verified checksum-database record, or a
- * local trust-on-first-use ledger for private modules.
- */
-export interface Evidence {
-  method: 'sumdb' | 'tofu';
-  h1: string;
-  sumdb?: { name: string; treeSize: number; rootHash: string; recordId: number };
-  /** For TOFU: when the hash was first seen. */
-  firstSeen?: string;
-}
+import type { Evidence } from '../contracts.js';
+
+export type { Evidence } from '../contracts.js';
 
 /** The subset of the sumdb client that checksum checks need. */
 export interface SumdbLookup {

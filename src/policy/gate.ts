@@ -1,10 +1,4 @@
-import type {
-  Decision,
-  DecisionRequest,
-  Identity,
-  ModuleFacts,
-  PolicyGate,
-} from '../goproxy/ports.js';
+import type { Decision, DecisionRequest, Identity, ModuleFacts, PolicyGate } from '../contracts.js';
 import type { PolicyEngine, RawDecision } from './engine.js';
 import { buildInput, nextBoundary } from './input.js';
 import type { CompiledData } from './data.js';

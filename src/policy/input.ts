@@ -1,6 +1,6 @@
 import { isPseudoVersion, pseudoVersionBase } from '../integrity/pseudo.js';
 import { build, canonical, major, prerelease } from '../integrity/semver.js';
-import type { DecisionRequest } from '../goproxy/ports.js';
+import type { DecisionRequest } from '../contracts.js';
 import type { CompiledData } from './data.js';
 
 /** The input document of policies/input.schema.json. */

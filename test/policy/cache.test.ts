@@ -7,7 +7,7 @@ import { PolicyEngine } from '../../src/policy/engine.js';
 import { RegoGate } from '../../src/policy/gate.js';
 import { DecisionCache } from '../../src/policy/cache.js';
 import { buildInput } from '../../src/policy/input.js';
-import type { DecisionRequest } from '../../src/goproxy/ports.js';
+import type { DecisionRequest } from '../../src/contracts.js';
 import { repoRoot } from '../helpers/testdata.js';
 
 const identity = { id: 'ci', method: 'bearer' as const, groups: [] as string[] };

@@ -6,7 +6,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { PolicyEngine, type RawDecision, type ReloadEvent } from '../../src/policy/engine.js';
 import { buildInput } from '../../src/policy/input.js';
-import type { DecisionRequest, ModuleFacts } from '../../src/goproxy/ports.js';
+import type { DecisionRequest, ModuleFacts } from '../../src/contracts.js';
 import { repoRoot } from '../helpers/testdata.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { compileData } from '../../src/policy/data.js';
 import { buildInput, nextBoundary } from '../../src/policy/input.js';
-import type { DecisionRequest } from '../../src/goproxy/ports.js';
+import type { DecisionRequest } from '../../src/contracts.js';
 import { repoRoot } from '../helpers/testdata.js';
 
 const data = compileData({

@@ -1,9 +1,9 @@
 /**
- * The ports through which the fetch flow reaches policy and audit. The
- * composition root (src/main.ts) plugs the real engines in; the flow only
- * knows these shapes.
+ * The shared contracts: the shapes that the flow, policy, audit, auth and the
+ * HTTP layer exchange (Identity, Decision, ModuleFacts, Evidence) and the ports
+ * through which the flow reaches policy and audit. A leaf module: it imports
+ * nothing, so every room may depend on it and it depends on none.
  */
-import type { Evidence } from '../integrity/checksums.js';
 
 export interface Identity {
   id: string;
@@ -125,3 +125,15 @@ export const noAudit: AuditPort = {
   async security() {},
   healthy: () => true,
 };
+
+/**
+ * Where a hash's trust comes from: a verified checksum-database record, or a
+ * local trust-on-first-use ledger for private modules.
+ */
+export interface Evidence {
+  method: 'sumdb' | 'tofu';
+  h1: string;
+  sumdb?: { name: string; treeSize: number; rootHash: string; recordId: number };
+  /** For TOFU: when the hash was first seen. */
+  firstSeen?: string;
+}

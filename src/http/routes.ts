@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ModgateError } from '../errors.js';
-import type { ArtifactHit } from './artifacts.js';
-import type { GatewayFlow, Served } from './flow.js';
-import { toHttpError } from './http-errors.js';
-import type { MetaResult } from './metadata.js';
-import { parseProxyPath } from './paths.js';
-import type { AuditPort, Decision, Identity, RequestContext } from './ports.js';
+import type { ArtifactHit } from '../goproxy/artifacts.js';
+import type { GatewayFlow, Served } from '../goproxy/flow.js';
+import { toHttpError } from './errors.js';
+import type { MetaResult } from '../goproxy/metadata.js';
+import { parseProxyPath } from '../goproxy/paths.js';
+import type { AuditPort, Decision, Identity, RequestContext } from '../contracts.js';
 import type { BlobStore } from '../storage/types.js';
 
 export interface RouteDeps {

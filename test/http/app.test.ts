@@ -1,8 +1,8 @@
 import t from 'tap';
 import { request } from 'undici';
-import { makeModule, startFakeUpstream } from './helpers/fake-upstream.js';
-import { startTestGateway } from './helpers/gateway.js';
-import { hashToken } from '../src/auth/tokens.js';
+import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
+import { startTestGateway } from '../helpers/gateway.js';
+import { hashToken } from '../../src/auth/tokens.js';
 
 t.test('health, readiness, metrics, request ids and HEAD', async (t) => {
   const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);

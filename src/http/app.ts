@@ -7,8 +7,8 @@ import Fastify, {
 } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Metrics } from './observability/metrics.js';
-import { registerProxyRoutes, sendError, type RouteDeps } from './goproxy/routes.js';
+import type { Metrics } from '../observability/metrics.js';
+import { registerProxyRoutes, sendError, type RouteDeps } from './routes.js';
 
 export interface ServerDeps extends RouteDeps {
   logger: Logger;
