@@ -12,10 +12,18 @@ export interface Identity {
 }
 
 export interface RequestContext {
+  /** modgate's own id for the request (the audit record id's prefix); never the client's. */
   requestId: string;
+  /** The client's X-Request-Id, kept apart from modgate's own id. */
+  clientRequestId?: string;
   identity: Identity;
   address: string;
   startedAt: number;
+  /**
+   * The request's lifetime: aborted when its deadline passes or the client is
+   * gone. Every piece of work done for this request alone listens to it.
+   */
+  signal: AbortSignal;
 }
 
 export interface Reason {

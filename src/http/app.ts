@@ -24,10 +24,8 @@ export interface ServerDeps extends RouteDeps {
 export function buildServer(d: ServerDeps): FastifyInstance {
   const opts: FastifyServerOptions & Record<string, unknown> = {
     loggerInstance: d.logger,
-    genReqId: (req) =>
-      typeof req.headers['x-request-id'] === 'string'
-        ? req.headers['x-request-id'].slice(0, 64)
-        : randomUUID(),
+    // modgate's own id; a client's X-Request-Id is kept apart (RequestContext.clientRequestId).
+    genReqId: () => randomUUID(),
     requestIdHeader: false,
     return503OnClosing: true,
     forceCloseConnections: false,

@@ -40,7 +40,7 @@ export function registerProxyRoutes(app: FastifyInstance, d: RouteDeps): void {
         return await d.sumdb(req, reply, rest.slice('sumdb/'.length));
       }
       const parsed = parseProxyPath(`/${rest}`);
-      const ctx = context(req, d.identify(req));
+      const ctx = context(req, reply, d.identify(req));
       switch (parsed.kind) {
         case 'list':
           return sendMeta(reply, await d.flow.list(ctx, parsed.module), 'list', d);
@@ -72,8 +72,21 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
     .send(body);
 }
 
-function context(req: FastifyRequest, identity: Identity): RequestContext {
-  return { requestId: String(req.id), identity, address: req.ip, startedAt: Date.now() };
+function context(req: FastifyRequest, reply: FastifyReply, identity: Identity): RequestContext {
+  const lifetime = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished)
+      lifetime.abort(new ModgateError('CLIENT_GONE', 'the client went away'));
+  });
+  const clientId = req.headers['x-request-id'];
+  return {
+    requestId: String(req.id),
+    ...(typeof clientId === 'string' ? { clientRequestId: clientId.slice(0, 128) } : {}),
+    identity,
+    address: req.ip,
+    startedAt: Date.now(),
+    signal: lifetime.signal,
+  };
 }
 
 function warnHeaders(reply: FastifyReply, decision: Decision): void {
