@@ -12,9 +12,10 @@ import { ArtifactService } from './goproxy/artifacts.js';
 import { FactsService } from './goproxy/facts.js';
 import { createAudit, createGate } from './wiring.js';
 import {
-  createDispatcher,
+  buildUpstream,
   createRouter,
-  createUpstreamClient,
+  createUpstreamHealth,
+  describeSumdb,
   setupSumdb,
 } from './upstream-wiring.js';
 import { GatewayFlow } from './goproxy/flow.js';
@@ -33,6 +34,9 @@ import { buildServer } from './http/app.js';
 import { FsBlobStore } from './storage/fs.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import type { Dispatcher } from 'undici';
+import type { AddressPolicy } from './upstream/redirects.js';
+import { summaryLine, type UpstreamHealth } from './upstream/probe.js';
+import type { SumdbTransport } from './upstream/sumdb-transport.js';
 import { createIdentify } from './auth/authenticate.js';
 import {
   buildHttpsOptions,
@@ -50,6 +54,8 @@ export interface GatewayParts {
   identify?: (req: FastifyRequest) => Identity;
   https?: Record<string, unknown>;
   logger?: Logger;
+  /** Replaces DNS and the private-address rule for redirects (tests on loopback). */
+  addresses?: AddressPolicy;
 }
 
 export interface Gateway {
@@ -57,6 +63,8 @@ export interface Gateway {
   url: string;
   metrics: Metrics;
   store: FsBlobStore;
+  /** Settles once every upstream was probed and the start-up summary logged. */
+  probed: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -86,8 +94,13 @@ export async function startGateway(
   if (!config.audit.enabled && !parts.audit)
     logger.warn('the audit trail is disabled (audit.enabled: false)');
   const audit = parts.audit ?? trail?.port ?? noAudit;
-  const dispatcher = parts.dispatcher ?? (await createDispatcher(config, logger, metrics, audit));
-  const client = createUpstreamClient(config, dispatcher, metrics);
+  const upstream = await buildUpstream(config, logger, {
+    metrics,
+    audit,
+    ...(parts.dispatcher ? { dispatcher: parts.dispatcher } : {}),
+    ...(parts.addresses ? { addresses: parts.addresses } : {}),
+  });
+  const client = upstream.client;
   const db = setupSumdb(config, client, router, store, logger);
   const checksums = new ChecksumVerifier({
     sumdb: parts.sumdb !== undefined ? parts.sumdb : db.client,
@@ -114,7 +127,9 @@ export async function startGateway(
     router,
     ttlSeconds: { list: config.cache.listTtlSeconds, query: config.cache.queryTtlSeconds },
     maxBytes: { list: config.limits.listBytes, info: config.limits.infoBytes },
+    deadlineMs: config.http.deadlineMs * (config.http.retries + 2),
   });
+  const health = createUpstreamHealth(config, client);
   const facts = new FactsService(artifacts, metadata, config.cache.listTtlSeconds * 1000);
   const policy = parts.gate
     ? undefined
@@ -157,7 +172,9 @@ export async function startGateway(
         checks.storage = (err as Error).message;
       }
       checks.audit = audit.healthy() ? 'ok' : 'unwritable';
-      const ok = checks.storage === 'ok' && checks.audit === 'ok';
+      const up = await health.check();
+      checks.upstreams = up.ok ? up.detail : `every upstream fails: ${up.detail}`;
+      const ok = checks.storage === 'ok' && checks.audit === 'ok' && up.ok;
       const ago = metrics.lastUpstreamOk
         ? Math.round((Date.now() - metrics.lastUpstreamOk) / 1000)
         : -1;
@@ -185,20 +202,40 @@ export async function startGateway(
     await app.close();
     throw err;
   }
-  logger.info({ url }, `modgate listening on ${url}`);
+  const probed = announce(logger, health, {
+    url,
+    transport: db.transport,
+    policyRevision: policy?.engine.policyRevision ?? (parts.gate ? 'supplied' : 'none (allow all)'),
+    storage: path.join(config.dataDir, 'store'),
+  }).catch((err: unknown) => logger.error({ err }, 'start-up probe failed'));
   return {
     app,
     url,
     metrics,
     store,
+    probed,
     close: async () => {
       reloader?.stop();
       policy?.engine.close();
-      await app.close();
+      const closing = app.close();
+      // Upstream work is aborted first, so that nothing waits on it and nothing writes after close.
+      await Promise.all([upstream.close(), metadata.close()]);
+      await closing;
       await trail?.log.close();
-      await dispatcher.close().catch(() => undefined);
     },
   };
+}
+
+/** Probes each upstream once and logs the one line that says modgate serves. */
+async function announce(
+  logger: Logger,
+  health: UpstreamHealth,
+  s: { url: string; transport: SumdbTransport | null; policyRevision: string; storage: string },
+): Promise<void> {
+  const [upstreams, sumdb] = await Promise.all([health.probe(), describeSumdb(s.transport)]);
+  const summary = { ...s, transport: undefined, upstreams, sumdb };
+  const failing = upstreams.length > 0 && upstreams.every((u) => !u.ok);
+  logger[failing ? 'error' : 'info'](summary, summaryLine(summary));
 }
 
 function httpsFileOptions(config: ModgateConfig): HttpsFileOptions {
