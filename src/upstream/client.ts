@@ -268,7 +268,6 @@ class DeadlineTimer {
       },
       Math.max(0, ms),
     );
-    this.timer.unref();
   }
 
   clear(): void {

@@ -77,7 +77,6 @@ export class SingleFlight<T> {
             );
             this.drop(key, flight);
           }, ms);
-    timer?.unref();
     const promise = Promise.resolve()
       .then(() => work(controller.signal))
       .finally(() => {
