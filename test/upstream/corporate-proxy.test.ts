@@ -32,7 +32,7 @@ async function gateway(
   dataDir: string,
   upstream: string,
   pins: string[],
-  caFile: string,
+  caFile: string | undefined,
 ): Promise<{ gw: Gateway; lines: string[] }> {
   const { lines, logger } = logSink();
   const config = validateConfig({
@@ -42,7 +42,7 @@ async function gateway(
     sumdb: 'off',
     upstream,
     pins: { '127.0.0.1': pins },
-    extraCaFile: caFile,
+    ...(caFile ? { extraCaFile: caFile } : {}),
     http: { retries: 0 },
   });
   const gw = await startGateway(config, { logger });
@@ -72,6 +72,21 @@ t.test('behind a TLS-inspecting proxy', async (t) => {
     if (saved.no !== undefined) process.env.NO_PROXY = saved.no;
   });
   const dir = t.testdir();
+  // Before IT's CA is installed, TLS itself fails, and the text says what to do.
+  const untrusted = await gateway(
+    t,
+    path.join(dir, 'c'),
+    up.url,
+    [spkiPin(real.root.x509)],
+    undefined,
+  );
+  const fails = await get(`${untrusted.gw.url}/example.com/m/@v/list`);
+  t.equal(fails.status, 502);
+  t.match(
+    fails.text,
+    /^UPSTREAM_UNAVAILABLE: upstream https:\/\/127\.0\.0\.1:\d+: .*\(SELF_SIGNED_CERT_IN_CHAIN\)\nthe chain is not trusted: behind a TLS-inspecting proxy, put its CA in extraCaFile and pin it/,
+  );
+  await untrusted.gw.close();
   // IT installed the interception CA (extraCaFile), so TLS verifies but the upstream's real pin cannot match.
   const caFile = path.join(dir, 'corp-ca.pem');
   await writeFile(caFile, proxy.ca.certPem);
