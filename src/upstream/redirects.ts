@@ -125,7 +125,7 @@ export async function checkRedirect(
 function refuse(upstream: URL, from: URL, target: string, why: string): ModgateError {
   return new ModgateError(
     'UPSTREAM_REDIRECT',
-    `upstream ${redactUrl(upstream)} redirected ${redactUrl(from)} to ${target}: refused, ${why}`,
-    { upstream: redactUrl(upstream), target },
+    `upstream ${upstream.origin} redirected ${redactUrl(from)} to ${target}: refused, ${why}`,
+    { upstream: upstream.origin, target },
   );
 }
