@@ -15,6 +15,7 @@ const env = { GOPROXY: 'off', GOSUMDB: 'off', MODGATE_CONFIG: '' };
 function decision(i: number): DecisionEntry {
   return {
     type: 'decision',
+    time: new Date().toISOString(),
     requestId: `req-${i}`,
     client: { id: 'ci', method: 'bearer', groups: [], address: '127.0.0.1' },
     kind: i % 2 ? 'mod' : 'zip',
