@@ -32,7 +32,7 @@ export interface AuditReport {
   from?: string;
   to?: string;
   records: number;
-  decisions: { allow: number; deny: number; warn: number };
+  decisions: { allow: number; deny: number; warn: number; not_found: number };
   modules: ModuleSummary[];
   denials: DenialSummary[];
   security: SecuritySummary[];
@@ -48,7 +48,7 @@ function addCapped(set: Set<string>, v: string): void {
 export async function buildReport(records: AsyncIterable<AuditRecord>): Promise<AuditReport> {
   const rep: AuditReport = {
     records: 0,
-    decisions: { allow: 0, deny: 0, warn: 0 },
+    decisions: { allow: 0, deny: 0, warn: 0, not_found: 0 },
     modules: [],
     denials: [],
     security: [],
@@ -123,7 +123,7 @@ export function formatReport(rep: AuditReport, format: 'table' | 'json'): string
   if (format === 'json') return `${JSON.stringify(rep, null, 2)}\n`;
   const d = rep.decisions;
   const parts = [
-    `Period: ${rep.from ?? '-'} .. ${rep.to ?? '-'}  records: ${rep.records}  allow: ${d.allow}  warn: ${d.warn}  deny: ${d.deny}\n`,
+    `Period: ${rep.from ?? '-'} .. ${rep.to ?? '-'}  records: ${rep.records}  allow: ${d.allow}  warn: ${d.warn}  deny: ${d.deny}  not found: ${d.not_found}\n`,
     `\nModules served (${rep.modules.length})\n`,
     renderTable(
       rep.modules.map((m) => ({
