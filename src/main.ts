@@ -28,6 +28,9 @@ import {
 } from './contracts.js';
 import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StoreTofuLedger } from './integrity/tofu-store.js';
+import { FetchCap } from './goproxy/fetch-cap.js';
+import { StateSealer } from './storage/sealed.js';
+import { removeStaleTemps } from './storage/atomic.js';
 import { Metrics } from './observability/metrics.js';
 import { buildServer } from './http/app.js';
 import { FsBlobStore } from './storage/fs.js';
@@ -75,6 +78,10 @@ export async function startGateway(
     });
   const metrics = new Metrics();
   const store = new FsBlobStore(path.join(config.dataDir, 'store'));
+  // What a crash left half-written goes before anything reads or writes.
+  await store.clearTemp();
+  await removeStaleTemps(config.dataDir, ['store']);
+  const sealer = await StateSealer.loadOrCreate(path.join(config.dataDir, 'keys', 'state.key'));
   const router = createRouter(config);
   if (router.publicUpstreams.length === 0) {
     logger.warn(
@@ -89,16 +96,28 @@ export async function startGateway(
   const dispatcher = parts.dispatcher ?? (await createDispatcher(config, logger, metrics, audit));
   const client = createUpstreamClient(config, dispatcher, metrics);
   const db = setupSumdb(config, client, router, store, logger);
+  await db.client?.checkStoredHead().catch(async (err: unknown) => {
+    await trail?.log.close();
+    await dispatcher.close().catch(() => undefined);
+    throw err;
+  });
   const checksums = new ChecksumVerifier({
     sumdb: parts.sumdb !== undefined ? parts.sumdb : db.client,
-    tofu: new StoreTofuLedger(store),
+    tofu: new StoreTofuLedger(store, sealer),
     isPrivate: (m) => router.skipsSumdb(m),
+  });
+  const cap = new FetchCap({
+    concurrent: config.limits.coldFetches,
+    queue: config.limits.coldFetchQueue,
+    retryAfterSeconds: 1,
   });
   const artifacts = new ArtifactService({
     store,
     client,
     router,
     checksums,
+    sealer,
+    cap,
     limits: config.limits,
     memory: { bytes: config.cache.memoryBytes, maxItemBytes: config.cache.memoryMaxItemBytes },
     onSecurity: async (event, details) => {
@@ -114,8 +133,13 @@ export async function startGateway(
     router,
     ttlSeconds: { list: config.cache.listTtlSeconds, query: config.cache.queryTtlSeconds },
     maxBytes: { list: config.limits.listBytes, info: config.limits.infoBytes },
+    tasks: artifacts.tasks,
   });
-  const facts = new FactsService(artifacts, metadata, config.cache.listTtlSeconds * 1000);
+  const facts = new FactsService(artifacts, metadata, {
+    ttlMs: config.cache.listTtlSeconds * 1000,
+    listConcurrency: config.limits.factsConcurrency,
+    tasks: artifacts.tasks,
+  });
   const policy = parts.gate
     ? undefined
     : await createGate(config, logger, {
@@ -124,7 +148,17 @@ export async function startGateway(
         metrics,
       });
   const gate = parts.gate ?? policy?.gate ?? allowAllGate;
-  const flow = new GatewayFlow({ artifacts, metadata, facts, gate, audit });
+  const flow = new GatewayFlow({
+    artifacts,
+    metadata,
+    facts,
+    gate,
+    audit,
+    budget: {
+      upstreamFetches: config.limits.upstreamFetchesPerRequest,
+      ms: config.limits.requestFactsMs,
+    },
+  });
   const identify =
     parts.identify ??
     createIdentify({
@@ -195,6 +229,8 @@ export async function startGateway(
       reloader?.stop();
       policy?.engine.close();
       await app.close();
+      // Background work (downloads, prefetches, fsyncs) ends before the audit trail closes.
+      await flow.close();
       await trail?.log.close();
       await dispatcher.close().catch(() => undefined);
     },

@@ -114,6 +114,34 @@ export const configSchema = {
         modBytes: { ...posInt, default: 16 * 1024 * 1024 },
         infoBytes: { ...posInt, default: 64 * 1024 },
         listBytes: { ...posInt, default: 8 * 1024 * 1024 },
+        coldFetches: {
+          ...posInt,
+          default: 8,
+          description: 'Zip and go.mod downloads that are fetched and verified at once.',
+        },
+        coldFetchQueue: {
+          type: 'integer',
+          minimum: 0,
+          default: 64,
+          description:
+            'Downloads waiting for a verification slot; beyond it requests get 503 OVERLOADED with Retry-After.',
+        },
+        upstreamFetchesPerRequest: {
+          ...posInt,
+          default: 32,
+          description:
+            'Upstream fetches one request may cause (a list with cool-down facts); versions whose facts do not fit are hidden.',
+        },
+        factsConcurrency: {
+          ...posInt,
+          default: 8,
+          description: 'Publish-time (.info) fetches of one list gathered at once.',
+        },
+        requestFactsMs: {
+          ...posInt,
+          default: 10000,
+          description: 'Time one request may spend gathering list facts before hiding the rest.',
+        },
       },
     },
     cache: {

@@ -32,7 +32,17 @@ export interface ModgateConfig {
     retryBaseMs: number;
     connections: number;
   };
-  limits: { zipBytes: number; modBytes: number; infoBytes: number; listBytes: number };
+  limits: {
+    zipBytes: number;
+    modBytes: number;
+    infoBytes: number;
+    listBytes: number;
+    coldFetches: number;
+    coldFetchQueue: number;
+    upstreamFetchesPerRequest: number;
+    factsConcurrency: number;
+    requestFactsMs: number;
+  };
   cache: {
     listTtlSeconds: number;
     queryTtlSeconds: number;

@@ -5,6 +5,7 @@ import { SingleFlight } from '../upstream/singleflight.js';
 import { upstreamPath, type ProxyRequest } from './paths.js';
 import type { Router } from './router.js';
 import { metaKey } from './keys.js';
+import { raceSignal, type TaskSet } from './tasks.js';
 
 export interface MetaEntry {
   body: string;
@@ -18,6 +19,8 @@ export interface MetaResult extends MetaEntry {
   cache: 'hit' | 'miss' | 'stale';
   /** Set when served stale because every upstream failed. */
   staleReason?: string;
+  /** Versions left out of a list because their facts could not be gathered within the request's budget. */
+  hidden?: number;
 }
 
 type MetaRequest = Extract<ProxyRequest, { kind: 'list' | 'latest' | 'query' }>;
@@ -36,25 +39,36 @@ export class MetadataService {
       router: Router;
       ttlSeconds: { list: number; query: number };
       maxBytes: { list: number; info: number };
+      /** Refreshes run as tracked tasks, so that close() aborts and awaits them. */
+      tasks?: TaskSet;
     },
   ) {}
 
-  async get(req: MetaRequest): Promise<MetaResult> {
+  /** `signal` is the caller's lifetime: the caller stops waiting when it aborts. */
+  async get(req: MetaRequest, signal?: AbortSignal): Promise<MetaResult> {
     const key = metaKey(req.module, req.kind === 'query' ? { query: req.query } : req.kind);
     const cached = await this.read(key);
     const ttl = (req.kind === 'list' ? this.d.ttlSeconds.list : this.d.ttlSeconds.query) * 1000;
     if (cached && Date.now() - cached.fetchedAt < ttl) return { ...cached, cache: 'hit' };
-    return this.flights.do(key, () => this.refresh(req, key, cached));
+    return raceSignal(
+      this.flights.do(key, () =>
+        this.d.tasks
+          ? this.d.tasks.run((stop) => this.refresh(req, key, cached, stop))
+          : this.refresh(req, key, cached),
+      ),
+      signal,
+    );
   }
 
   private async refresh(
     req: MetaRequest,
     key: string,
     cached: MetaEntry | null,
+    stop?: AbortSignal,
   ): Promise<MetaResult> {
     let entry: MetaEntry;
     try {
-      entry = await this.fetch(req);
+      entry = await this.fetch(req, stop);
     } catch (err) {
       const e = asModgateError(err);
       if (cached && e.code !== 'UPSTREAM_TOO_LARGE')
@@ -65,9 +79,9 @@ export class MetadataService {
     return { ...entry, cache: 'miss' };
   }
 
-  private async fetch(req: MetaRequest): Promise<MetaEntry> {
+  private async fetch(req: MetaRequest, stop?: AbortSignal): Promise<MetaEntry> {
     const route = this.d.router.route(req.module);
-    const res = await getFromChain(this.d.client, route.chain, upstreamPath(req));
+    const res = await getFromChain(this.d.client, route.chain, upstreamPath(req), stop);
     const max = req.kind === 'list' ? this.d.maxBytes.list : this.d.maxBytes.info;
     const body = await readCapped(res.body, max, `${req.module} ${req.kind}`).catch(
       (err: unknown) => {
