@@ -13,7 +13,7 @@
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { bodyFile, type Manifest } from './store.js';
+import { bodyFile, decodePath, type Manifest } from './store.js';
 
 export interface LinkOptions {
   /** Bits per second shared by all connections; 0 = unthrottled. */
@@ -84,11 +84,13 @@ export async function startReplay(
   let sent = 0;
 
   async function serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const urlPath = new URL(req.url ?? '/', 'http://replay').pathname;
+    const raw = new URL(req.url ?? '/', 'http://replay').pathname;
     const handshake = fresh.has(req.socket);
     fresh.delete(req.socket);
     await sleep(opts.rttMs * (handshake ? 2 : 1));
-    const a = manifest.answers[urlPath];
+    // Recorded as the client spelled it ("!" or "%21"); the relay records decoded paths.
+    const urlPath = Object.hasOwn(manifest.answers, raw) ? raw : (decodePath(raw) ?? raw);
+    const a = Object.hasOwn(manifest.answers, urlPath) ? manifest.answers[urlPath] : undefined;
     if (!a) misses.add(urlPath);
     hits.set(urlPath, (hits.get(urlPath) ?? 0) + 1);
     if (!a || a.status !== 200) return void res.writeHead(a?.status ?? 404).end('not found\n');

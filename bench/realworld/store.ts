@@ -39,3 +39,12 @@ export async function loadManifest(dir: string): Promise<Manifest | null> {
   const text = await readFile(path.join(dir, 'manifest.json'), 'utf8').catch(() => null);
   return text === null ? null : (JSON.parse(text) as Manifest);
 }
+
+/** A request path as recorded: percent-decoded ("%21" and "!" are one path); null if malformed. */
+export function decodePath(p: string): string | null {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    return null;
+  }
+}
