@@ -10,7 +10,13 @@ import type { ModgateConfig } from './config/types.js';
 import { ModgateError } from './errors.js';
 import { ArtifactService } from './goproxy/artifacts.js';
 import { FactsService } from './goproxy/facts.js';
-import { createAudit, createGate } from './wiring.js';
+import {
+  createAudit,
+  createGate,
+  httpsFileOptions,
+  splitHostPort,
+  validateForServe,
+} from './wiring.js';
 import {
   createDispatcher,
   createRouter,
@@ -37,12 +43,7 @@ import { FsBlobStore } from './storage/fs.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import type { Dispatcher } from 'undici';
 import { createIdentify } from './auth/authenticate.js';
-import {
-  buildHttpsOptions,
-  CertReloader,
-  type HttpsFileOptions,
-  type ReloadableServer,
-} from './tls/server.js';
+import { buildHttpsOptions, CertReloader, type ReloadableServer } from './tls/server.js';
 
 export interface GatewayParts {
   /** Overrides for tests and the demo. */
@@ -76,6 +77,13 @@ export async function startGateway(
         censor: '[redacted]',
       },
     });
+  // Everything is checked before anything is written (key, segment, folders).
+  await validateForServe(config, {
+    tls: Boolean(parts.https),
+    policy: Boolean(parts.gate),
+    audit: Boolean(parts.audit),
+    upstreamTls: Boolean(parts.dispatcher),
+  });
   const metrics = new Metrics();
   const store = new FsBlobStore(path.join(config.dataDir, 'store'));
   // What a crash left half-written goes before anything reads or writes.
@@ -237,20 +245,6 @@ export async function startGateway(
   };
 }
 
-function httpsFileOptions(config: ModgateConfig): HttpsFileOptions {
-  return {
-    certFile: config.tls.certFile,
-    keyFile: config.tls.keyFile,
-    ...(config.tls.clientCaFile
-      ? {
-          caFile: config.tls.clientCaFile,
-          requestCert: true,
-          requireClientCert: config.tls.requireClientCert,
-        }
-      : {}),
-  };
-}
-
 function startReloader(app: FastifyInstance, config: ModgateConfig, logger: Logger): CertReloader {
   const reloader = new CertReloader(
     app.server as unknown as ReloadableServer,
@@ -264,12 +258,4 @@ function startReloader(app: FastifyInstance, config: ModgateConfig, logger: Logg
   return reloader.start();
 }
 
-export function splitHostPort(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
-  if (!m)
-    throw new ModgateError(
-      'CONFIG_INVALID',
-      `listen must be HOST:PORT, got ${JSON.stringify(listen)}`,
-    );
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
-}
+export { splitHostPort } from './wiring.js';
