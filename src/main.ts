@@ -61,6 +61,8 @@ export interface Gateway {
   url: string;
   metrics: Metrics;
   store: FsBlobStore;
+  /** The cold-fetch cap (running and waiting downloads), for saturation gauges and tests. */
+  coldFetches: FetchCap;
   close(): Promise<void>;
 }
 
@@ -233,6 +235,7 @@ export async function startGateway(
     url,
     metrics,
     store,
+    coldFetches: cap,
     close: async () => {
       reloader?.stop();
       policy?.engine.close();

@@ -98,7 +98,10 @@ export class ArtifactService {
 
   /** A cached, checked artifact, or null (no upstream request). */
   async peek(want: Want, key = artifactKey(want.module, want.version, want.kind)) {
-    return this.memory.get(key) ?? (await this.cached(want, key));
+    const hot = this.memory.get(key);
+    // Without a body in memory the bytes are on disk: a changed length is caught before sending.
+    if (hot && (hot.body || (await this.d.store.stat(key))?.size === hot.evidence.size)) return hot;
+    return this.cached(want, key);
   }
 
   /** Aborts and awaits every download and background write. */
@@ -251,8 +254,8 @@ export class ArtifactService {
       return this.hit(key, info, evidence, 'miss', body);
     } catch (err) {
       if (isModgateError(err, 'CHECKSUM_MISMATCH')) await this.quarantine(tmp, key, err.details);
-      else if (isModgateError(err, 'SUMDB_FORK'))
-        await this.d.onSecurity('SUMDB_FORK', { module, version, ...err.details });
+      else if (isModgateError(err, 'SUMDB_FORK') || isModgateError(err, 'TOFU_TAMPERED'))
+        await this.d.onSecurity(err.code, { module, version, kind, ...err.details });
       throw err;
     } finally {
       release();

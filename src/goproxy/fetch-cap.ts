@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { ModgateError } from '../errors.js';
 import { abortReason } from './tasks.js';
 
@@ -14,13 +15,15 @@ interface Waiter {
  * OVERLOADED (503 with Retry-After). A waiter whose signal aborts leaves the
  * queue at once.
  */
-export class FetchCap {
+export class FetchCap extends EventEmitter<{ change: [] }> {
   private active = 0;
   private readonly queue: Waiter[] = [];
 
   constructor(
     private readonly opts: { concurrent: number; queue: number; retryAfterSeconds: number },
-  ) {}
+  ) {
+    super();
+  }
 
   get running(): number {
     return this.active;
@@ -35,6 +38,7 @@ export class FetchCap {
     if (signal.aborted) return Promise.reject(abortReason(signal));
     if (this.active < this.opts.concurrent) {
       this.active++;
+      this.emit('change');
       return Promise.resolve(this.releaser());
     }
     if (this.queue.length >= this.opts.queue) {
@@ -55,10 +59,12 @@ export class FetchCap {
           const i = this.queue.indexOf(w);
           if (i >= 0) this.queue.splice(i, 1);
           reject(abortReason(signal));
+          this.emit('change');
         },
       };
       signal.addEventListener('abort', w.onAbort, { once: true });
       this.queue.push(w);
+      this.emit('change');
     });
   }
 
@@ -70,10 +76,12 @@ export class FetchCap {
       const next = this.queue.shift();
       if (!next) {
         this.active--;
+        this.emit('change');
         return;
       }
       next.signal.removeEventListener('abort', next.onAbort);
       next.resolve(this.releaser());
+      this.emit('change');
     };
   }
 }
