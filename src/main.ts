@@ -18,9 +18,10 @@ import {
   validateForServe,
 } from './wiring.js';
 import {
-  createDispatcher,
+  buildUpstream,
   createRouter,
-  createUpstreamClient,
+  createUpstreamHealth,
+  describeSumdb,
   setupSumdb,
 } from './upstream-wiring.js';
 import { GatewayFlow } from './goproxy/flow.js';
@@ -42,6 +43,9 @@ import { buildServer } from './http/app.js';
 import { FsBlobStore } from './storage/fs.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import type { Dispatcher } from 'undici';
+import type { AddressPolicy } from './upstream/redirects.js';
+import { summaryLine, type UpstreamHealth } from './upstream/probe.js';
+import type { SumdbTransport } from './upstream/sumdb-transport.js';
 import { createIdentify } from './auth/authenticate.js';
 import { buildHttpsOptions, CertReloader, type ReloadableServer } from './tls/server.js';
 
@@ -54,6 +58,8 @@ export interface GatewayParts {
   identify?: (req: FastifyRequest) => Identity;
   https?: Record<string, unknown>;
   logger?: Logger;
+  /** Replaces DNS and the private-address rule for redirects (tests on loopback). */
+  addresses?: AddressPolicy;
 }
 
 export interface Gateway {
@@ -63,6 +69,8 @@ export interface Gateway {
   store: FsBlobStore;
   /** The cold-fetch cap (running and waiting downloads), for saturation gauges and tests. */
   coldFetches: FetchCap;
+  /** Settles once every upstream was probed and the start-up summary logged. */
+  probed: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -103,12 +111,17 @@ export async function startGateway(
   if (!config.audit.enabled && !parts.audit)
     logger.warn('the audit trail is disabled (audit.enabled: false)');
   const audit = parts.audit ?? trail?.port ?? noAudit;
-  const dispatcher = parts.dispatcher ?? (await createDispatcher(config, logger, metrics, audit));
-  const client = createUpstreamClient(config, dispatcher, metrics);
+  const upstream = await buildUpstream(config, logger, {
+    metrics,
+    audit,
+    ...(parts.dispatcher ? { dispatcher: parts.dispatcher } : {}),
+    ...(parts.addresses ? { addresses: parts.addresses } : {}),
+  });
+  const client = upstream.client;
   const db = setupSumdb(config, client, router, store, logger);
   await db.client?.checkStoredHead().catch(async (err: unknown) => {
     await trail?.log.close();
-    await dispatcher.close().catch(() => undefined);
+    await upstream.close().catch(() => undefined);
     throw err;
   });
   const checksums = new ChecksumVerifier({
@@ -143,8 +156,9 @@ export async function startGateway(
     router,
     ttlSeconds: { list: config.cache.listTtlSeconds, query: config.cache.queryTtlSeconds },
     maxBytes: { list: config.limits.listBytes, info: config.limits.infoBytes },
-    tasks: artifacts.tasks,
+    deadlineMs: config.http.deadlineMs * (config.http.retries + 2),
   });
+  const health = createUpstreamHealth(config, client);
   const facts = new FactsService(artifacts, metadata, {
     ttlMs: config.cache.listTtlSeconds * 1000,
     listConcurrency: config.limits.factsConcurrency,
@@ -201,7 +215,9 @@ export async function startGateway(
         checks.storage = (err as Error).message;
       }
       checks.audit = audit.healthy() ? 'ok' : 'unwritable';
-      const ok = checks.storage === 'ok' && checks.audit === 'ok';
+      const up = await health.check();
+      checks.upstreams = up.ok ? up.detail : `every upstream fails: ${up.detail}`;
+      const ok = checks.storage === 'ok' && checks.audit === 'ok' && up.ok;
       const ago = metrics.lastUpstreamOk
         ? Math.round((Date.now() - metrics.lastUpstreamOk) / 1000)
         : -1;
@@ -229,23 +245,42 @@ export async function startGateway(
     await app.close();
     throw err;
   }
-  logger.info({ url }, `modgate listening on ${url}`);
+  const probed = announce(logger, health, {
+    url,
+    transport: db.transport,
+    policyRevision: policy?.engine.policyRevision ?? (parts.gate ? 'supplied' : 'none (allow all)'),
+    storage: path.join(config.dataDir, 'store'),
+  }).catch((err: unknown) => logger.error({ err }, 'start-up probe failed'));
   return {
     app,
     url,
     metrics,
     store,
     coldFetches: cap,
+    probed,
     close: async () => {
       reloader?.stop();
       policy?.engine.close();
-      await app.close();
-      // Background work (downloads, prefetches, fsyncs) ends before the audit trail closes.
-      await flow.close();
+      const closing = app.close();
+      // Upstream work and background tasks (downloads, prefetches, fsyncs) are aborted and
+      // awaited first, so that nothing waits on them and nothing writes after close.
+      await Promise.all([upstream.close(), metadata.close(), flow.close()]);
+      await closing;
       await trail?.log.close();
-      await dispatcher.close().catch(() => undefined);
     },
   };
+}
+
+/** Probes each upstream once and logs the one line that says modgate serves. */
+async function announce(
+  logger: Logger,
+  health: UpstreamHealth,
+  s: { url: string; transport: SumdbTransport | null; policyRevision: string; storage: string },
+): Promise<void> {
+  const [upstreams, sumdb] = await Promise.all([health.probe(), describeSumdb(s.transport)]);
+  const summary = { ...s, transport: undefined, upstreams, sumdb };
+  const failing = upstreams.length > 0 && upstreams.every((u) => !u.ok);
+  logger[failing ? 'error' : 'info'](summary, summaryLine(summary));
 }
 
 function startReloader(app: FastifyInstance, config: ModgateConfig, logger: Logger): CertReloader {

@@ -24,10 +24,14 @@ export interface ModgateConfig {
   sumdb?: string;
   routes: RouteConfig[];
   credentials: Record<string, Credential>;
+  followRedirects: Record<string, 'same-origin' | string[]>;
   http: {
     connectTimeoutMs: number;
     headersTimeoutMs: number;
     bodyTimeoutMs: number;
+    deadlineMs: number;
+    zipDeadlineBaseMs: number;
+    zipMinBytesPerSecond: number;
     retries: number;
     retryBaseMs: number;
     connections: number;
