@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import type { ModgateConfig } from './config/types.js';
 import { ModgateError } from './errors.js';
 import { ArtifactService } from './goproxy/artifacts.js';
@@ -30,6 +30,8 @@ import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StoreTofuLedger } from './integrity/tofu-store.js';
 import { Metrics } from './observability/metrics.js';
 import { buildServer } from './http/app.js';
+import { trackDecisions } from './http/request-state.js';
+import { createRedactor } from './config/redact.js';
 import { FsBlobStore } from './storage/fs.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import type { Dispatcher } from 'undici';
@@ -50,6 +52,8 @@ export interface GatewayParts {
   identify?: (req: FastifyRequest) => Identity;
   https?: Record<string, unknown>;
   logger?: Logger;
+  /** Where modgate's own logger writes (default stdout); ignored with `logger`. */
+  logStream?: DestinationStream;
 }
 
 export interface Gateway {
@@ -64,15 +68,21 @@ export async function startGateway(
   config: ModgateConfig,
   parts: GatewayParts = {},
 ): Promise<Gateway> {
+  const redact = createRedactor(config);
   const logger =
     parts.logger ??
-    pino({
-      level: config.log.level,
-      redact: {
-        paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token'],
-        censor: '[redacted]',
+    pino(
+      {
+        level: config.log.level,
+        redact: {
+          paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token'],
+          censor: '[redacted]',
+        },
+        // Every line, whatever put a secret in it (an error text, a URL), is scrubbed last.
+        hooks: { streamWrite: redact },
       },
-    });
+      parts.logStream,
+    );
   const metrics = new Metrics();
   const store = new FsBlobStore(path.join(config.dataDir, 'store'));
   const router = createRouter(config);
@@ -85,10 +95,18 @@ export async function startGateway(
     parts.audit || !config.audit.enabled ? undefined : await createAudit(config, logger);
   if (!config.audit.enabled && !parts.audit)
     logger.warn('the audit trail is disabled (audit.enabled: false)');
-  const audit = parts.audit ?? trail?.port ?? noAudit;
+  // The HTTP layer audits every answer that no decision record of the flow covers.
+  const audit = trackDecisions(parts.audit ?? trail?.port ?? noAudit);
   const dispatcher = parts.dispatcher ?? (await createDispatcher(config, logger, metrics, audit));
   const client = createUpstreamClient(config, dispatcher, metrics);
-  const db = setupSumdb(config, client, router, store, logger);
+  const db = setupSumdb(config, client, router, store, logger, {
+    onSecurity: (event, details) => {
+      metrics.security.inc({ event });
+      logger.error({ event, ...details }, 'security event');
+      void audit.security({ event, details }).catch(() => undefined);
+    },
+    onVerified: (seconds) => metrics.observeVerification('sumdb', seconds),
+  });
   const checksums = new ChecksumVerifier({
     sumdb: parts.sumdb !== undefined ? parts.sumdb : db.client,
     tofu: new StoreTofuLedger(store),
@@ -166,7 +184,12 @@ export async function startGateway(
       return { ok, checks };
     },
     ...(https ? { https: https as unknown as Record<string, unknown> } : {}),
-    ...(db.proxy ? { sumdb: db.proxy.handler } : {}),
+    ...(db.relay
+      ? { sumdb: { relays: [db.relay], latestTtlSeconds: config.cache.sumdbLatestTtlSeconds } }
+      : {}),
+    requestDeadlineMs: config.server.requestDeadlineMs,
+    auditBurst: config.audit.accessBurst,
+    redact,
   });
   const { host, port } = splitHostPort(config.listen);
   const address = await app

@@ -10,6 +10,7 @@ import { auditPort } from './audit/port.js';
 import { loadOrCreateAuditKey } from './audit/checkpoint.js';
 import { AuditLog } from './audit/log.js';
 import { CheckpointShipper } from './audit/ship.js';
+import { createRedactor } from './config/redact.js';
 import type { ModgateConfig } from './config/types.js';
 import { ModgateError } from './errors.js';
 import type { AuditPort, ModuleFacts } from './contracts.js';
@@ -123,8 +124,11 @@ export async function createAudit(
         .catch((err: unknown) => logger.error({ err }, 'audit retention failed'));
     setInterval(prune, 6 * 3600 * 1000).unref();
   }
-  const port = auditPort(log, config.audit.onFailure, (err) =>
-    logger.error({ err }, 'audit record not written'),
+  const port = auditPort(
+    log,
+    config.audit.onFailure,
+    (err) => logger.error({ err }, 'audit record not written'),
+    createRedactor(config),
   );
   return { port, log, verifierKey: key.verifierKey };
 }

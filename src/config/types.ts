@@ -24,6 +24,7 @@ export interface ModgateConfig {
   sumdb?: string;
   routes: RouteConfig[];
   credentials: Record<string, Credential>;
+  server: { requestDeadlineMs: number };
   http: {
     connectTimeoutMs: number;
     headersTimeoutMs: number;
@@ -66,6 +67,7 @@ export interface ModgateConfig {
     checkpointSeconds: number;
     onFailure: 'refuse' | 'serve';
     retentionDays: number;
+    accessBurst: number;
     shipUrl?: string;
     syslog?: string;
   };
