@@ -15,7 +15,7 @@ import type { SumdbRelay } from '../goproxy/sumdb-relay.js';
 import type { Metrics } from '../observability/metrics.js';
 import { AccessAudit } from './access-audit.js';
 import { registerFrontDoor } from './auth-hook.js';
-import { registerFinish } from './finish.js';
+import { finish, registerFinish } from './finish.js';
 import { requestStorage } from './request-state.js';
 import { registerProxyRoutes, type RouteDeps } from './routes.js';
 import { sendError } from './send-error.js';
@@ -42,6 +42,13 @@ export interface ServerDeps extends RouteDeps {
 /** Builds the HTTP(S) server: health, metrics, the module proxy and the checksum-database relay. */
 export function buildServer(d: ServerDeps): FastifyInstance {
   const redact = d.redact ?? scrubUserinfo;
+  const access = new AccessAudit({
+    port: d.audit,
+    burst: d.auditBurst ?? 10,
+    onAggregated: (code, n) => d.metrics.auditAggregated.inc({ code }, n),
+    onError: (err) => d.logger.error({ err }, 'access record not written'),
+  });
+  const finishDeps = { metrics: d.metrics, access };
   const opts: FastifyServerOptions & Record<string, unknown> = {
     loggerInstance: quietListen(d.logger),
     // One line per request, written when the answer is done (finish.ts).
@@ -53,8 +60,11 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     forceCloseConnections: false,
     routerOptions: { maxParamLength: 4096 },
     // Malformed URLs (bad percent-encoding) get the same plain-text 400 as other bad requests.
-    frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
+    // No hook runs for them, so they are counted, logged and audited here.
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      reply.raw.once('finish', () => finish(req, reply, finishDeps));
       void reply
+        .header('x-request-id', req.id)
         .code(400)
         .type('text/plain; charset=utf-8')
         .send(`REQUEST_INVALID: ${err.message}\n`);
@@ -65,12 +75,6 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     opts.https = { allowHTTP1: true, ...d.https };
   }
   const app = Fastify(opts as FastifyServerOptions) as unknown as FastifyInstance;
-  const access = new AccessAudit({
-    port: d.audit,
-    burst: d.auditBurst ?? 10,
-    onAggregated: (code, n) => d.metrics.auditAggregated.inc({ code }, n),
-    onError: (err) => d.logger.error({ err }, 'access record not written'),
-  });
   d.metrics.timings = () => requestStorage.getStore()?.timings;
   let active = 0;
   d.metrics.activeSource = () => active;
@@ -84,7 +88,7 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     deadlineMs: d.requestDeadlineMs ?? 120_000,
     protectHealth: d.protectHealth,
   });
-  registerFinish(app, { metrics: d.metrics, access });
+  registerFinish(app, finishDeps);
   app.addHook('onClose', async () => access.close());
 
   app.addHook('onSend', async (req, reply, payload) => {

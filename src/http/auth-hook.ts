@@ -57,7 +57,6 @@ function newState(req: FastifyRequest, reply: FastifyReply, deadlineMs: number):
       ),
     deadlineMs,
   );
-  timer.unref();
   reply.raw.once('close', () => {
     clearTimeout(timer);
     if (!reply.raw.writableFinished)

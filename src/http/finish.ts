@@ -11,11 +11,21 @@ import { isRecorded, routeKind, type RequestState } from './request-state.js';
 
 const MAX_LOGGED_PATH = 512;
 
-export function registerFinish(
-  app: FastifyInstance,
-  d: { metrics: Metrics; access: AccessAudit },
-): void {
-  app.addHook('onResponse', async (req, reply) => {
+export interface FinishDeps {
+  metrics: Metrics;
+  access: AccessAudit;
+}
+
+export function registerFinish(app: FastifyInstance, d: FinishDeps): void {
+  app.addHook('onResponse', async (req, reply) => finish(req, reply, d));
+}
+
+/**
+ * Counts, logs and (unless a decision covers it) audits one finished answer.
+ * Also called for requests refused before any hook ran (malformed URLs).
+ */
+export function finish(req: FastifyRequest, reply: FastifyReply, d: FinishDeps): void {
+  {
     const s = req.modgate ?? lateState(req, reply);
     s.done();
     const status = reply.statusCode;
@@ -55,7 +65,7 @@ export function registerFinish(
       ...(s.module ? { module: s.module } : {}),
       ...(s.version ? { version: s.version } : {}),
     });
-  });
+  }
 }
 
 function path(req: FastifyRequest): string {
