@@ -54,7 +54,9 @@ export function auditPort(
 
 function toEntry(r: DecisionRecord): DecisionEntry {
   const ev = r.evidence;
+  const purpose = r.purpose ?? r.ctx.purpose;
   return {
+    ...(purpose ? { purpose } : {}),
     type: 'decision',
     time: new Date().toISOString(),
     requestId: r.ctx.requestId,
