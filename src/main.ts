@@ -18,9 +18,10 @@ import {
   validateForServe,
 } from './wiring.js';
 import {
-  createDispatcher,
+  buildUpstream,
   createRouter,
-  createUpstreamClient,
+  createUpstreamHealth,
+  describeSumdb,
   setupSumdb,
 } from './upstream-wiring.js';
 import { GatewayFlow } from './goproxy/flow.js';
@@ -34,11 +35,17 @@ import {
 } from './contracts.js';
 import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StoreTofuLedger } from './integrity/tofu-store.js';
+import { FetchCap } from './goproxy/fetch-cap.js';
+import { StateSealer } from './storage/sealed.js';
+import { removeStaleTemps } from './storage/atomic.js';
 import { Metrics } from './observability/metrics.js';
 import { buildServer } from './http/app.js';
 import { FsBlobStore } from './storage/fs.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import type { Dispatcher } from 'undici';
+import type { AddressPolicy } from './upstream/redirects.js';
+import { summaryLine, type UpstreamHealth } from './upstream/probe.js';
+import type { SumdbTransport } from './upstream/sumdb-transport.js';
 import { createIdentify } from './auth/authenticate.js';
 import { buildHttpsOptions, CertReloader, type ReloadableServer } from './tls/server.js';
 
@@ -51,6 +58,8 @@ export interface GatewayParts {
   identify?: (req: FastifyRequest) => Identity;
   https?: Record<string, unknown>;
   logger?: Logger;
+  /** Replaces DNS and the private-address rule for redirects (tests on loopback). */
+  addresses?: AddressPolicy;
 }
 
 export interface Gateway {
@@ -58,6 +67,10 @@ export interface Gateway {
   url: string;
   metrics: Metrics;
   store: FsBlobStore;
+  /** The cold-fetch cap (running and waiting downloads), for saturation gauges and tests. */
+  coldFetches: FetchCap;
+  /** Settles once every upstream was probed and the start-up summary logged. */
+  probed: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -83,6 +96,10 @@ export async function startGateway(
   });
   const metrics = new Metrics();
   const store = new FsBlobStore(path.join(config.dataDir, 'store'));
+  // What a crash left half-written goes before anything reads or writes.
+  await store.clearTemp();
+  await removeStaleTemps(config.dataDir, ['store']);
+  const sealer = await StateSealer.loadOrCreate(path.join(config.dataDir, 'keys', 'state.key'));
   const router = createRouter(config);
   if (router.publicUpstreams.length === 0) {
     logger.warn(
@@ -94,19 +111,36 @@ export async function startGateway(
   if (!config.audit.enabled && !parts.audit)
     logger.warn('the audit trail is disabled (audit.enabled: false)');
   const audit = parts.audit ?? trail?.port ?? noAudit;
-  const dispatcher = parts.dispatcher ?? (await createDispatcher(config, logger, metrics, audit));
-  const client = createUpstreamClient(config, dispatcher, metrics);
+  const upstream = await buildUpstream(config, logger, {
+    metrics,
+    audit,
+    ...(parts.dispatcher ? { dispatcher: parts.dispatcher } : {}),
+    ...(parts.addresses ? { addresses: parts.addresses } : {}),
+  });
+  const client = upstream.client;
   const db = setupSumdb(config, client, router, store, logger);
+  await db.client?.checkStoredHead().catch(async (err: unknown) => {
+    await trail?.log.close();
+    await upstream.close().catch(() => undefined);
+    throw err;
+  });
   const checksums = new ChecksumVerifier({
     sumdb: parts.sumdb !== undefined ? parts.sumdb : db.client,
-    tofu: new StoreTofuLedger(store),
+    tofu: new StoreTofuLedger(store, sealer),
     isPrivate: (m) => router.skipsSumdb(m),
+  });
+  const cap = new FetchCap({
+    concurrent: config.limits.coldFetches,
+    queue: config.limits.coldFetchQueue,
+    retryAfterSeconds: 1,
   });
   const artifacts = new ArtifactService({
     store,
     client,
     router,
     checksums,
+    sealer,
+    cap,
     limits: config.limits,
     memory: { bytes: config.cache.memoryBytes, maxItemBytes: config.cache.memoryMaxItemBytes },
     onSecurity: async (event, details) => {
@@ -122,8 +156,14 @@ export async function startGateway(
     router,
     ttlSeconds: { list: config.cache.listTtlSeconds, query: config.cache.queryTtlSeconds },
     maxBytes: { list: config.limits.listBytes, info: config.limits.infoBytes },
+    deadlineMs: config.http.deadlineMs * (config.http.retries + 2),
   });
-  const facts = new FactsService(artifacts, metadata, config.cache.listTtlSeconds * 1000);
+  const health = createUpstreamHealth(config, client);
+  const facts = new FactsService(artifacts, metadata, {
+    ttlMs: config.cache.listTtlSeconds * 1000,
+    listConcurrency: config.limits.factsConcurrency,
+    tasks: artifacts.tasks,
+  });
   const policy = parts.gate
     ? undefined
     : await createGate(config, logger, {
@@ -132,7 +172,17 @@ export async function startGateway(
         metrics,
       });
   const gate = parts.gate ?? policy?.gate ?? allowAllGate;
-  const flow = new GatewayFlow({ artifacts, metadata, facts, gate, audit });
+  const flow = new GatewayFlow({
+    artifacts,
+    metadata,
+    facts,
+    gate,
+    audit,
+    budget: {
+      upstreamFetches: config.limits.upstreamFetchesPerRequest,
+      ms: config.limits.requestFactsMs,
+    },
+  });
   const identify =
     parts.identify ??
     createIdentify({
@@ -165,7 +215,9 @@ export async function startGateway(
         checks.storage = (err as Error).message;
       }
       checks.audit = audit.healthy() ? 'ok' : 'unwritable';
-      const ok = checks.storage === 'ok' && checks.audit === 'ok';
+      const up = await health.check();
+      checks.upstreams = up.ok ? up.detail : `every upstream fails: ${up.detail}`;
+      const ok = checks.storage === 'ok' && checks.audit === 'ok' && up.ok;
       const ago = metrics.lastUpstreamOk
         ? Math.round((Date.now() - metrics.lastUpstreamOk) / 1000)
         : -1;
@@ -193,20 +245,42 @@ export async function startGateway(
     await app.close();
     throw err;
   }
-  logger.info({ url }, `modgate listening on ${url}`);
+  const probed = announce(logger, health, {
+    url,
+    transport: db.transport,
+    policyRevision: policy?.engine.policyRevision ?? (parts.gate ? 'supplied' : 'none (allow all)'),
+    storage: path.join(config.dataDir, 'store'),
+  }).catch((err: unknown) => logger.error({ err }, 'start-up probe failed'));
   return {
     app,
     url,
     metrics,
     store,
+    coldFetches: cap,
+    probed,
     close: async () => {
       reloader?.stop();
       policy?.engine.close();
-      await app.close();
+      const closing = app.close();
+      // Upstream work and background tasks (downloads, prefetches, fsyncs) are aborted and
+      // awaited first, so that nothing waits on them and nothing writes after close.
+      await Promise.all([upstream.close(), metadata.close(), flow.close()]);
+      await closing;
       await trail?.log.close();
-      await dispatcher.close().catch(() => undefined);
     },
   };
+}
+
+/** Probes each upstream once and logs the one line that says modgate serves. */
+async function announce(
+  logger: Logger,
+  health: UpstreamHealth,
+  s: { url: string; transport: SumdbTransport | null; policyRevision: string; storage: string },
+): Promise<void> {
+  const [upstreams, sumdb] = await Promise.all([health.probe(), describeSumdb(s.transport)]);
+  const summary = { ...s, transport: undefined, upstreams, sumdb };
+  const failing = upstreams.length > 0 && upstreams.every((u) => !u.ok);
+  logger[failing ? 'error' : 'info'](summary, summaryLine(summary));
 }
 
 function startReloader(app: FastifyInstance, config: ModgateConfig, logger: Logger): CertReloader {

@@ -74,7 +74,9 @@ interface Acc {
 }
 
 function collect(acc: Map<string, Acc>, r: AuditRecord): void {
-  if (r.type !== 'decision' || r.decision === 'deny' || !r.version || !r.module) return;
+  if (r.type !== 'decision' || !r.version || !r.module) return;
+  // Only served components belong in the bill of materials.
+  if (r.decision !== 'allow' && r.decision !== 'warn') return;
   const key = `${r.module}@${r.version}`;
   let a = acc.get(key);
   if (!a) {

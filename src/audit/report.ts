@@ -33,7 +33,7 @@ export interface AuditReport {
   from?: string;
   to?: string;
   records: number;
-  decisions: { allow: number; deny: number; warn: number };
+  decisions: { allow: number; deny: number; warn: number; not_found: number };
   modules: ModuleSummary[];
   denials: DenialSummary[];
   /** Codes of warn decisions (and of warnings on allowed requests), with the modules they concern. */
@@ -75,7 +75,7 @@ function codeTable(rows: DenialSummary[]): string {
 export async function buildReport(records: AsyncIterable<AuditRecord>): Promise<AuditReport> {
   const rep: AuditReport = {
     records: 0,
-    decisions: { allow: 0, deny: 0, warn: 0 },
+    decisions: { allow: 0, deny: 0, warn: 0, not_found: 0 },
     modules: [],
     denials: [],
     warnings: [],
@@ -147,7 +147,7 @@ export function formatReport(rep: AuditReport, format: 'table' | 'json'): string
   if (format === 'json') return `${JSON.stringify(rep, null, 2)}\n`;
   const d = rep.decisions;
   const parts = [
-    `Period: ${rep.from ?? '-'} .. ${rep.to ?? '-'}  records: ${rep.records}  allow: ${d.allow}  warn: ${d.warn}  deny: ${d.deny}\n`,
+    `Period: ${rep.from ?? '-'} .. ${rep.to ?? '-'}  records: ${rep.records}  allow: ${d.allow}  warn: ${d.warn}  deny: ${d.deny}  not found: ${d.not_found}\n`,
     `\nModules served (${rep.modules.length})\n`,
     renderTable(
       rep.modules.map((m) => ({

@@ -65,6 +65,8 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   else reply.log.info({ code: error.code }, error.message.split('\n', 1)[0]);
   if (status === 401)
     reply.header('www-authenticate', 'Basic realm="modgate", Bearer realm="modgate"');
+  const retry = error.details.retryAfterSeconds;
+  if (status === 503 && typeof retry === 'number') reply.header('retry-after', String(retry));
   return reply
     .code(status)
     .header('content-type', 'text/plain; charset=utf-8')
@@ -115,6 +117,7 @@ function sendMeta(
       (res.staleReason ?? 'upstream unavailable').replace(/[^\x20-\x7e]/g, '?').slice(0, 200),
     );
   }
+  if (res.hidden) reply.header('x-modgate-hidden', String(res.hidden));
   d.metrics?.served(kind, 200, Buffer.byteLength(res.body), res.cache);
   return reply
     .code(200)
@@ -157,8 +160,8 @@ async function sendArtifact(
     d.metrics?.served(kind, 200, length, hit.cache);
     return reply.header('content-length', length).send(hit.body);
   }
-  const stream = await d.store.createReadStream(hit.key, range ?? undefined);
-  if (!stream) throw new ModgateError('STORAGE_UNAVAILABLE', `cached ${hit.key} vanished`);
+  // The flow's body source checks the bytes against their evidence on the way out.
+  const stream = await hit.open(range ?? undefined);
   reply.raw.once('close', () => {
     const complete = reply.raw.writableFinished;
     d.audit.completion({

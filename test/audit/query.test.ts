@@ -151,7 +151,7 @@ t.test('query, report and formats over a generated trail', async (t) => {
   });
 
   const rep = await buildReport(queryAudit(dir));
-  t.same(rep.decisions, { allow: 24, warn: 6, deny: 10 });
+  t.same(rep.decisions, { allow: 24, warn: 6, deny: 10, not_found: 0 });
   t.same(
     rep.modules.map((m) => m.module),
     ['github.com/acme/lib', 'github.com/acme/tool/v2', 'golang.org/x/mod'],
