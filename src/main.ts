@@ -5,12 +5,18 @@
  */
 import path from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import type { ModgateConfig } from './config/types.js';
 import { ModgateError } from './errors.js';
 import { ArtifactService } from './goproxy/artifacts.js';
 import { FactsService } from './goproxy/facts.js';
-import { createAudit, createGate } from './wiring.js';
+import {
+  createAudit,
+  createGate,
+  httpsFileOptions,
+  splitHostPort,
+  validateForServe,
+} from './wiring.js';
 import {
   buildUpstream,
   createRouter,
@@ -29,8 +35,13 @@ import {
 } from './contracts.js';
 import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StoreTofuLedger } from './integrity/tofu-store.js';
+import { FetchCap } from './goproxy/fetch-cap.js';
+import { StateSealer } from './storage/sealed.js';
+import { removeStaleTemps } from './storage/atomic.js';
 import { Metrics } from './observability/metrics.js';
 import { buildServer } from './http/app.js';
+import { trackDecisions } from './http/request-state.js';
+import { createRedactor } from './config/redact.js';
 import { FsBlobStore } from './storage/fs.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import type { Dispatcher } from 'undici';
@@ -38,12 +49,7 @@ import type { AddressPolicy } from './upstream/redirects.js';
 import { summaryLine, type UpstreamHealth } from './upstream/probe.js';
 import type { SumdbTransport } from './upstream/sumdb-transport.js';
 import { createIdentify } from './auth/authenticate.js';
-import {
-  buildHttpsOptions,
-  CertReloader,
-  type HttpsFileOptions,
-  type ReloadableServer,
-} from './tls/server.js';
+import { buildHttpsOptions, CertReloader, type ReloadableServer } from './tls/server.js';
 
 export interface GatewayParts {
   /** Overrides for tests and the demo. */
@@ -56,6 +62,8 @@ export interface GatewayParts {
   logger?: Logger;
   /** Replaces DNS and the private-address rule for redirects (tests on loopback). */
   addresses?: AddressPolicy;
+  /** Where modgate's own logger writes (default stdout); ignored with `logger`. */
+  logStream?: DestinationStream;
 }
 
 export interface Gateway {
@@ -63,6 +71,8 @@ export interface Gateway {
   url: string;
   metrics: Metrics;
   store: FsBlobStore;
+  /** The cold-fetch cap (running and waiting downloads), for saturation gauges and tests. */
+  coldFetches: FetchCap;
   /** Settles once every upstream was probed and the start-up summary logged. */
   probed: Promise<void>;
   close(): Promise<void>;
@@ -72,17 +82,34 @@ export async function startGateway(
   config: ModgateConfig,
   parts: GatewayParts = {},
 ): Promise<Gateway> {
+  const redact = createRedactor(config);
   const logger =
     parts.logger ??
-    pino({
-      level: config.log.level,
-      redact: {
-        paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token'],
-        censor: '[redacted]',
+    pino(
+      {
+        level: config.log.level,
+        redact: {
+          paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token'],
+          censor: '[redacted]',
+        },
+        // Every line, whatever put a secret in it (an error text, a URL), is scrubbed last.
+        hooks: { streamWrite: redact },
       },
-    });
+      parts.logStream,
+    );
+  // Everything is checked before anything is written (key, segment, folders).
+  await validateForServe(config, {
+    tls: Boolean(parts.https),
+    policy: Boolean(parts.gate),
+    audit: Boolean(parts.audit),
+    upstreamTls: Boolean(parts.dispatcher),
+  });
   const metrics = new Metrics();
   const store = new FsBlobStore(path.join(config.dataDir, 'store'));
+  // What a crash left half-written goes before anything reads or writes.
+  await store.clearTemp();
+  await removeStaleTemps(config.dataDir, ['store']);
+  const sealer = await StateSealer.loadOrCreate(path.join(config.dataDir, 'keys', 'state.key'));
   const router = createRouter(config);
   if (router.publicUpstreams.length === 0) {
     logger.warn(
@@ -93,7 +120,8 @@ export async function startGateway(
     parts.audit || !config.audit.enabled ? undefined : await createAudit(config, logger);
   if (!config.audit.enabled && !parts.audit)
     logger.warn('the audit trail is disabled (audit.enabled: false)');
-  const audit = parts.audit ?? trail?.port ?? noAudit;
+  // The HTTP layer audits every answer that no decision record of the flow covers.
+  const audit = trackDecisions(parts.audit ?? trail?.port ?? noAudit);
   const upstream = await buildUpstream(config, logger, {
     metrics,
     audit,
@@ -101,17 +129,36 @@ export async function startGateway(
     ...(parts.addresses ? { addresses: parts.addresses } : {}),
   });
   const client = upstream.client;
-  const db = setupSumdb(config, client, router, store, logger);
+  const db = setupSumdb(config, client, router, store, logger, {
+    onSecurity: (event, details) => {
+      metrics.security.inc({ event });
+      logger.error({ event, ...details }, 'security event');
+      void audit.security({ event, details }).catch(() => undefined);
+    },
+    onVerified: (seconds) => metrics.observeVerification('sumdb', seconds),
+  });
+  await db.client?.checkStoredHead().catch(async (err: unknown) => {
+    await trail?.log.close();
+    await upstream.close().catch(() => undefined);
+    throw err;
+  });
   const checksums = new ChecksumVerifier({
     sumdb: parts.sumdb !== undefined ? parts.sumdb : db.client,
-    tofu: new StoreTofuLedger(store),
+    tofu: new StoreTofuLedger(store, sealer),
     isPrivate: (m) => router.skipsSumdb(m),
+  });
+  const cap = new FetchCap({
+    concurrent: config.limits.coldFetches,
+    queue: config.limits.coldFetchQueue,
+    retryAfterSeconds: 1,
   });
   const artifacts = new ArtifactService({
     store,
     client,
     router,
     checksums,
+    sealer,
+    cap,
     limits: config.limits,
     memory: { bytes: config.cache.memoryBytes, maxItemBytes: config.cache.memoryMaxItemBytes },
     onSecurity: async (event, details) => {
@@ -130,7 +177,11 @@ export async function startGateway(
     deadlineMs: config.http.deadlineMs * (config.http.retries + 2),
   });
   const health = createUpstreamHealth(config, client);
-  const facts = new FactsService(artifacts, metadata, config.cache.listTtlSeconds * 1000);
+  const facts = new FactsService(artifacts, metadata, {
+    ttlMs: config.cache.listTtlSeconds * 1000,
+    listConcurrency: config.limits.factsConcurrency,
+    tasks: artifacts.tasks,
+  });
   const policy = parts.gate
     ? undefined
     : await createGate(config, logger, {
@@ -139,7 +190,17 @@ export async function startGateway(
         metrics,
       });
   const gate = parts.gate ?? policy?.gate ?? allowAllGate;
-  const flow = new GatewayFlow({ artifacts, metadata, facts, gate, audit });
+  const flow = new GatewayFlow({
+    artifacts,
+    metadata,
+    facts,
+    gate,
+    audit,
+    budget: {
+      upstreamFetches: config.limits.upstreamFetchesPerRequest,
+      ms: config.limits.requestFactsMs,
+    },
+  });
   const identify =
     parts.identify ??
     createIdentify({
@@ -183,7 +244,12 @@ export async function startGateway(
       return { ok, checks };
     },
     ...(https ? { https: https as unknown as Record<string, unknown> } : {}),
-    ...(db.proxy ? { sumdb: db.proxy.handler } : {}),
+    ...(db.relay
+      ? { sumdb: { relays: [db.relay], latestTtlSeconds: config.cache.sumdbLatestTtlSeconds } }
+      : {}),
+    requestDeadlineMs: config.server.requestDeadlineMs,
+    auditBurst: config.audit.accessBurst,
+    redact,
   });
   const { host, port } = splitHostPort(config.listen);
   const address = await app
@@ -213,13 +279,15 @@ export async function startGateway(
     url,
     metrics,
     store,
+    coldFetches: cap,
     probed,
     close: async () => {
       reloader?.stop();
       policy?.engine.close();
       const closing = app.close();
-      // Upstream work is aborted first, so that nothing waits on it and nothing writes after close.
-      await Promise.all([upstream.close(), metadata.close()]);
+      // Upstream work and background tasks (downloads, prefetches, fsyncs) are aborted and
+      // awaited first, so that nothing waits on them and nothing writes after close.
+      await Promise.all([upstream.close(), metadata.close(), flow.close()]);
       await closing;
       await trail?.log.close();
     },
@@ -238,20 +306,6 @@ async function announce(
   logger[failing ? 'error' : 'info'](summary, summaryLine(summary));
 }
 
-function httpsFileOptions(config: ModgateConfig): HttpsFileOptions {
-  return {
-    certFile: config.tls.certFile,
-    keyFile: config.tls.keyFile,
-    ...(config.tls.clientCaFile
-      ? {
-          caFile: config.tls.clientCaFile,
-          requestCert: true,
-          requireClientCert: config.tls.requireClientCert,
-        }
-      : {}),
-  };
-}
-
 function startReloader(app: FastifyInstance, config: ModgateConfig, logger: Logger): CertReloader {
   const reloader = new CertReloader(
     app.server as unknown as ReloadableServer,
@@ -265,12 +319,4 @@ function startReloader(app: FastifyInstance, config: ModgateConfig, logger: Logg
   return reloader.start();
 }
 
-export function splitHostPort(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
-  if (!m)
-    throw new ModgateError(
-      'CONFIG_INVALID',
-      `listen must be HOST:PORT, got ${JSON.stringify(listen)}`,
-    );
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
-}
+export { splitHostPort } from './wiring.js';

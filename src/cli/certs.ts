@@ -3,6 +3,7 @@ import path from 'node:path';
 import { ensureCerts, initCerts, showCerts, certPaths } from '../tls/certs.js';
 import { fetchChain, readCaFile } from '../tls/inspect.js';
 import { collect, configFrom, withConfig } from './options.js';
+import { validateForServe } from '../wiring.js';
 
 export function registerCerts(program: Command): void {
   const certs = program
@@ -40,10 +41,12 @@ export function registerCerts(program: Command): void {
     .description('create the certificates only when none exist (run by `npm start` on first start)')
     .option('--dir <dir>', 'certificate folder', 'certs')
     .action(async (o: { config?: string; dir: string }) => {
-      const config = await configFrom(o).catch(() => undefined);
-      if (config?.tls.insecureHttp) return;
-      if (config && path.dirname(config.tls.certFile) !== path.normalize(o.dir)) return;
-      const r = await ensureCerts(o.dir, config?.tls.hosts ?? []);
+      const config = await configFrom(o);
+      if (config.tls.insecureHttp) return;
+      if (path.dirname(config.tls.certFile) !== path.normalize(o.dir)) return;
+      // `npm start` runs this first: a config serve would refuse must not leave certificates behind.
+      await validateForServe(config, { tls: true });
+      const r = await ensureCerts(o.dir, config.tls.hosts);
       if (r.created) process.stdout.write(`created ${r.certFile}\n${r.instructions}\n`);
     });
   certs

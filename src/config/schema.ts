@@ -105,6 +105,19 @@ export const configSchema = {
         ],
       },
     },
+    server: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        requestDeadlineMs: {
+          ...posInt,
+          default: 120000,
+          description:
+            "Total time for one client request's work; after it the work is cancelled (REQUEST_TIMEOUT).",
+        },
+      },
+    },
     http: {
       type: 'object',
       default: {},
@@ -144,6 +157,34 @@ export const configSchema = {
         modBytes: { ...posInt, default: 16 * 1024 * 1024 },
         infoBytes: { ...posInt, default: 64 * 1024 },
         listBytes: { ...posInt, default: 8 * 1024 * 1024 },
+        coldFetches: {
+          ...posInt,
+          default: 8,
+          description: 'Zip and go.mod downloads that are fetched and verified at once.',
+        },
+        coldFetchQueue: {
+          type: 'integer',
+          minimum: 0,
+          default: 64,
+          description:
+            'Downloads waiting for a verification slot; beyond it requests get 503 OVERLOADED with Retry-After.',
+        },
+        upstreamFetchesPerRequest: {
+          ...posInt,
+          default: 32,
+          description:
+            'Upstream fetches one request may cause (a list with cool-down facts); versions whose facts do not fit are hidden.',
+        },
+        factsConcurrency: {
+          ...posInt,
+          default: 8,
+          description: 'Publish-time (.info) fetches of one list gathered at once.',
+        },
+        requestFactsMs: {
+          ...posInt,
+          default: 10000,
+          description: 'Time one request may spend gathering list facts before hiding the rest.',
+        },
       },
     },
     cache: {
@@ -201,7 +242,12 @@ export const configSchema = {
       additionalProperties: false,
       properties: {
         required: { ...bool, default: false },
-        protectHealth: { ...bool, default: false },
+        protectHealth: {
+          ...bool,
+          default: false,
+          description:
+            '/metrics and /readyz need a token or client certificate even when auth.required is off (with auth.required they always do; /healthz stays open).',
+        },
         tokens: {
           type: 'array',
           default: [],
@@ -251,6 +297,13 @@ export const configSchema = {
           minimum: 0,
           default: 0,
           description: '0 keeps everything.',
+        },
+        accessBurst: {
+          type: 'integer',
+          minimum: 1,
+          default: 10,
+          description:
+            'Answers per client address, code and second recorded one by one; the rest of that second become one record with a count.',
         },
         shipUrl: str,
         syslog: str,

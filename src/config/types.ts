@@ -25,6 +25,7 @@ export interface ModgateConfig {
   routes: RouteConfig[];
   credentials: Record<string, Credential>;
   followRedirects: Record<string, 'same-origin' | string[]>;
+  server: { requestDeadlineMs: number };
   http: {
     connectTimeoutMs: number;
     headersTimeoutMs: number;
@@ -36,7 +37,17 @@ export interface ModgateConfig {
     retryBaseMs: number;
     connections: number;
   };
-  limits: { zipBytes: number; modBytes: number; infoBytes: number; listBytes: number };
+  limits: {
+    zipBytes: number;
+    modBytes: number;
+    infoBytes: number;
+    listBytes: number;
+    coldFetches: number;
+    coldFetchQueue: number;
+    upstreamFetchesPerRequest: number;
+    factsConcurrency: number;
+    requestFactsMs: number;
+  };
   cache: {
     listTtlSeconds: number;
     queryTtlSeconds: number;
@@ -70,6 +81,7 @@ export interface ModgateConfig {
     checkpointSeconds: number;
     onFailure: 'refuse' | 'serve';
     retentionDays: number;
+    accessBurst: number;
     shipUrl?: string;
     syslog?: string;
   };

@@ -28,6 +28,8 @@ export interface MetaResult extends MetaEntry {
   cache: 'hit' | 'miss' | 'stale';
   /** Set when served stale because every upstream failed. */
   staleReason?: string;
+  /** Versions left out of a list because their facts could not be gathered within the request's budget. */
+  hidden?: number;
 }
 
 type MetaRequest = Extract<ProxyRequest, { kind: 'list' | 'latest' | 'query' }>;

@@ -46,7 +46,7 @@ t.test('verify zip prints the h1 alone on the last line, or a coded error', asyn
     'v1.2.3',
   ]);
   t.equal(cut.code, 1);
-  t.match(cut.stderr, /^error: ZIP_CORRUPT: /m);
+  t.match(cut.stderr, /^error: ZIP_INVALID: /m);
 });
 
 t.test('verify mod prints the go.mod h1', async (t) => {
