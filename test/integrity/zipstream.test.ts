@@ -70,7 +70,7 @@ t.test('digests taken while streaming equal a full verification, and are used', 
 });
 
 t.test('real proxy zips (Go-made, data descriptors) stream to the same h1', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const index = await readJson<Record<string, { h1?: string }>>('gosum', 'proxy_index.json');
   let n = 0;
   const walk = async (d: string): Promise<string[]> =>
