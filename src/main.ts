@@ -231,9 +231,12 @@ export async function startGateway(
     close: async () => {
       reloader?.stop();
       policy?.engine.close();
-      await app.close();
-      // Background work (downloads, prefetches, fsyncs) ends before the audit trail closes.
+      // Stop accepting, then abort background work (downloads, prefetches,
+      // refreshes, fsyncs) so that requests waiting on it end now; all of it
+      // has settled, and recorded, before the audit trail closes.
+      const closing = app.close();
       await flow.close();
+      await closing;
       await trail?.log.close();
       await dispatcher.close().catch(() => undefined);
     },
