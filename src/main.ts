@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import type { ModgateConfig } from './config/types.js';
 import { ModgateError } from './errors.js';
 import { ArtifactService } from './goproxy/artifacts.js';
@@ -40,6 +40,8 @@ import { StateSealer } from './storage/sealed.js';
 import { removeStaleTemps } from './storage/atomic.js';
 import { Metrics } from './observability/metrics.js';
 import { buildServer } from './http/app.js';
+import { trackDecisions } from './http/request-state.js';
+import { createRedactor } from './config/redact.js';
 import { FsBlobStore } from './storage/fs.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import type { Dispatcher } from 'undici';
@@ -60,6 +62,8 @@ export interface GatewayParts {
   logger?: Logger;
   /** Replaces DNS and the private-address rule for redirects (tests on loopback). */
   addresses?: AddressPolicy;
+  /** Where modgate's own logger writes (default stdout); ignored with `logger`. */
+  logStream?: DestinationStream;
 }
 
 export interface Gateway {
@@ -78,15 +82,21 @@ export async function startGateway(
   config: ModgateConfig,
   parts: GatewayParts = {},
 ): Promise<Gateway> {
+  const redact = createRedactor(config);
   const logger =
     parts.logger ??
-    pino({
-      level: config.log.level,
-      redact: {
-        paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token'],
-        censor: '[redacted]',
+    pino(
+      {
+        level: config.log.level,
+        redact: {
+          paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token'],
+          censor: '[redacted]',
+        },
+        // Every line, whatever put a secret in it (an error text, a URL), is scrubbed last.
+        hooks: { streamWrite: redact },
       },
-    });
+      parts.logStream,
+    );
   // Everything is checked before anything is written (key, segment, folders).
   await validateForServe(config, {
     tls: Boolean(parts.https),
@@ -110,7 +120,8 @@ export async function startGateway(
     parts.audit || !config.audit.enabled ? undefined : await createAudit(config, logger);
   if (!config.audit.enabled && !parts.audit)
     logger.warn('the audit trail is disabled (audit.enabled: false)');
-  const audit = parts.audit ?? trail?.port ?? noAudit;
+  // The HTTP layer audits every answer that no decision record of the flow covers.
+  const audit = trackDecisions(parts.audit ?? trail?.port ?? noAudit);
   const upstream = await buildUpstream(config, logger, {
     metrics,
     audit,
@@ -118,7 +129,14 @@ export async function startGateway(
     ...(parts.addresses ? { addresses: parts.addresses } : {}),
   });
   const client = upstream.client;
-  const db = setupSumdb(config, client, router, store, logger);
+  const db = setupSumdb(config, client, router, store, logger, {
+    onSecurity: (event, details) => {
+      metrics.security.inc({ event });
+      logger.error({ event, ...details }, 'security event');
+      void audit.security({ event, details }).catch(() => undefined);
+    },
+    onVerified: (seconds) => metrics.observeVerification('sumdb', seconds),
+  });
   await db.client?.checkStoredHead().catch(async (err: unknown) => {
     await trail?.log.close();
     await upstream.close().catch(() => undefined);
@@ -226,7 +244,12 @@ export async function startGateway(
       return { ok, checks };
     },
     ...(https ? { https: https as unknown as Record<string, unknown> } : {}),
-    ...(db.proxy ? { sumdb: db.proxy.handler } : {}),
+    ...(db.relay
+      ? { sumdb: { relays: [db.relay], latestTtlSeconds: config.cache.sumdbLatestTtlSeconds } }
+      : {}),
+    requestDeadlineMs: config.server.requestDeadlineMs,
+    auditBurst: config.audit.accessBurst,
+    redact,
   });
   const { host, port } = splitHostPort(config.listen);
   const address = await app

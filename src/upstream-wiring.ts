@@ -10,7 +10,7 @@ import type { Dispatcher } from 'undici';
 import type { ModgateConfig } from './config/types.js';
 import type { AuditPort } from './contracts.js';
 import { Router } from './goproxy/router.js';
-import { SumdbProxy } from './goproxy/sumdb-proxy.js';
+import { SumdbRelay } from './goproxy/sumdb-relay.js';
 import { SumdbClient } from './integrity/sumdb/client.js';
 import { FsSumdbStore } from './integrity/sumdb/fs-store.js';
 import { parseGoSumdb } from './integrity/sumdb/gosumdb.js';
@@ -163,11 +163,12 @@ export function setupSumdb(
   router: Router,
   store: BlobStore,
   logger: Logger,
-): { client: SumdbClient | null; proxy: SumdbProxy | null; transport: SumdbTransport | null } {
+  hooks: Pick<ConstructorParameters<typeof SumdbRelay>[0], 'onSecurity' | 'onVerified'> = {},
+): { client: SumdbClient | null; relay: SumdbRelay | null; transport: SumdbTransport | null } {
   const spec = parseGoSumdb(config.sumdb);
   if (spec.off) {
     logger.warn('checksum database is off: every module is verified by trust on first use only');
-    return { client: null, proxy: null, transport: null };
+    return { client: null, relay: null, transport: null };
   }
   const transport = new SumdbTransport({
     name: spec.name,
@@ -175,21 +176,24 @@ export function setupSumdb(
     chain: router.publicUpstreams,
     ...(spec.url ? { url: spec.url } : {}),
   });
+  const state = new FsSumdbStore(path.join(config.dataDir, 'sumdb'));
   const sumdb = new SumdbClient({
     name: spec.name,
     verifierKey: spec.verifierKey,
     transport,
-    store: new FsSumdbStore(path.join(config.dataDir, 'sumdb')),
+    store: state,
     logger,
   });
-  const proxy = new SumdbProxy({
+  const relay = new SumdbRelay({
     name: spec.name,
+    client: sumdb,
     transport,
-    store,
+    store: state,
     latestTtlSeconds: config.cache.sumdbLatestTtlSeconds,
     isPrivate: (m) => router.skipsSumdb(m),
+    ...hooks,
   });
-  return { client: sumdb, proxy, transport };
+  return { client: sumdb, relay, transport };
 }
 
 /** Every configured upstream URL: the public chain and each route's chain. */

@@ -12,6 +12,7 @@ import { auditPort } from './audit/port.js';
 import { loadOrCreateAuditKey, readAuditKey } from './audit/checkpoint.js';
 import { AuditLog } from './audit/log.js';
 import { CheckpointShipper } from './audit/ship.js';
+import { createRedactor } from './config/redact.js';
 import type { ModgateConfig } from './config/types.js';
 import { ModgateError, isModgateError } from './errors.js';
 import { createIdentify } from './auth/authenticate.js';
@@ -134,8 +135,11 @@ export async function createAudit(
         .catch((err: unknown) => logger.error({ err }, 'audit retention failed'));
     setInterval(prune, 6 * 3600 * 1000).unref();
   }
-  const port = auditPort(log, config.audit.onFailure, (err) =>
-    logger.error({ err }, 'audit record not written'),
+  const port = auditPort(
+    log,
+    config.audit.onFailure,
+    (err) => logger.error({ err }, 'audit record not written'),
+    createRedactor(config),
   );
   return { port, log, verifierKey: key.verifierKey };
 }

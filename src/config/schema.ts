@@ -105,6 +105,19 @@ export const configSchema = {
         ],
       },
     },
+    server: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        requestDeadlineMs: {
+          ...posInt,
+          default: 120000,
+          description:
+            "Total time for one client request's work; after it the work is cancelled (REQUEST_TIMEOUT).",
+        },
+      },
+    },
     http: {
       type: 'object',
       default: {},
@@ -229,7 +242,12 @@ export const configSchema = {
       additionalProperties: false,
       properties: {
         required: { ...bool, default: false },
-        protectHealth: { ...bool, default: false },
+        protectHealth: {
+          ...bool,
+          default: false,
+          description:
+            '/metrics and /readyz need a token or client certificate even when auth.required is off (with auth.required they always do; /healthz stays open).',
+        },
         tokens: {
           type: 'array',
           default: [],
@@ -279,6 +297,13 @@ export const configSchema = {
           minimum: 0,
           default: 0,
           description: '0 keeps everything.',
+        },
+        accessBurst: {
+          type: 'integer',
+          minimum: 1,
+          default: 10,
+          description:
+            'Answers per client address, code and second recorded one by one; the rest of that second become one record with a count.',
         },
         shipUrl: str,
         syslog: str,

@@ -25,6 +25,7 @@ export interface ModgateConfig {
   routes: RouteConfig[];
   credentials: Record<string, Credential>;
   followRedirects: Record<string, 'same-origin' | string[]>;
+  server: { requestDeadlineMs: number };
   http: {
     connectTimeoutMs: number;
     headersTimeoutMs: number;
@@ -80,6 +81,7 @@ export interface ModgateConfig {
     checkpointSeconds: number;
     onFailure: 'refuse' | 'serve';
     retentionDays: number;
+    accessBurst: number;
     shipUrl?: string;
     syslog?: string;
   };

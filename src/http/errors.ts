@@ -13,10 +13,12 @@ const STATUS: Record<string, number> = {
   POLICY_DENIED: 403,
   POLICY_ERROR: 403,
   SUMDB_NOT_FOUND: 403,
-  PRIVATE_LOOKUP_REFUSED: 403,
   UPSTREAM_NOT_FOUND: 404,
   UPSTREAM_NONE: 404,
   NOT_FOUND: 404,
+  // A private module's lookup is answered here, as if the database had no such record.
+  PRIVATE_LOOKUP_REFUSED: 404,
+  REQUEST_TIMEOUT: 504,
   UPSTREAM_GONE: 410,
   UPSTREAM_TIMEOUT: 504,
   AUDIT_UNAVAILABLE: 503,
@@ -25,7 +27,6 @@ const STATUS: Record<string, number> = {
   OVERLOADED: 503,
   CACHE_TAMPERED: 503,
   TOFU_TAMPERED: 403,
-  REQUEST_TIMEOUT: 504,
 };
 
 const PREFIX_STATUS: Array<[string, number]> = [
