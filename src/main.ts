@@ -193,7 +193,7 @@ export async function startGateway(
     store,
     close: async () => {
       reloader?.stop();
-      policy?.engine.close();
+      await policy?.engine.close();
       await app.close();
       await trail?.log.close();
       await dispatcher.close().catch(() => undefined);

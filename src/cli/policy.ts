@@ -49,7 +49,10 @@ async function context(
     'policy.dataFile': o.data,
     'policy.mode': 'enforce',
   });
-  const { gate, engine } = await createGate(config, pino({ level: 'silent' }), { watch: false });
+  const { gate, engine } = await createGate(config, pino({ level: 'silent' }), {
+    watch: false,
+    inProcess: true,
+  });
   const gw = o.offline ? undefined : (o.gateway ?? firstHttpProxy(process.env.GOPROXY));
   const token = o.token ?? process.env.MODGATE_TOKEN;
   const facts = gw
