@@ -17,6 +17,7 @@ const scenarios: Record<string, () => Promise<Result[]>> = {
   rss: async () => (await import('./scenarios/rss.js')).rssBigZip(),
   herd: async () => (await import('./scenarios/concurrency.js')).coldHerd(),
   policy: async () => (await import('./scenarios/policy.js')).policyCost(),
+  waivers: async () => (await import('./scenarios/policy-waivers.js')).policyWaivers(),
   clients: async () => (await import('./scenarios/concurrency.js')).manyClients(),
 };
 
