@@ -13,15 +13,20 @@ const STATUS: Record<string, number> = {
   POLICY_DENIED: 403,
   POLICY_ERROR: 403,
   SUMDB_NOT_FOUND: 403,
-  PRIVATE_LOOKUP_REFUSED: 403,
   UPSTREAM_NOT_FOUND: 404,
   UPSTREAM_NONE: 404,
   NOT_FOUND: 404,
+  // A private module's lookup is answered here, as if the database had no such record.
+  PRIVATE_LOOKUP_REFUSED: 404,
+  REQUEST_TIMEOUT: 504,
   UPSTREAM_GONE: 410,
   UPSTREAM_TIMEOUT: 504,
   AUDIT_UNAVAILABLE: 503,
   STORAGE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
+  OVERLOADED: 503,
+  CACHE_TAMPERED: 503,
+  TOFU_TAMPERED: 403,
 };
 
 const PREFIX_STATUS: Array<[string, number]> = [
@@ -48,7 +53,10 @@ export function statusFor(err: ModgateError): number {
  */
 export function errorBody(err: ModgateError): string {
   const text =
-    err.code === 'CHECKSUM_MISMATCH' || err.code === 'POLICY_DENIED'
+    err.code === 'CHECKSUM_MISMATCH' ||
+    err.code === 'POLICY_DENIED' ||
+    err.code === 'TOFU_TAMPERED' ||
+    err.code === 'CACHE_TAMPERED'
       ? err.message
       : `${err.code}: ${err.message}`;
   const head = err.code === 'POLICY_DENIED' ? 'modgate policy denied this request:\n' : '';
