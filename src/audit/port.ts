@@ -83,7 +83,9 @@ function accessEntry(r: AccessRecord): AccessEntry {
 
 function toEntry(r: DecisionRecord): DecisionEntry {
   const ev = r.evidence;
+  const purpose = r.purpose ?? r.ctx.purpose;
   return {
+    ...(purpose ? { purpose } : {}),
     type: 'decision',
     time: new Date().toISOString(),
     requestId: r.ctx.requestId,

@@ -111,6 +111,8 @@ export interface DecisionEntry {
   cache: 'hit' | 'miss';
   upstream?: string;
   evidence?: Evidence;
+  /** `preflight` for `modgate policy check` traffic; absent for builds. */
+  purpose?: string;
 }
 
 export interface CompletionEntry {
