@@ -19,6 +19,7 @@ const scenarios: Record<string, () => Promise<Result[]>> = {
   bombs: async () => (await import('./scenarios/bombs.js')).bombRss(),
   herd: async () => (await import('./scenarios/concurrency.js')).coldHerd(),
   policy: async () => (await import('./scenarios/policy.js')).policyCost(),
+  waivers: async () => (await import('./scenarios/policy-waivers.js')).policyWaivers(),
   clients: async () => (await import('./scenarios/concurrency.js')).manyClients(),
   realworld: async () => (await import('./scenarios/realworld.js')).realWorld(),
 };

@@ -283,12 +283,13 @@ export async function startGateway(
     probed,
     close: async () => {
       reloader?.stop();
-      policy?.engine.close();
       const closing = app.close();
       // Upstream work and background tasks (downloads, prefetches, fsyncs) are aborted and
       // awaited first, so that nothing waits on them and nothing writes after close.
       await Promise.all([upstream.close(), metadata.close(), flow.close()]);
       await closing;
+      // After the requests: one still in flight may be waiting for its decision.
+      await policy?.engine.close();
       await trail?.log.close();
     },
   };

@@ -24,8 +24,9 @@ import { assertNotSelf } from './upstream/proxy-list.js';
 import { createRouter } from './upstream-wiring.js';
 import type { AuditPort, ModuleFacts } from './contracts.js';
 import type { Metrics } from './observability/metrics.js';
-import { PolicyEngine } from './policy/engine.js';
+import { PolicyEngine, type ReloadEvent } from './policy/engine.js';
 import { RegoGate } from './policy/gate.js';
+import { PolicyPool } from './policy/pool.js';
 
 /** The policies folder shipped with modgate, used when the configured default is absent from the working folder. */
 export const BUNDLED_POLICIES = path.resolve(
@@ -48,9 +49,15 @@ export async function createGate(
     audit?: AuditPort;
     metrics?: Metrics;
     watch?: boolean;
+    /**
+     * Evaluate in this thread (one-shot commands that need synchronous
+     * evaluation). The default, for the gateway, is a PolicyPool: decisions in
+     * worker threads, bounded by policy.budgetMs.
+     */
+    inProcess?: boolean;
   } = {},
-): Promise<{ gate: RegoGate; engine: PolicyEngine }> {
-  const engine = await PolicyEngine.load(policySource(config), (e) =>
+): Promise<{ gate: RegoGate; engine: PolicyEngine | PolicyPool }> {
+  const onReload = (e: ReloadEvent): void =>
     e.ok
       ? logger.info(
           { policyRevision: e.policyRevision, dataRevision: e.dataRevision },
@@ -59,13 +66,21 @@ export async function createGate(
       : logger.error(
           { error: e.error },
           'policy reload rejected; keeping the previous policy and data',
-        ),
-  );
+        );
+  const engine = opts.inProcess
+    ? await PolicyEngine.load(policySource(config), onReload)
+    : await PolicyPool.load(policySource(config), {
+        workers: config.policy.workers,
+        budgetMs: config.policy.budgetMs,
+        onReload,
+        onWorkerLost: (why) => logger.error({ why }, 'policy worker lost; starting a new one'),
+      });
   if (opts.watch !== false) engine.watch();
   if (config.policy.mode === 'dry-run')
     logger.warn('policy mode is dry-run: denials are only warnings');
   const gate = new RegoGate(engine, {
     mode: config.policy.mode,
+    budgetMs: config.policy.budgetMs,
     ...(opts.listFacts ? { listFacts: opts.listFacts } : {}),
     onPolicyError: (req, d) => {
       opts.metrics?.security.inc({ event: 'POLICY_ERROR' });

@@ -62,7 +62,10 @@ async function context(o: EvalOpts): Promise<Context> {
     'policy.dataFile': o.data,
     'policy.mode': 'enforce',
   });
-  const { gate, engine } = await createGate(config, pino({ level: 'silent' }), { watch: false });
+  const { gate, engine } = await createGate(config, pino({ level: 'silent' }), {
+    watch: false,
+    inProcess: true,
+  });
   const src = await factsSource(o, config);
   return {
     gate,

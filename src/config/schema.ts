@@ -276,6 +276,22 @@ export const configSchema = {
         },
         dataFile: { ...str, description: 'YAML or JSON policy data; default policies/data.yaml.' },
         mode: { enum: ['enforce', 'dry-run'], default: 'enforce' },
+        budgetMs: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 60000,
+          default: 50,
+          description:
+            'Time budget of one policy decision in ms; a decision over it is POLICY_ERROR (a denial) and its worker is replaced.',
+        },
+        workers: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 16,
+          default: 2,
+          description:
+            'Worker threads evaluating policy decisions off the event loop (each holds the policy and its data).',
+        },
       },
     },
     audit: {

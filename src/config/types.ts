@@ -72,7 +72,13 @@ export interface ModgateConfig {
     protectHealth: boolean;
     tokens: Array<{ id: string; sha256: string; groups: string[] }>;
   };
-  policy: { path: string; dataFile?: string; mode: 'enforce' | 'dry-run' };
+  policy: {
+    path: string;
+    dataFile?: string;
+    mode: 'enforce' | 'dry-run';
+    budgetMs: number;
+    workers: number;
+  };
   audit: {
     enabled: boolean;
     dir?: string;

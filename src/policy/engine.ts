@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { statSync, watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -10,6 +9,7 @@ import YAML from 'yaml';
 import { ModgateError } from '../errors.js';
 import { compileData, type CompiledData } from './data.js';
 import type { PolicyInput } from './input.js';
+import { isBundle, SourceWatcher } from './watch.js';
 
 export interface Reason {
   code: string;
@@ -57,10 +57,7 @@ const MAX_BUNDLE_BYTES = 256 << 20;
  */
 export class PolicyEngine {
   private current: Loaded;
-  private watchers: FSWatcher[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private poller: NodeJS.Timeout | undefined;
-  private seen = new Map<string, string>();
+  private watcher: SourceWatcher | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -72,9 +69,9 @@ export class PolicyEngine {
   }
 
   static async load(src: PolicySource, onReload?: (e: ReloadEvent) => void): Promise<PolicyEngine> {
-    const seen = fingerprints(src);
+    const watcher = new SourceWatcher(src, () => void engine.reload());
     const engine = new PolicyEngine(src, await loadAll(src), onReload);
-    engine.seen = seen;
+    engine.watcher = watcher;
     return engine;
   }
 
@@ -122,7 +119,7 @@ export class PolicyEngine {
   }
 
   private async reloadNow(): Promise<boolean> {
-    this.seen = fingerprints(this.src);
+    this.watcher?.mark();
     try {
       this.current = await loadAll(this.src);
       this.onReload?.({
@@ -143,61 +140,17 @@ export class PolicyEngine {
   }
 
   /**
-   * Reloads when the policy or data file changes: file-system events on their
-   * folders (debounced), and a stat poll every pollMs as a backstop for what
-   * events miss (network file systems, a symlink swapped by a ConfigMap update).
-   * A reload happens only when a file's identity, size or mtime changed.
+   * Reloads when the policy or data file changes (see SourceWatcher: events
+   * debounced by debounceMs, and a stat poll every pollMs).
    */
   watch(debounceMs = 200, pollMs = 2000): this {
-    const files = watchedFiles(this.src);
-    for (const dir of new Set(files.map((f) => path.dirname(f)))) {
-      try {
-        const w = watch(dir, { persistent: false }, () => {
-          clearTimeout(this.timer);
-          this.timer = setTimeout(() => this.checkForChange(), debounceMs);
-        });
-        w.on('error', () => undefined);
-        this.watchers.push(w);
-      } catch {
-        // No events for this folder: the poll still sees changes.
-      }
-    }
-    if (pollMs > 0) {
-      this.poller = setInterval(() => this.checkForChange(), pollMs);
-      this.poller.unref();
-    }
+    this.watcher?.start(debounceMs, pollMs);
     return this;
   }
 
-  private checkForChange(): void {
-    const now = fingerprints(this.src);
-    const changed = [...now].some(([f, fp]) => this.seen.get(f) !== fp);
-    if (changed) {
-      this.seen = now;
-      void this.reload();
-    }
-  }
-
   close(): void {
-    clearTimeout(this.timer);
-    clearInterval(this.poller);
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
+    this.watcher?.stop();
   }
-}
-
-/** What identifies each watched file's current content cheaply (stat follows symlinks). */
-function fingerprints(src: PolicySource): Map<string, string> {
-  return new Map(
-    watchedFiles(src).map((f) => {
-      try {
-        const st = statSync(f);
-        return [f, `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`];
-      } catch {
-        return [f, 'missing'];
-      }
-    }),
-  );
 }
 
 function checkDecision(r: unknown): RawDecision {
@@ -220,16 +173,6 @@ function checkDecision(r: unknown): RawDecision {
       'the policy decision is inconsistent: allow disagrees with deny',
     );
   return { allow: d.allow, deny: d.deny, warn: d.warn };
-}
-
-function isBundle(p: string): boolean {
-  return p.endsWith('.tar.gz') || p.endsWith('.tgz');
-}
-
-function watchedFiles(src: PolicySource): string[] {
-  const files = isBundle(src.path) ? [src.path] : [path.join(src.path, 'build', 'policy.wasm')];
-  const data = src.dataFile ?? (isBundle(src.path) ? undefined : path.join(src.path, 'data.yaml'));
-  return data ? [...files, data] : files;
 }
 
 async function loadAll(src: PolicySource): Promise<Loaded> {

@@ -1,8 +1,16 @@
 import type { Decision, DecisionRequest, Identity, ModuleFacts, PolicyGate } from '../contracts.js';
-import type { PolicyEngine, RawDecision } from './engine.js';
-import { buildInput, nextBoundary } from './input.js';
-import type { CompiledData } from './data.js';
+import { ModgateError } from '../errors.js';
+import { PolicyEngine, type RawDecision } from './engine.js';
+import type { CompiledData, PolicyData } from './data.js';
 import { DecisionCache } from './cache.js';
+import {
+  DEFAULT_BUDGET_MS,
+  evaluateRequest,
+  policyError,
+  type Evaluation,
+  type GateDecision,
+} from './evaluation.js';
+import type { PolicyPool } from './pool.js';
 
 export interface GateOptions {
   mode: 'enforce' | 'dry-run';
@@ -12,18 +20,23 @@ export interface GateOptions {
   onPolicyError?: (req: DecisionRequest, d: RawDecision) => void;
   /** Decision cache size in entries (default 10,000; 0 turns the cache off). */
   cacheEntries?: number;
+  /** The time budget of one in-thread evaluation (a PolicyPool has its own); default 50 ms. */
+  budgetMs?: number;
   now?: () => Date;
 }
 
 /**
- * The policy gate of the fetch flow: builds the input, evaluates through a
- * decision cache, and applies the mode (dry-run turns denials into warnings).
+ * The policy gate of the fetch flow: evaluates through a decision cache and
+ * applies the mode (dry-run turns denials into warnings). Decisions run in a
+ * PolicyPool's workers (the gateway: bounded in time, off the event loop) or
+ * in this thread on a PolicyEngine (one-shot commands: an overrun is only
+ * detected after it).
  */
 export class RegoGate implements PolicyGate {
-  readonly cache: DecisionCache;
+  readonly cache: DecisionCache<GateDecision>;
 
   constructor(
-    private readonly engine: PolicyEngine,
+    private readonly engine: PolicyEngine | PolicyPool,
     private readonly opts: GateOptions,
   ) {
     this.cache = new DecisionCache(opts.cacheEntries ?? 10_000);
@@ -40,13 +53,10 @@ export class RegoGate implements PolicyGate {
   }
 
   async decide(req: DecisionRequest): Promise<Decision> {
-    const raw = this.evaluate(req);
+    const { decision: raw, policyRevision, dataRevision } = await this.evaluateAsync(req);
     if (!raw.allow && raw.deny.some((r) => r.code === 'POLICY_ERROR'))
       this.opts.onPolicyError?.(req, raw);
-    const base = {
-      policyRevision: this.engine.policyRevision,
-      dataRevision: this.engine.dataRevision,
-    };
+    const base = { policyRevision, dataRevision };
     if (this.opts.mode === 'dry-run' && !raw.allow) {
       const warn = [
         ...raw.warn,
@@ -54,20 +64,14 @@ export class RegoGate implements PolicyGate {
       ];
       return { allow: true, deny: [], warn, dryRun: true, ...base };
     }
-    const notFound =
-      !raw.allow &&
-      raw.deny.every((r) => r.code === 'SOURCE_NOT_ALLOWED') &&
-      this.isAncestorOfAllowed(req.module);
     return {
-      ...raw,
+      allow: raw.allow,
+      deny: raw.deny,
+      warn: raw.warn,
       dryRun: this.opts.mode === 'dry-run',
       ...base,
-      ...(notFound ? { notFound } : {}),
+      ...(raw.notFound ? { notFound: true } : {}),
     };
-  }
-
-  private isAncestorOfAllowed(module: string): boolean {
-    return this.engine.data.allow.some((p) => p.startsWith(`${module}/`));
   }
 
   /** The versions of a list that metadata rules allow (sources, bans, cool-down, retraction, pseudo). */
@@ -76,45 +80,75 @@ export class RegoGate implements PolicyGate {
       this.opts.listFacts && this.needsListFacts()
         ? await this.opts.listFacts(module, versions)
         : new Map<string, ModuleFacts>();
-    const out: string[] = [];
-    for (const version of versions) {
-      const d = await this.decide({
-        kind: 'list',
-        module,
-        version,
-        identity,
-        facts: facts.get(version) ?? {},
-      });
-      if (d.allow) out.push(version);
-    }
-    return out;
+    const decisions = await Promise.all(
+      versions.map((version) =>
+        this.decide({ kind: 'list', module, version, identity, facts: facts.get(version) ?? {} }),
+      ),
+    );
+    return versions.filter((_, i) => decisions[i]!.allow);
   }
 
-  /** The policy data as written (thresholds), for hosts that check fact availability. */
-  engineData(): CompiledData['raw'] {
-    return this.engine.data.raw;
+  /** The policy data's thresholds and modes, for hosts that check fact availability. */
+  engineData(): PolicyData {
+    return this.engine instanceof PolicyEngine ? this.engine.data.raw : this.engine.settings;
   }
 
+  /** The compiled data (in-thread engines only: a pool keeps it in its workers). */
   engineDataCompiled(): CompiledData {
+    if (!(this.engine instanceof PolicyEngine))
+      throw new ModgateError(
+        'POLICY_ERROR',
+        'the compiled policy data lives in the policy workers',
+      );
     return this.engine.data;
   }
 
   private needsListFacts(): boolean {
-    const raw = this.engine.data.raw;
+    const raw = this.engineData();
     return (raw.minReleaseAgeHours ?? 0) > 0 || raw.denyRetracted === true;
   }
 
-  /** Evaluates through the decision cache (see DecisionCache for the key and expiry). */
+  /** Evaluates in this thread, through the decision cache (in-thread engines only). */
   evaluate(req: DecisionRequest): RawDecision {
-    const now = (this.opts.now ?? (() => new Date()))();
-    const data = this.engine.data;
-    const input = buildInput(req, data, now);
-    const key = DecisionCache.key(this.engine.policyRevision, this.engine.dataRevision, input);
-    const epoch = input.request.epoch;
-    const hit = this.cache.get(key, epoch);
+    if (!(this.engine instanceof PolicyEngine))
+      return policyError('synchronous evaluation needs an in-thread policy engine: denying');
+    const engine = this.engine;
+    const { epoch, hit } = this.lookup(req);
     if (hit) return hit;
-    const d = this.engine.evaluate(input);
-    this.cache.set(key, d, epoch, nextBoundary(input, data));
-    return d;
+    const budget = this.opts.budgetMs ?? DEFAULT_BUDGET_MS;
+    return this.store(req, epoch, evaluateRequest(engine, req, this.now(), budget)).decision;
+  }
+
+  private async evaluateAsync(req: DecisionRequest): Promise<Evaluation> {
+    if (this.engine instanceof PolicyEngine) {
+      const decision = this.evaluate(req);
+      return { decision, boundary: 0, ...this.revisions() };
+    }
+    const { epoch, hit } = this.lookup(req);
+    if (hit) return { decision: hit, boundary: 0, ...this.revisions() };
+    return this.store(req, epoch, await this.engine.run(req, this.now()));
+  }
+
+  private lookup(req: DecisionRequest): { epoch: number; hit?: GateDecision } {
+    const { policyRevision, dataRevision } = this.revisions();
+    const key = DecisionCache.requestKey(policyRevision, dataRevision, req);
+    const epoch = Math.floor(this.now().getTime() / 1000);
+    const hit = this.cache.get(key, epoch);
+    return { epoch, ...(hit ? { hit } : {}) };
+  }
+
+  /** Caches under the revisions the decision was made with (a reload may have landed meanwhile). */
+  private store(req: DecisionRequest, epoch: number, e: Evaluation): Evaluation {
+    const key = DecisionCache.requestKey(e.policyRevision, e.dataRevision, req);
+    this.cache.set(key, e.decision, epoch, e.boundary);
+    return e;
+  }
+
+  private revisions(): { policyRevision: string; dataRevision: string } {
+    return { policyRevision: this.engine.policyRevision, dataRevision: this.engine.dataRevision };
+  }
+
+  private now(): Date {
+    return (this.opts.now ?? (() => new Date()))();
   }
 }

@@ -83,7 +83,8 @@ function versionFacts(v: string): Omit<PolicyInput['module'], 'path'> {
   };
 }
 
-function factsOf(req: DecisionRequest): Record<string, unknown> {
+/** The facts as the policy sees them (also part of the decision cache's key). */
+export function factsOf(req: DecisionRequest): Record<string, unknown> {
   const f = req.facts;
   const out: Record<string, unknown> = {};
   if (f.publishTime) {

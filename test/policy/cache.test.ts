@@ -6,7 +6,6 @@ import YAML from 'yaml';
 import { PolicyEngine } from '../../src/policy/engine.js';
 import { RegoGate } from '../../src/policy/gate.js';
 import { DecisionCache } from '../../src/policy/cache.js';
-import { buildInput } from '../../src/policy/input.js';
 import type { DecisionRequest } from '../../src/contracts.js';
 import { repoRoot } from '../helpers/testdata.js';
 
@@ -134,13 +133,18 @@ t.test('the cache is bounded (least recently used out) and can be turned off', a
 });
 
 t.test('DecisionCache on its own: key, validity window, clear', async (t) => {
-  const engine = await PolicyEngine.load({ path: path.join(repoRoot, 'policies') });
-  t.teardown(() => engine.close());
-  const a = buildInput(zip('v1.0.0'), engine.data, at('2026-06-01T00:00:00Z'));
-  const b = buildInput(zip('v1.0.0'), engine.data, at('2026-06-02T00:00:00Z'));
-  t.equal(DecisionCache.key('p', 'd', a), DecisionCache.key('p', 'd', b));
-  t.not(DecisionCache.key('p', 'd', a), DecisionCache.key('p2', 'd', a));
-  t.not(DecisionCache.key('p', 'd', a), DecisionCache.key('p', 'd2', a));
+  const a = zip('v1.0.0');
+  const key = (r: DecisionRequest, p = 'p', d = 'd') => DecisionCache.requestKey(p, d, r);
+  t.equal(key(a), key(zip('v1.0.0')));
+  t.not(key(a), key(a, 'p2'));
+  t.not(key(a), key(a, 'p', 'd2'));
+  t.not(key(a), key({ ...a, facts: { ...a.facts, retracted: true } }), 'facts are part of it');
+  t.not(key(a), key({ ...a, identity: { ...identity, groups: ['g'] } }), 'groups are part of it');
+  t.equal(
+    key({ ...a, facts: { ...a.facts, publishTime: '2026-01-01T00:00:00Z' } }),
+    key(a),
+    'the same facts give the same key',
+  );
   const cache = new DecisionCache(10, 60);
   const d = { allow: true, deny: [], warn: [] };
   cache.set('k', d, 1000, 1030);

@@ -2,8 +2,11 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { cp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { request } from 'undici';
 import YAML from 'yaml';
+import { readRecords } from '../../src/audit/query.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { repoRoot } from '../helpers/testdata.js';
@@ -34,6 +37,28 @@ async function setup(
     await up.close();
   });
   return gw;
+}
+
+/** A logger whose messages a test can wait for (policy reloads happen in the background). */
+function logWatch() {
+  const seen: string[] = [];
+  const waiters: Array<{ re: RegExp; from: number; done: () => void }> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      seen.push(String((JSON.parse(chunk.toString()) as { msg?: unknown }).msg));
+      for (const w of waiters.splice(0))
+        if (seen.slice(w.from).some((m) => w.re.test(m))) w.done();
+        else waiters.push(w);
+      cb();
+    },
+  });
+  return {
+    logger: pino({ level: 'info' }, stream),
+    /** A promise for the next message matching re, logged after this call. */
+    next(re: RegExp): Promise<void> {
+      return new Promise((done) => waiters.push({ re, from: seen.length, done }));
+    },
+  };
 }
 
 async function get(url: string) {
@@ -116,27 +141,31 @@ t.test(
     const policies = path.join(dir, 'policies');
     await cp(path.join(repoRoot, 'policies'), policies, { recursive: true });
     const up = await startFakeUpstream([await makeModule('example.com/lib', 'v1.0.0')]);
-    const gw = await startTestGateway(path.join(dir, 'data'), {
-      upstream: up.url,
-      policy: { path: policies },
-    });
+    const log = logWatch();
+    const gw = await startTestGateway(
+      path.join(dir, 'data'),
+      { upstream: up.url, policy: { path: policies } },
+      { logger: log.logger },
+    );
     t.teardown(async () => {
       await gw.close();
       await up.close();
     });
     t.equal((await get(`${gw.url}/example.com/lib/@v/list`)).status, 200);
+    let logged = log.next(/^policy reload rejected/);
     await writeFile(path.join(policies, 'data.yaml'), 'banned: [not, a, mapping]\n');
-    await new Promise((r) => setTimeout(r, 600));
+    await logged;
     t.equal(
-      (await get(`${gw.url}/example.com/lib/@v/v1.0.0.mod`)).status,
+      (await get(`${gw.url}/example.com/lib/@v/v1.0.0.zip`)).status,
       200,
       'bad data rejected, old data kept',
     );
+    logged = log.next(/^policy reloaded/);
     await writeFile(
       path.join(policies, 'data.yaml'),
       'banned: [{module: example.com/lib, versions: v1.0.0, reason: reloaded}]\n',
     );
-    await new Promise((r) => setTimeout(r, 600));
+    await logged;
     t.equal(
       (await get(`${gw.url}/example.com/lib/@v/v1.0.0.zip`)).status,
       403,
@@ -186,24 +215,73 @@ t.test('a new compiled policy is picked up without a restart', async (t) => {
   const policies = path.join(dir, 'policies');
   await cp(path.join(repoRoot, 'policies'), policies, { recursive: true });
   const up = await startFakeUpstream([await makeModule('example.com/lib', 'v1.0.0')]);
-  const gw = await startTestGateway(path.join(dir, 'data'), {
-    upstream: up.url,
-    policy: { path: policies },
-  });
+  const log = logWatch();
+  const gw = await startTestGateway(
+    path.join(dir, 'data'),
+    { upstream: up.url, policy: { path: policies } },
+    { logger: log.logger },
+  );
   t.teardown(async () => {
     await gw.close();
     await up.close();
   });
   t.equal((await get(`${gw.url}/example.com/lib/@v/v1.0.0.mod`)).status, 200);
   // Swap in another compiled policy (one whose decision is malformed): its logic applies at once.
+  const logged = log.next(/^policy reloaded/);
   await cp(
     path.join(repoRoot, 'test', 'fixtures', 'policies-malformed', 'build', 'policy.wasm'),
     path.join(policies, 'build', 'policy.wasm'),
   );
-  let status = 0;
-  for (let i = 0; i < 40 && status !== 403; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    status = (await get(`${gw.url}/example.com/lib/@v/v1.0.0.info`)).status;
-  }
-  t.equal(status, 403, 'the new logic decides (and fails closed)');
+  await logged;
+  t.equal(
+    (await get(`${gw.url}/example.com/lib/@v/v1.0.0.info`)).status,
+    403,
+    'the new logic decides (and fails closed)',
+  );
 });
+
+t.test(
+  'a policy over its time budget: 403 POLICY_ERROR, nothing fetched or cached, recorded; others served',
+  async (t) => {
+    const dir = t.testdir();
+    const up = await startFakeUpstream([
+      await makeModule('slow.example/m', 'v1.0.0'),
+      await makeModule('fast.example/m', 'v1.0.0'),
+    ]);
+    const gw = await startTestGateway(path.join(dir, 'data'), {
+      upstream: up.url,
+      policy: { path: path.join(repoRoot, 'test', 'fixtures', 'policies-slow'), budgetMs: 300 },
+    });
+    t.teardown(async () => {
+      await gw.close();
+      await up.close();
+    });
+    for (let i = 0; i < 2; i++) {
+      const t0 = performance.now();
+      const r = await get(`${gw.url}/slow.example/m/@v/v1.0.0.zip`);
+      const ms = performance.now() - t0;
+      t.equal(r.status, 403, `try ${i + 1}`);
+      t.match(r.text, /POLICY_ERROR: .*over its 300 ms budget/);
+      t.ok(ms < 5000, `refused after ${ms.toFixed(0)} ms, long before the policy would finish`);
+    }
+    t.equal(up.count('slow.example/m/@v/v1.0.0.zip'), 0, 'nothing fetched for a denied module');
+    t.equal((await get(`${gw.url}/fast.example/m/@v/v1.0.0.zip`)).status, 200, 'still serving');
+    t.match(
+      (await get(`${gw.url}/metrics`)).text,
+      /modgate_security_events_total\{event="POLICY_ERROR"\} [2-9]/,
+    );
+    await gw.close();
+    const records = [];
+    for await (const r of readRecords(path.join(dir, 'data', 'audit'))) records.push(r);
+    const security = records.filter(
+      (r) => r.type === 'security' && r.event === 'POLICY_ERROR',
+    ) as Array<{ details: { module?: string; deny?: Array<{ message: string }> } }>;
+    const overruns = security.filter((r) => r.details.module === 'slow.example/m');
+    t.ok(overruns.length >= 2, 'a security event per overrun');
+    t.match(overruns[0]?.details.deny, [{ message: /budget/ }]);
+    const denials = records.filter(
+      (r) => r.type === 'decision' && r.module === 'slow.example/m' && r.decision === 'deny',
+    );
+    t.ok(denials.length >= 2, 'a denial record per request');
+  },
+);
