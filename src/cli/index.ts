@@ -52,13 +52,18 @@ export function oneLine(text: string): string {
     .replace(/\s*\n\s*/g, '; ')}`;
 }
 
-/** Node's errno errors carry a code and a syscall: name them without a stack. */
-function describeUnexpected(err: unknown): string {
-  if (err instanceof Error) {
-    const e = err as NodeJS.ErrnoException;
-    return e.code && e.path ? `${e.code} on ${e.path}: ${e.message}` : err.message;
-  }
-  return String(err);
+const FILE_ERRNOS = new Set(['ENOENT', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'ELOOP']);
+
+/**
+ * A failure no command turned into a ModgateError. A file the user named that
+ * cannot be read is common enough to get its own code; anything else is
+ * INTERNAL, still on one line.
+ */
+export function unexpectedLine(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (err instanceof Error && e.code && FILE_ERRNOS.has(e.code) && e.path)
+    return oneLine(`FILE_UNREADABLE: cannot read ${e.path}: ${e.code}`);
+  return oneLine(`INTERNAL: ${err instanceof Error ? err.message : String(err)}`);
 }
 
 /**
@@ -82,9 +87,7 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 1;
-    const line = isModgateError(err)
-      ? oneLine(`${err.code}: ${err.message}`)
-      : oneLine(`INTERNAL: ${describeUnexpected(err)}`);
+    const line = isModgateError(err) ? oneLine(`${err.code}: ${err.message}`) : unexpectedLine(err);
     process.stderr.write(`${line}\n`);
     if (process.env.MODGATE_DEBUG && err instanceof Error && err.stack)
       process.stderr.write(`${err.stack}\n`);

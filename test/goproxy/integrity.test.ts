@@ -69,16 +69,20 @@ async function setup(t: Test, raw: Record<string, unknown> = {}): Promise<Env> {
     ),
   });
   const up = await startFakeUpstream([good, other]);
-  const dir = t.testdir();
+  // Not t.testdir(): tap may remove that before this teardown has closed the
+  // gateway, while background work (facts prefetches) still writes into it.
+  const dir = await mkdtemp(path.join(tmpdir(), 'modgate-integrity-'));
   const gw = await startTestGateway(dir, {
     upstream: up.url,
     sumdb: `${db.verifierKey} ${db.url}`,
     ...raw,
   });
   t.teardown(async () => {
+    // close() aborts and awaits every background task, so nothing writes after it.
     await gw.close();
     await up.close();
     await db.stop();
+    await rm(dir, { recursive: true });
   });
   return { up, db, gw, dir, good };
 }

@@ -110,3 +110,53 @@ t.test('through a gateway: junk list lines are dropped, a bad latest is refused'
   );
   t.same(await storeFiles(dir), before, 'nothing cached');
 });
+
+t.test('a caller that goes away aborts the shared fetch it alone waited for', async (t) => {
+  const { MetadataService } = await import('../../src/goproxy/metadata.js');
+  const { UpstreamClient } = await import('../../src/upstream/client.js');
+  const { Router } = await import('../../src/goproxy/router.js');
+  const { FsBlobStore } = await import('../../src/storage/fs.js');
+  const http = await import('node:http');
+  let closed!: () => void;
+  const socketClosed = new Promise<void>((r) => (closed = r));
+  let arrived!: () => void;
+  const requestArrived = new Promise<void>((r) => (arrived = r));
+  const srv = http.createServer((req) => {
+    arrived();
+    req.socket.once('close', closed);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.teardown(() => srv.close());
+  const url = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+  const client = new UpstreamClient({
+    headersTimeoutMs: 5000,
+    bodyTimeoutMs: 5000,
+    retries: 0,
+    retryBaseMs: 1,
+  });
+  const dir = t.testdir();
+  const meta = new MetadataService({
+    store: new FsBlobStore(path.join(dir, 'store')),
+    client,
+    router: new Router({
+      publicUpstream: url,
+      routes: [],
+      privatePatterns: '',
+      noSumdbPatterns: '',
+    }),
+    ttlSeconds: { list: 60, query: 60 },
+    maxBytes: { list: 1 << 20, info: 1 << 16 },
+  });
+  t.teardown(async () => {
+    await meta.close();
+    await client.close();
+  });
+  const ctl = new AbortController();
+  const pending = meta.get({ kind: 'list', module: 'example.com/m' }, ctl.signal);
+  await requestArrived;
+  ctl.abort(new Error('client went away'));
+  await t.rejects(pending, { message: 'client went away' });
+  await socketClosed;
+  t.pass('the upstream saw its socket close');
+  t.same(await storeFiles(dir), [], 'nothing cached');
+});

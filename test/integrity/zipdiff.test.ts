@@ -2,7 +2,7 @@ import t from 'tap';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { verifyModuleZip } from '../../src/integrity/zip.js';
-import { entry, Rng, serialize, type GenZip } from './zipgen.js';
+import { tinyZip } from './zipgen.js';
 import { buildGoZip, runDiff } from './zipdiff.js';
 import { spawnSync } from 'node:child_process';
 
@@ -27,20 +27,9 @@ t.test(
 t.test(
   'a zip with ZIP64 end records (65,536 entries, as Go writes it) verifies as in Go',
   async (t) => {
-    const r = new Rng(7);
     const mod = { path: 'example.com/big', version: 'v1.0.0' };
-    const z: GenZip = { mod, entries: [], comment: Buffer.alloc(0), prepend: Buffer.alloc(0) };
-    for (let i = 0; i < 65536; i++)
-      z.entries.push(
-        entry(
-          Buffer.from(`${mod.path}@${mod.version}/d${i % 64}/f${i}.go`),
-          Buffer.from(`${i}`),
-          r,
-        ),
-      );
-    z.zip64 = { saturate: true };
     const file = path.join(t.testdir(), 'zip64.zip');
-    await writeFile(file, serialize(z));
+    await writeFile(file, tinyZip(`${mod.path}@${mod.version}/`, 65536));
     const rep = await verifyModuleZip(file, mod);
     t.equal(rep.fileCount, 65536);
     const go = spawnSync(await buildGoZip(), [], {

@@ -310,3 +310,69 @@ export function serialize(z: GenZip): Buffer {
   if (z.appendBytes) parts.push(z.appendBytes);
   return Buffer.concat(parts);
 }
+
+/**
+ * A zip of n one-byte stored files under 100 directories, written straight
+ * into one buffer (the generator's general path is too slow for 100,000
+ * entries on a busy machine); ZIP64 end records from 0xffff entries, as Go
+ * writes them.
+ */
+export function tinyZip(prefix: string, n: number): Buffer {
+  const names = Array.from({ length: n }, (_, i) =>
+    Buffer.from(`${prefix}d${i % 100}/file-${i}.go`),
+  );
+  const nameBytes = names.reduce((a, b) => a + b.length, 0);
+  const out = Buffer.alloc(n * (30 + 1 + 46) + 2 * nameBytes + 56 + 20 + 22);
+  const offsets: number[] = [];
+  let p = 0;
+  const crcs = Array.from({ length: 7 }, (_, k) => crc32(Buffer.from(`${k}`)) >>> 0);
+  for (const [i, name] of names.entries()) {
+    offsets.push(p);
+    out.writeUInt32LE(0x04034b50, p);
+    out.writeUInt16LE(20, p + 4);
+    out.writeUInt32LE(crcs[i % 7]!, p + 14);
+    out.writeUInt32LE(1, p + 18);
+    out.writeUInt32LE(1, p + 22);
+    out.writeUInt16LE(name.length, p + 26);
+    name.copy(out, p + 30);
+    p += 30 + name.length;
+    out.write(`${i % 7}`, p);
+    p += 1;
+  }
+  const cd = p;
+  for (const [i, name] of names.entries()) {
+    out.writeUInt32LE(0x02014b50, p);
+    out.writeUInt16LE(0x0314, p + 4);
+    out.writeUInt16LE(20, p + 6);
+    out.writeUInt32LE(crcs[i % 7]!, p + 16);
+    out.writeUInt32LE(1, p + 20);
+    out.writeUInt32LE(1, p + 24);
+    out.writeUInt16LE(name.length, p + 28);
+    out.writeUInt32LE((0o100644 << 16) >>> 0, p + 38);
+    out.writeUInt32LE(offsets[i]!, p + 42);
+    name.copy(out, p + 46);
+    p += 46 + name.length;
+  }
+  const cdSize = p - cd;
+  const zip64 = n >= 0xffff;
+  if (zip64) {
+    out.writeUInt32LE(0x06064b50, p);
+    out.writeBigUInt64LE(44n, p + 4);
+    out.writeUInt16LE(45, p + 12);
+    out.writeUInt16LE(45, p + 14);
+    out.writeBigUInt64LE(BigInt(n), p + 24);
+    out.writeBigUInt64LE(BigInt(n), p + 32);
+    out.writeBigUInt64LE(BigInt(cdSize), p + 40);
+    out.writeBigUInt64LE(BigInt(cd), p + 48);
+    out.writeUInt32LE(0x07064b50, p + 56);
+    out.writeBigUInt64LE(BigInt(p), p + 64);
+    out.writeUInt32LE(1, p + 72);
+    p += 76;
+  }
+  out.writeUInt32LE(0x06054b50, p);
+  out.writeUInt16LE(zip64 ? 0xffff : n, p + 8);
+  out.writeUInt16LE(zip64 ? 0xffff : n, p + 10);
+  out.writeUInt32LE(zip64 ? 0xffffffff : cdSize, p + 12);
+  out.writeUInt32LE(zip64 ? 0xffffffff : cd, p + 16);
+  return out.subarray(0, p + 22);
+}
