@@ -10,6 +10,7 @@ import { ModgateError } from '../errors.js';
 import { compileData, type CompiledData } from './data.js';
 import type { PolicyInput } from './input.js';
 import { isBundle, SourceWatcher } from './watch.js';
+import { warmUp } from './warmup.js';
 
 export interface Reason {
   code: string;
@@ -220,6 +221,11 @@ async function loadAll(src: PolicySource): Promise<Loaded> {
       'POLICY_LOAD_FAILED',
       `the compiled policy has no ${ENTRYPOINT} entrypoint`,
     );
+  try {
+    warmUp((input) => policy.evaluate(input, ENTRYPOINT), data);
+  } catch {
+    // A policy that fails on these inputs fails on real ones too, as POLICY_ERROR.
+  }
   return {
     policy,
     data,

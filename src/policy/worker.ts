@@ -10,7 +10,6 @@ import type { DecisionRequest } from '../contracts.js';
 import { ModgateError } from '../errors.js';
 import { PolicyEngine, type PolicySource } from './engine.js';
 import { evaluateRequest, settingsOf } from './evaluation.js';
-import { buildInput, type PolicyInput } from './input.js';
 
 export interface WorkerInit {
   src: PolicySource;
@@ -42,53 +41,8 @@ const init = workerData as WorkerInit;
 const ids = new Int32Array(init.progress, 0, 2);
 const startedAt = new Float64Array(init.progress, 8, 1);
 
-const WARMUP: DecisionRequest = {
-  kind: 'zip',
-  module: 'warmup.invalid/m',
-  version: 'v1.0.0',
-  identity: { id: 'warmup', method: 'anonymous', groups: [] },
-  facts: {},
-};
-
-/**
- * Runs the policy over inputs that make every shipped rule fire (and none),
- * so that the wasm functions and the builtins they call are compiled before a
- * real decision's budget counts: V8 compiles a wasm function on its first call.
- */
-function warmUp(engine: PolicyEngine): void {
-  const base = buildInput(WARMUP, engine.data, new Date());
-  const epoch = base.request.epoch;
-  const all: PolicyInput = {
-    ...base,
-    module: { ...base.module, pseudo: true, incompatible: true },
-    match: {
-      allowed: false,
-      deniedBy: 'warmup.invalid',
-      groupAllowed: false,
-      banned: [{ versions: '*', reason: 'warm-up' }],
-      waivers: [{ reason: 'warm-up', expires: base.request.time, expiresEpoch: epoch + 60 }],
-      cooldownExempt: false,
-    },
-    facts: {
-      publishTime: base.request.time,
-      publishEpoch: epoch,
-      retracted: true,
-      deprecated: 'warm-up',
-      zipSize: 2 ** 40,
-      checksum: { verified: false, method: 'none' },
-    },
-  };
-  const noWaiver = { ...all, match: { ...all.match, waivers: [] } };
-  const list = { ...noWaiver, request: { ...base.request, kind: 'list' } };
-  for (let i = 0; i < 3; i++) {
-    for (const input of [base, all, noWaiver, list]) engine.evaluate(input);
-    evaluateRequest(engine, WARMUP, new Date(), Infinity);
-  }
-}
-
 try {
   const engine = await PolicyEngine.load(init.src);
-  warmUp(engine);
   port.on('message', (m: EvalMessage) => {
     startedAt[0] = performance.timeOrigin + performance.now();
     Atomics.store(ids, 0, m.id);
