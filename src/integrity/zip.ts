@@ -25,7 +25,7 @@
  */
 import { stat } from 'node:fs/promises';
 import type { StreamedEntry } from './zipstream.js';
-import { ModgateError, isModgateError } from '../errors.js';
+import { ModgateError, isModgateError, type ZipCode } from '../errors.js';
 import { digestAll, digestEntry, fromStream, openZip, rawName, readEntries } from './zip-read.js';
 import { hash1FromDigests, type FileDigest } from './dirhash.js';
 import { checkFilePath, checkModule, decodePath, goQuote, type PathInput } from './module.js';
@@ -57,14 +57,14 @@ export interface ZipCheckEntry {
 
 export interface FileProblem {
   path: string;
-  code: string;
+  code: ZipCode;
   err: string;
 }
 
 export interface CheckedZip {
   valid: string[];
   invalid: FileProblem[];
-  sizeError?: { code: string; message: string };
+  sizeError?: { code: ZipCode; message: string };
 }
 
 /** Rejects a version that is not canonical or does not suit the module path. */

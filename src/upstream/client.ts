@@ -50,14 +50,17 @@ export class UpstreamClient {
         return await this.once(base, path, signal);
       } catch (err) {
         lastErr = toUpstreamError(err, base);
-        if (!lastErr.details.retryable || signal?.aborted) throw lastErr;
+        if (!('retryable' in lastErr.details && lastErr.details.retryable) || signal?.aborted)
+          throw lastErr;
       }
     }
     throw lastErr!;
   }
 
   private backoff(attempt: number, err?: ModgateError): number {
-    const after = Number(err?.details.retryAfterSeconds);
+    const after = Number(
+      err && 'retryAfterSeconds' in err.details ? err.details.retryAfterSeconds : undefined,
+    );
     if (Number.isFinite(after) && after > 0) return Math.min(after * 1000, 5000);
     return this.opts.retryBaseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
   }
