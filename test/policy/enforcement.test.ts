@@ -1,13 +1,20 @@
 import t from 'tap';
 import type { Test } from 'tap';
-import { cp, writeFile } from 'node:fs/promises';
+import { cp, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import YAML from 'yaml';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
+import { logEvents } from '../helpers/log-events.js';
 import { repoRoot } from '../helpers/testdata.js';
 import type { Gateway } from '../../src/main.js';
+
+/** The watcher must see the whole new file, never a half-written one. */
+async function writeAtomic(file: string, text: string): Promise<void> {
+  await writeFile(`${file}.tmp`, text);
+  await rename(`${file}.tmp`, file);
+}
 
 async function setup(
   t: Test,
@@ -116,27 +123,31 @@ t.test(
     const policies = path.join(dir, 'policies');
     await cp(path.join(repoRoot, 'policies'), policies, { recursive: true });
     const up = await startFakeUpstream([await makeModule('example.com/lib', 'v1.0.0')]);
-    const gw = await startTestGateway(path.join(dir, 'data'), {
-      upstream: up.url,
-      policy: { path: policies },
-    });
+    const events = logEvents();
+    const gw = await startTestGateway(
+      path.join(dir, 'data'),
+      { upstream: up.url, policy: { path: policies } },
+      { logger: events.logger },
+    );
     t.teardown(async () => {
       await gw.close();
       await up.close();
     });
     t.equal((await get(`${gw.url}/example.com/lib/@v/list`)).status, 200);
-    await writeFile(path.join(policies, 'data.yaml'), 'banned: [not, a, mapping]\n');
-    await new Promise((r) => setTimeout(r, 600));
+    const rejected = events.next('policy reload rejected; keeping the previous policy and data');
+    await writeAtomic(path.join(policies, 'data.yaml'), 'banned: [not, a, mapping]\n');
+    await rejected;
     t.equal(
       (await get(`${gw.url}/example.com/lib/@v/v1.0.0.mod`)).status,
       200,
       'bad data rejected, old data kept',
     );
-    await writeFile(
+    const reloaded = events.next('policy reloaded');
+    await writeAtomic(
       path.join(policies, 'data.yaml'),
       'banned: [{module: example.com/lib, versions: v1.0.0, reason: reloaded}]\n',
     );
-    await new Promise((r) => setTimeout(r, 600));
+    await reloaded;
     t.equal(
       (await get(`${gw.url}/example.com/lib/@v/v1.0.0.zip`)).status,
       403,
@@ -186,24 +197,26 @@ t.test('a new compiled policy is picked up without a restart', async (t) => {
   const policies = path.join(dir, 'policies');
   await cp(path.join(repoRoot, 'policies'), policies, { recursive: true });
   const up = await startFakeUpstream([await makeModule('example.com/lib', 'v1.0.0')]);
-  const gw = await startTestGateway(path.join(dir, 'data'), {
-    upstream: up.url,
-    policy: { path: policies },
-  });
+  const events = logEvents();
+  const gw = await startTestGateway(
+    path.join(dir, 'data'),
+    { upstream: up.url, policy: { path: policies } },
+    { logger: events.logger },
+  );
   t.teardown(async () => {
     await gw.close();
     await up.close();
   });
   t.equal((await get(`${gw.url}/example.com/lib/@v/v1.0.0.mod`)).status, 200);
   // Swap in another compiled policy (one whose decision is malformed): its logic applies at once.
+  const wasm = path.join(policies, 'build', 'policy.wasm');
+  const reloaded = events.next('policy reloaded');
   await cp(
     path.join(repoRoot, 'test', 'fixtures', 'policies-malformed', 'build', 'policy.wasm'),
-    path.join(policies, 'build', 'policy.wasm'),
+    `${wasm}.tmp`,
   );
-  let status = 0;
-  for (let i = 0; i < 40 && status !== 403; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    status = (await get(`${gw.url}/example.com/lib/@v/v1.0.0.info`)).status;
-  }
+  await rename(`${wasm}.tmp`, wasm);
+  await reloaded;
+  const status = (await get(`${gw.url}/example.com/lib/@v/v1.0.0.info`)).status;
   t.equal(status, 403, 'the new logic decides (and fails closed)');
 });
