@@ -76,7 +76,11 @@ export interface DecisionRecord {
   kind: DecisionKind;
   module: string;
   version?: string;
-  decision: 'allow' | 'deny' | 'warn' | 'error';
+  /**
+   * `not_found`: the upstream has no such version (404, 410 or 403), so no
+   * policy was applied; `deny` means policy only.
+   */
+  decision: 'allow' | 'deny' | 'warn' | 'error' | 'not_found';
   codes: string[];
   policyRevision?: string;
   dataRevision?: string;
@@ -100,9 +104,32 @@ export interface SecurityEvent {
   ctx?: RequestContext;
 }
 
+/**
+ * An answer that no decision record covers (authentication refusals, malformed
+ * requests, unknown paths, checksum-database relay, metrics and readiness
+ * reads). `count` > 1 aggregates answers of one client, code and second.
+ */
+export interface AccessRecord {
+  ctx: RequestContext;
+  /** Route kind: info, mod, zip, list, latest, query, sumdb, metrics, readyz, unknown. */
+  kind: string;
+  method: string;
+  /** The request path, truncated (never the query string). */
+  path: string;
+  status: number;
+  code?: string;
+  module?: string;
+  version?: string;
+  count?: number;
+  /** For an aggregated record: the second (ISO time) its answers fall in. */
+  window?: string;
+}
+
 export interface AuditPort {
   /** Resolves once the record is durable (fsynced); rejects with AUDIT_UNAVAILABLE. */
   decision(rec: DecisionRecord): Promise<void>;
+  /** Records an answer no decision covers; resolves once written. */
+  access?(rec: AccessRecord): Promise<void>;
   completion(rec: CompletionRecord): void;
   security(ev: SecurityEvent): Promise<void>;
   /** false when records cannot be written (the gateway then refuses with 503). */
@@ -129,6 +156,7 @@ export const allowAllGate: PolicyGate = {
 /** An audit port that records nothing (audit disabled explicitly). */
 export const noAudit: AuditPort = {
   async decision() {},
+  async access() {},
   completion() {},
   async security() {},
   healthy: () => true,

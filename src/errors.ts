@@ -1,19 +1,21 @@
 import type { ErrorCode } from './errors/codes.js';
-import type { ErrorDetails } from './errors/details.js';
+import type { AnyDetails, DetailsParam, ErrorDetails } from './errors/details.js';
 
 export * from './errors/codes.js';
-export type { DetailsByCode, ErrorDetails, NoDetails } from './errors/details.js';
+export type {
+  AnyDetails,
+  DetailsByCode,
+  DetailsParam,
+  ErrorDetails,
+  NoDetails,
+} from './errors/details.js';
 
 interface ErrorOptions {
   cause?: unknown;
 }
 
-/** Details are required exactly when the code's details have a required field. */
-type ErrorArgs<C extends ErrorCode> =
-  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
-  {} extends ErrorDetails<C>
-    ? [details?: ErrorDetails<C>, options?: ErrorOptions]
-    : [details: ErrorDetails<C>, options?: ErrorOptions];
+/** The details are optional: an error may carry fewer than its code can. */
+type ErrorArgs<C extends ErrorCode> = [details?: DetailsParam<C>, options?: ErrorOptions];
 
 /**
  * The one error class of modgate. Every failure carries a stable code from
@@ -23,13 +25,14 @@ type ErrorArgs<C extends ErrorCode> =
  */
 export class ModgateError<C extends ErrorCode = ErrorCode> extends Error {
   readonly code: C;
-  readonly details: ErrorDetails<C>;
+  /** Declared fields are typed; any other field reads as unknown. */
+  readonly details: ErrorDetails<C> & AnyDetails;
 
   constructor(code: C, message: string, ...[details, options]: ErrorArgs<C>) {
     super(message, options);
     this.name = 'ModgateError';
     this.code = code;
-    this.details = details ?? ({} as ErrorDetails<C>);
+    this.details = (details ?? {}) as ErrorDetails<C> & AnyDetails;
   }
 
   override toString(): string {

@@ -1,6 +1,13 @@
-import type { AuditPort, CompletionRecord, DecisionRecord, SecurityEvent } from '../contracts.js';
+import type {
+  AccessRecord,
+  AuditPort,
+  CompletionRecord,
+  DecisionRecord,
+  SecurityEvent,
+} from '../contracts.js';
+import { redactDeep, type Redactor } from '../config/redact.js';
 import type { AuditLog } from './log.js';
-import type { DecisionEntry } from './records.js';
+import type { AccessEntry, AuditEntry, DecisionEntry } from './records.js';
 
 /**
  * Adapts the fetch flow's audit port to the audit log. Decision and security
@@ -12,7 +19,11 @@ export function auditPort(
   log: AuditLog,
   onFailure: 'refuse' | 'serve',
   onError: (err: unknown) => void,
+  redact?: Redactor,
 ): AuditPort {
+  // Error details and upstream names may carry URLs with credentials: none reaches the trail.
+  const append = (e: AuditEntry): Promise<unknown> =>
+    log.append(redact ? redactDeep(e, redact) : e);
   const write = async (p: Promise<unknown>): Promise<void> => {
     try {
       await p;
@@ -22,22 +33,21 @@ export function auditPort(
     }
   };
   return {
-    decision: (rec: DecisionRecord) => write(log.append(toEntry(rec))),
+    decision: (rec: DecisionRecord) => write(append(toEntry(rec))),
+    access: (rec: AccessRecord) => write(append(accessEntry(rec))),
     completion: (rec: CompletionRecord) => {
-      log
-        .append({
-          type: 'completion',
-          requestId: rec.ctx.requestId,
-          outcome: rec.outcome,
-          bytes: rec.bytes,
-          durationMs: Date.now() - rec.ctx.startedAt,
-          status: rec.status,
-        })
-        .catch(onError);
+      append({
+        type: 'completion',
+        requestId: rec.ctx.requestId,
+        outcome: rec.outcome,
+        bytes: rec.bytes,
+        durationMs: Date.now() - rec.ctx.startedAt,
+        status: rec.status,
+      }).catch(onError);
     },
     security: (ev: SecurityEvent) =>
       write(
-        log.append({
+        append({
           type: 'security',
           event: ev.event,
           ...(ev.ctx ? { requestId: ev.ctx.requestId } : {}),
@@ -52,12 +62,32 @@ export function auditPort(
   };
 }
 
+function accessEntry(r: AccessRecord): AccessEntry {
+  return {
+    type: 'access',
+    requestId: r.ctx.requestId,
+    ...(r.ctx.clientRequestId !== undefined ? { clientRequestId: r.ctx.clientRequestId } : {}),
+    client: { ...r.ctx.identity, address: r.ctx.address },
+    kind: r.kind,
+    method: r.method,
+    path: r.path,
+    status: r.status,
+    ...(r.code !== undefined ? { code: r.code } : {}),
+    ...(r.module !== undefined ? { module: r.module } : {}),
+    ...(r.version !== undefined ? { version: r.version } : {}),
+    durationMs: Date.now() - r.ctx.startedAt,
+    count: r.count ?? 1,
+    ...(r.window !== undefined ? { window: r.window } : {}),
+  };
+}
+
 function toEntry(r: DecisionRecord): DecisionEntry {
   const ev = r.evidence;
   return {
     type: 'decision',
     time: new Date().toISOString(),
     requestId: r.ctx.requestId,
+    ...(r.ctx.clientRequestId !== undefined ? { clientRequestId: r.ctx.clientRequestId } : {}),
     client: { ...r.ctx.identity, address: r.ctx.address },
     kind: r.kind,
     module: r.module,

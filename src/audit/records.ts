@@ -78,7 +78,7 @@ export const ZERO_HASH = '0'.repeat(64);
 /** Largest canonical record accepted (bytes, without the newline). */
 export const MAX_RECORD_BYTES = 1 << 20;
 
-export type Decision = 'allow' | 'deny' | 'warn';
+export type Decision = 'allow' | 'deny' | 'warn' | 'not_found';
 
 export interface SumdbEvidence {
   name: string;
@@ -98,6 +98,8 @@ export interface DecisionEntry {
   type: 'decision';
   time: string;
   requestId: string;
+  /** The client's X-Request-Id, kept apart from modgate's own id. */
+  clientRequestId?: string;
   client: { id: string; method: string; groups: string[]; address: string };
   kind: string;
   module: string;
@@ -119,6 +121,29 @@ export interface CompletionEntry {
   bytes: number;
   durationMs: number;
   status: number;
+}
+
+/**
+ * An answer no decision record covers (401, 403 from authentication, 400, 404,
+ * checksum-database relay, metrics and readiness reads). `count` > 1 is one
+ * aggregated record for answers of one client address, code and second.
+ */
+export interface AccessEntry {
+  type: 'access';
+  time?: string;
+  requestId: string;
+  clientRequestId?: string;
+  client: { id: string; method: string; groups: string[]; address: string };
+  kind: string;
+  method: string;
+  path: string;
+  status: number;
+  code?: string;
+  module?: string;
+  version?: string;
+  durationMs: number;
+  count: number;
+  window?: string;
 }
 
 export type SecurityEvent =
@@ -149,7 +174,8 @@ export interface SystemEntry {
 }
 
 /** What callers hand to AuditLog.append (time defaults to now). */
-export type AuditEntry = DecisionEntry | CompletionEntry | SecurityEntry | SystemEntry;
+export type AuditEntry =
+  DecisionEntry | CompletionEntry | SecurityEntry | SystemEntry | AccessEntry;
 
 export interface ChainFields {
   seq: number;
@@ -161,7 +187,7 @@ export interface ChainFields {
 export type AuditRecord = AuditEntry & ChainFields;
 export type StoredDecision = DecisionEntry & ChainFields;
 
-export const RECORD_TYPES = ['decision', 'completion', 'security', 'system'] as const;
+export const RECORD_TYPES = ['decision', 'completion', 'security', 'system', 'access'] as const;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -207,7 +233,7 @@ export function chainRecord(
   ) {
     throw new ModgateError(
       'AUDIT_RECORD_INVALID',
-      'record type must be decision, completion, security or system',
+      'record type must be decision, completion, security, system or access',
     );
   }
   const record = { ...entry, time: entry.time ?? now.toISOString(), seq, prev } as AuditRecord;

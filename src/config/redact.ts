@@ -1,6 +1,84 @@
 import type { ModgateConfig } from './types.js';
 
 const SECRET_KEYS = new Set(['password', 'token', 'sha256']);
+const MARK = '[redacted]';
+// scheme://user[:password]@ : the userinfo is dropped whatever it holds.
+const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/gi;
+// Secrets shorter than this would turn ordinary words into [redacted].
+const MIN_SECRET = 4;
+
+/** Removes the userinfo of every URL in a text. */
+export function scrubUserinfo(text: string): string {
+  return text.includes('@') ? text.replace(USERINFO, `$1${MARK}@`) : text;
+}
+
+/** Replaces every configured secret and every URL userinfo in a text. */
+export type Redactor = (text: string) => string;
+
+/**
+ * The secrets a config holds: credential passwords and tokens (also those read
+ * from the environment) and the userinfo of every configured URL. A redactor
+ * replaces them wherever text leaves modgate (logs, audit, error bodies,
+ * metrics, config print).
+ */
+export function createRedactor(config: ModgateConfig): Redactor {
+  const secrets = new Set<string>();
+  const add = (s: string | undefined): void => {
+    if (s && s.length >= MIN_SECRET) secrets.add(s);
+  };
+  for (const c of Object.values(config.credentials)) {
+    add(c.password);
+    add(c.token);
+    if (c.passwordEnv) add(process.env[c.passwordEnv]);
+    if (c.tokenEnv) add(process.env[c.tokenEnv]);
+  }
+  const urls = [
+    config.upstream ?? '',
+    config.sumdb ?? '',
+    config.audit.shipUrl ?? '',
+    ...config.routes.map((r) => r.upstream),
+    ...Object.keys(config.credentials),
+  ];
+  for (const u of urls) {
+    for (const m of u.matchAll(/:\/\/([^\s/?#@]+)@/g)) {
+      const info = m[1]!;
+      add(info);
+      const colon = info.indexOf(':');
+      if (colon >= 0) {
+        add(info.slice(colon + 1));
+        add(decodeSafe(info.slice(colon + 1)));
+      }
+    }
+  }
+  // Longest first, so that a secret containing another is replaced whole.
+  const list = [...secrets].sort((a, b) => b.length - a.length);
+  return (text) => {
+    let out = scrubUserinfo(text);
+    for (const s of list) if (out.includes(s)) out = out.split(s).join(MARK);
+    return out;
+  };
+}
+
+function decodeSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** A deep copy of a JSON-like value with every string (and object key) passed through `redact`. */
+export function redactDeep<T>(value: T, redact: Redactor): T {
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return redact(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [redact(k), walk(x)]));
+    }
+    return v;
+  };
+  return walk(value) as T;
+}
 
 /** A copy of the config with secrets replaced, for printing and logging. */
 export function redactConfig(config: ModgateConfig): unknown {
@@ -9,15 +87,12 @@ export function redactConfig(config: ModgateConfig): unknown {
     if (v && typeof v === 'object') {
       return Object.fromEntries(
         Object.entries(v).map(([k, x]) => [
-          k,
-          SECRET_KEYS.has(k) && typeof x === 'string' ? '[redacted]' : walk(x),
+          scrubUserinfo(k),
+          SECRET_KEYS.has(k) && typeof x === 'string' ? MARK : walk(x),
         ]),
       );
     }
     return v;
   };
-  const out = walk(config) as Record<string, unknown>;
-  if (typeof out.upstream === 'string')
-    out.upstream = out.upstream.replace(/\/\/[^/@]+@/g, '//[redacted]@');
-  return out;
+  return redactDeep(walk(config), createRedactor(config));
 }

@@ -49,6 +49,8 @@ export type Misbehaviour =
 export interface FakeSumdbOptions {
   name?: string;
   records?: FakeRecord[];
+  /** A fixed key pair (e.g. Go's published test key); the name comes from the key. */
+  keys?: { signer: string; verifier: string };
 }
 
 export interface FakeSumdbCore {
@@ -110,8 +112,10 @@ function altered(text: string): string {
 }
 
 export async function createFakeSumdb(opts: FakeSumdbOptions = {}): Promise<FakeSumdbCore> {
-  const name = opts.name ?? 'sumdb.test.localhost';
-  const keys = generateKeyPair(name);
+  const name = opts.keys
+    ? parseSignerKey(opts.keys.signer).name
+    : (opts.name ?? 'sumdb.test.localhost');
+  const keys = opts.keys ?? generateKeyPair(name);
   const signer = parseSignerKey(keys.signer);
   const rogue = parseSignerKey(generateKeyPair(name).signer);
   const honest = new Log();

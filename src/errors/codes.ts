@@ -21,6 +21,7 @@ export const ZIP_CODES = [
   'ZIP_FILE_DIR_CONFLICT',
   'ZIP_GOMOD_NOT_ROOT',
   'ZIP_GOMOD_CASE',
+  'ZIP_INVALID',
 ] as const;
 
 /** Module paths, versions and hashes (x/mod's module and dirhash rules). */
@@ -31,6 +32,7 @@ export const MODULE_CODES = [
   'VERSION_INVALID',
   'HASH_NAME_INVALID',
   'CHECKSUM_MISMATCH',
+  'TOFU_TAMPERED',
 ] as const;
 
 /** Signed notes and transparency-log trees and tiles (x/mod's note and tlog). */
@@ -64,6 +66,7 @@ export const SUMDB_CODES = [
   'SUMDB_OFF',
   'GOSUMDB_INVALID',
   'PRIVATE_LOOKUP_REFUSED',
+  'SUMDB_STATE_INVALID',
 ] as const;
 
 /** Upstream proxies: the proxy list, the pinned client and what they answer. */
@@ -81,6 +84,8 @@ export const UPSTREAM_CODES = [
   'UPSTREAM_LIST_INVALID',
   'UPSTREAM_IS_SELF',
   'INFO_INVALID',
+  'UPSTREAM_BAD_RESPONSE',
+  'UPSTREAM_REDIRECT',
 ] as const;
 
 /** Policy loading and evaluation, and the pre-flight's inputs. */
@@ -106,6 +111,10 @@ export const AUDIT_CODES = [
   'AUDIT_RECORD_INVALID',
   'AUDIT_QUERY_INVALID',
   'AUDIT_SHIP_FAILED',
+  'AUDIT_DIR_MISSING',
+  'AUDIT_DIR_UNREADABLE',
+  'AUDIT_VERIFIER_KEY_MISSING',
+  'AUDIT_KEY_UNREADABLE',
 ] as const;
 
 /** Configuration, files named on the command line, and starting up. */
@@ -114,6 +123,7 @@ export const CONFIG_CODES = [
   'CONFIG_UNREADABLE',
   'FILE_UNREADABLE',
   'LISTEN_FAILED',
+  'STATE_KEY_INVALID',
 ] as const;
 
 /** Certificates, pins and the gateway's own TLS. */
@@ -134,13 +144,15 @@ export const HTTP_CODES = [
   'NOT_FOUND',
   'CLIENT_GONE',
   'SHUTTING_DOWN',
+  'REQUEST_TIMEOUT',
+  'OVERLOADED',
   'AUTH_REQUIRED',
   'AUTH_INVALID',
   'AUTH_CONFIG_INVALID',
 ] as const;
 
 /** The artifact cache. */
-export const STORAGE_CODES = ['STORAGE_UNAVAILABLE', 'STORAGE_BAD_KEY'] as const;
+export const STORAGE_CODES = ['STORAGE_UNAVAILABLE', 'STORAGE_BAD_KEY', 'CACHE_TAMPERED'] as const;
 
 /** Anything thrown that was not a ModgateError. */
 export const INTERNAL_CODES = ['INTERNAL'] as const;

@@ -18,13 +18,18 @@ type InvalidFile = {
 type PathDetails =
   { readonly path: string; readonly reason: string } | { readonly escaped: string };
 
-type UpstreamNotFound = { readonly status?: number };
+type UpstreamNotFound = { readonly status?: number; readonly upstream?: string };
 
 export interface DetailsByCode {
   ZIP_CORRUPT: { readonly name?: string };
   ZIP_SIZE_MISMATCH: { readonly name?: string };
   ZIP_CRC_MISMATCH: { readonly name: string };
-  ZIP_TOO_MANY_FILES: { readonly maxFiles: number };
+  ZIP_TOO_MANY_FILES: {
+    readonly maxFiles?: number;
+    readonly limit?: number;
+    readonly entries?: number;
+    readonly directoryBytes?: number;
+  };
   ZIP_TOO_LARGE: { readonly size: number };
   ZIP_PATH_PREFIX: { readonly invalid: readonly InvalidFile[] };
   ZIP_PATH_INVALID: { readonly invalid: readonly InvalidFile[] };
@@ -73,7 +78,12 @@ export interface DetailsByCode {
     readonly evidence: { readonly name: string; readonly detectedAt: string };
   };
   /** The code of the failure underneath, when it was a ModgateError. */
-  SUMDB_UNAVAILABLE: { readonly upstreamCode?: ErrorCode };
+  SUMDB_UNAVAILABLE: {
+    readonly upstreamCode?: ErrorCode;
+    readonly upstream?: string;
+    /** The upstream failure's own details, carried along. */
+    readonly [key: string]: unknown;
+  };
 
   UPSTREAM_NOT_FOUND: UpstreamNotFound;
   UPSTREAM_GONE: UpstreamNotFound;
@@ -83,13 +93,20 @@ export interface DetailsByCode {
     readonly retryable?: boolean;
     readonly retryAfterSeconds?: string | string[];
   };
-  UPSTREAM_UNAVAILABLE: { readonly upstream: string; readonly retryable: boolean };
-  UPSTREAM_TIMEOUT: { readonly upstream: string; readonly retryable: boolean };
+  UPSTREAM_UNAVAILABLE: { readonly upstream?: string; readonly retryable?: boolean };
+  /** deadline: the total deadline fired; deadlineMs: shared work's own deadline. */
+  UPSTREAM_TIMEOUT: {
+    readonly upstream?: string;
+    readonly retryable?: boolean;
+    readonly deadline?: boolean;
+    readonly deadlineMs?: number;
+  };
   UPSTREAM_TOO_LARGE: { readonly max: number };
   UPSTREAM_PIN_MISMATCH: {
     readonly host: string;
     readonly expected: readonly string[];
     readonly seen: readonly string[];
+    readonly upstream?: string;
   };
   UPSTREAM_UNPINNED: { readonly host: string };
   UPSTREAM_INSECURE: { readonly origin: string };
@@ -123,12 +140,13 @@ export interface DetailsByCode {
   PINS_URL_INVALID: { readonly url: string };
   PINS_FETCH_FAILED: { readonly host: string; readonly port: number };
 
+  REQUEST_INVALID: { readonly path?: string };
   /** How the client tried to authenticate. */
   AUTH_INVALID: { readonly method?: 'basic' | 'bearer' | 'mtls' };
   AUTH_CONFIG_INVALID: { readonly index: number; readonly id?: string };
 }
 
-/** A code without details takes none (an empty object at most). */
+/** Declare a code's details as NoDetails when it must carry none. */
 export type NoDetails = { readonly [key: string]: never };
 
 /**
@@ -138,4 +156,18 @@ export type NoDetails = { readonly [key: string]: never };
  */
 export type ErrorDetails<C extends ErrorCode> = C extends keyof DetailsByCode
   ? DetailsByCode[C]
-  : NoDetails;
+  : AnyDetails;
+
+/**
+ * Details of a code without a declared shape (declare one above to have them
+ * checked); also how a field a code does not declare reads: unknown.
+ */
+export type AnyDetails = { readonly [key: string]: unknown };
+
+/**
+ * What the constructor takes: the code's details, or for a code known only
+ * as the whole union (re-raising a caught error's code) any details.
+ */
+export type DetailsParam<C extends ErrorCode> = [ErrorCode] extends [C]
+  ? AnyDetails
+  : ErrorDetails<C>;

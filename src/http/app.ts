@@ -1,4 +1,5 @@
 import Fastify, {
+  LogController,
   type FastifyError,
   type FastifyInstance,
   type FastifyReply,
@@ -7,23 +8,51 @@ import Fastify, {
 } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { Identity } from '../contracts.js';
+import type { Redactor } from '../config/redact.js';
+import { scrubUserinfo } from '../config/redact.js';
+import type { SumdbRelay } from '../goproxy/sumdb-relay.js';
 import type { Metrics } from '../observability/metrics.js';
-import { registerProxyRoutes, sendError, type RouteDeps } from './routes.js';
+import { AccessAudit } from './access-audit.js';
+import { registerFrontDoor } from './auth-hook.js';
+import { finish, registerFinish } from './finish.js';
+import { requestStorage } from './request-state.js';
+import { registerProxyRoutes, type RouteDeps } from './routes.js';
+import { sendError } from './send-error.js';
+import { registerSumdbRoutes } from './sumdb-routes.js';
 
 export interface ServerDeps extends RouteDeps {
   logger: Logger;
   metrics: Metrics;
+  identify: (req: FastifyRequest) => Identity;
   /** https options for fastify (with http2 + allowHTTP1), or undefined for plain HTTP. */
   https?: Record<string, unknown>;
   ready: () => Promise<{ ok: boolean; checks: Record<string, string> }>;
-  /** Health and metrics require authentication when set. */
+  /** Metrics and readiness need a real identity even when anonymous access is allowed. */
   protectHealth: boolean;
+  sumdb?: { relays: readonly SumdbRelay[]; latestTtlSeconds: number };
+  /** Total time for one request's work (its AbortSignal fires after it). */
+  requestDeadlineMs?: number;
+  /** Answers per client, code and second audited one by one before aggregation. */
+  auditBurst?: number;
+  /** Replaces secrets in error bodies, headers, metrics and readiness details. */
+  redact?: Redactor;
 }
 
-/** Builds the HTTP(S) server: health, metrics and the module proxy routes. */
+/** Builds the HTTP(S) server: health, metrics, the module proxy and the checksum-database relay. */
 export function buildServer(d: ServerDeps): FastifyInstance {
+  const redact = d.redact ?? scrubUserinfo;
+  const access = new AccessAudit({
+    port: d.audit,
+    burst: d.auditBurst ?? 10,
+    onAggregated: (code, n) => d.metrics.auditAggregated.inc({ code }, n),
+    onError: (err) => d.logger.error({ err }, 'access record not written'),
+  });
+  const finishDeps = { metrics: d.metrics, access };
   const opts: FastifyServerOptions & Record<string, unknown> = {
-    loggerInstance: d.logger,
+    loggerInstance: quietListen(d.logger),
+    // One line per request, written when the answer is done (finish.ts).
+    logController: new LogController({ disableRequestLogging: true }),
     // modgate's own id; a client's X-Request-Id is kept apart (RequestContext.clientRequestId).
     genReqId: () => randomUUID(),
     requestIdHeader: false,
@@ -31,8 +60,11 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     forceCloseConnections: false,
     routerOptions: { maxParamLength: 4096 },
     // Malformed URLs (bad percent-encoding) get the same plain-text 400 as other bad requests.
-    frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
+    // No hook runs for them, so they are counted, logged and audited here.
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      reply.raw.once('finish', () => finish(req, reply, finishDeps));
       void reply
+        .header('x-request-id', req.id)
         .code(400)
         .type('text/plain; charset=utf-8')
         .send(`REQUEST_INVALID: ${err.message}\n`);
@@ -43,31 +75,64 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     opts.https = { allowHTTP1: true, ...d.https };
   }
   const app = Fastify(opts as FastifyServerOptions) as unknown as FastifyInstance;
-
-  app.addHook('onSend', async (req, reply) => {
-    reply.header('x-request-id', req.id);
+  d.metrics.timings = () => requestStorage.getStore()?.timings;
+  let active = 0;
+  d.metrics.activeSource = () => active;
+  app.addHook('onRequest', (_req, reply, done) => {
+    active++;
+    reply.raw.once('close', () => active--);
+    done();
   });
-  app.setNotFoundHandler((_req, reply) =>
-    reply.code(404).type('text/plain; charset=utf-8').send('not found\n'),
-  );
+  registerFrontDoor(app, {
+    identify: d.identify,
+    deadlineMs: d.requestDeadlineMs ?? 120_000,
+    protectHealth: d.protectHealth,
+  });
+  registerFinish(app, finishDeps);
+  app.addHook('onClose', async () => access.close());
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    reply.header('x-request-id', req.id);
+    for (const h of ['x-modgate-warning', 'x-modgate-stale']) {
+      const v = reply.getHeader(h);
+      if (typeof v === 'string') reply.header(h, redact(v));
+    }
+    // Module bytes pass untouched (their hashes are verified); texts modgate wrote do not.
+    const ours = reply.statusCode >= 400 || req.modgate?.kind === 'metrics';
+    return ours && typeof payload === 'string' ? redact(payload) : payload;
+  });
+  app.setNotFoundHandler((req, reply) => {
+    if (req.modgate) req.modgate.code = 'NOT_FOUND';
+    return reply.code(404).type('text/plain; charset=utf-8').send('not found\n');
+  });
   app.setErrorHandler((err, _req, reply) => sendError(reply, err));
 
-  const guard = (req: Parameters<RouteDeps['identify']>[0]): void => {
-    if (d.protectHealth) d.identify(req);
-  };
-  app.get('/healthz', async (req, reply) => {
-    guard(req);
-    return reply.type('text/plain; charset=utf-8').send('ok\n');
-  });
-  app.get('/readyz', async (req, reply) => {
-    guard(req);
+  // Liveness: the only answer served without authentication and without an audit record.
+  app.get('/healthz', async (_req, reply) => reply.type('text/plain; charset=utf-8').send('ok\n'));
+  app.get('/readyz', async (_req, reply) => {
     const r = await d.ready();
-    return reply.code(r.ok ? 200 : 503).send(r);
+    const checks = Object.fromEntries(Object.entries(r.checks).map(([k, v]) => [k, redact(v)]));
+    return reply.code(r.ok ? 200 : 503).send({ ok: r.ok, checks });
   });
-  app.get('/metrics', async (req, reply) => {
-    guard(req);
+  app.get('/metrics', async (_req, reply) => {
     return reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
   });
+  registerSumdbRoutes(app, d.sumdb?.relays ?? [], d.sumdb?.latestTtlSeconds ?? 60);
   registerProxyRoutes(app, d);
   return app;
+}
+
+/**
+ * fastify logs "Server listening at ..." on its own at listen; modgate writes
+ * its own start line once it really serves, so that one is dropped. Request
+ * loggers are children and keep their methods.
+ */
+function quietListen(logger: Logger): Logger {
+  const root = logger.child({});
+  const info = root.info.bind(root);
+  root.info = ((...args: Parameters<Logger['info']>) => {
+    if (typeof args[0] === 'string' && args[0].startsWith('Server listening at')) return;
+    info(...args);
+  }) as Logger['info'];
+  return root;
 }

@@ -23,6 +23,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   ZIP_FILE_DIR_CONFLICT: 502,
   ZIP_GOMOD_NOT_ROOT: 502,
   ZIP_GOMOD_CASE: 502,
+  ZIP_INVALID: 502,
   // module
   MODULE_PATH_INVALID: 500,
   IMPORT_PATH_INVALID: 500,
@@ -30,6 +31,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   VERSION_INVALID: 500,
   HASH_NAME_INVALID: 500,
   CHECKSUM_MISMATCH: 403,
+  TOFU_TAMPERED: 403,
   // log
   NOTE_KEY_INVALID: 502,
   NOTE_KEY_AMBIGUOUS: 502,
@@ -56,7 +58,9 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   SUMDB_STORE_PATH: 502,
   SUMDB_OFF: 502,
   GOSUMDB_INVALID: 500,
-  PRIVATE_LOOKUP_REFUSED: 403,
+  // A private module's lookup is answered here, as if the database had no such record.
+  PRIVATE_LOOKUP_REFUSED: 404,
+  SUMDB_STATE_INVALID: 502,
   // upstream
   UPSTREAM_NOT_FOUND: 404,
   UPSTREAM_GONE: 410,
@@ -71,6 +75,8 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   UPSTREAM_LIST_INVALID: 502,
   UPSTREAM_IS_SELF: 502,
   INFO_INVALID: 502,
+  UPSTREAM_BAD_RESPONSE: 502,
+  UPSTREAM_REDIRECT: 502,
   // policy
   POLICY_DENIED: 403,
   POLICY_ERROR: 403,
@@ -90,11 +96,16 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   AUDIT_RECORD_INVALID: 500,
   AUDIT_QUERY_INVALID: 500,
   AUDIT_SHIP_FAILED: 500,
+  AUDIT_DIR_MISSING: 500,
+  AUDIT_DIR_UNREADABLE: 500,
+  AUDIT_VERIFIER_KEY_MISSING: 500,
+  AUDIT_KEY_UNREADABLE: 500,
   // config
   CONFIG_INVALID: 500,
   CONFIG_UNREADABLE: 500,
   FILE_UNREADABLE: 500,
   LISTEN_FAILED: 500,
+  STATE_KEY_INVALID: 500,
   // tls
   TLS_FILES_INVALID: 500,
   TLS_KEY_MISMATCH: 500,
@@ -109,11 +120,14 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   NOT_FOUND: 404,
   CLIENT_GONE: 500,
   SHUTTING_DOWN: 503,
+  OVERLOADED: 503,
+  REQUEST_TIMEOUT: 504,
   AUTH_REQUIRED: 401,
   AUTH_INVALID: 401,
   AUTH_CONFIG_INVALID: 500,
   // storage
   STORAGE_UNAVAILABLE: 503,
+  CACHE_TAMPERED: 503,
   STORAGE_BAD_KEY: 500,
   // internal
   INTERNAL: 500,
@@ -131,7 +145,10 @@ export function statusFor(err: ModgateError): number {
  */
 export function errorBody(err: ModgateError): string {
   const text =
-    err.code === 'CHECKSUM_MISMATCH' || err.code === 'POLICY_DENIED'
+    err.code === 'CHECKSUM_MISMATCH' ||
+    err.code === 'POLICY_DENIED' ||
+    err.code === 'TOFU_TAMPERED' ||
+    err.code === 'CACHE_TAMPERED'
       ? err.message
       : `${err.code}: ${err.message}`;
   const head = err.code === 'POLICY_DENIED' ? 'modgate policy denied this request:\n' : '';

@@ -2,19 +2,20 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ModgateError } from '../errors.js';
 import type { ArtifactHit } from '../goproxy/artifacts.js';
 import type { GatewayFlow, Served } from '../goproxy/flow.js';
-import { toHttpError } from './errors.js';
 import type { MetaResult } from '../goproxy/metadata.js';
 import { parseProxyPath } from '../goproxy/paths.js';
-import type { AuditPort, Decision, Identity, RequestContext } from '../contracts.js';
+import type { AuditPort, Decision, RequestContext } from '../contracts.js';
 import type { BlobStore } from '../storage/types.js';
+import type { RequestState } from './request-state.js';
+import { sendError } from './send-error.js';
+
+export { sendError } from './send-error.js';
 
 export interface RouteDeps {
   flow: GatewayFlow;
   store: BlobStore;
   audit: AuditPort;
-  identify: (req: FastifyRequest) => Identity;
-  sumdb?: (req: FastifyRequest, reply: FastifyReply, rest: string) => Promise<void>;
-  metrics?: { served(kind: string, status: number, bytes: number, cache: string): void };
+  metrics?: { served(kind: string, bytes: number, cache: string): void };
   cacheSeconds: { list: number };
 }
 
@@ -28,65 +29,43 @@ const TYPES = {
 } as const;
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
-/** The GOPROXY protocol endpoints (GET and HEAD) plus the /sumdb/ proxy. */
+/**
+ * The GOPROXY protocol endpoints (GET and HEAD). Authentication and the
+ * request context come from the front door (auth-hook.ts).
+ */
 export function registerProxyRoutes(app: FastifyInstance, d: RouteDeps): void {
   app.get('/*', async (req, reply) => {
     const rest = (req.params as { '*': string })['*'];
+    const state = req.modgate!;
     try {
-      if (rest.startsWith('sumdb/')) {
-        // 404 tells the go command to reach the checksum database directly.
-        if (!d.sumdb)
-          throw new ModgateError('NOT_FOUND', 'modgate proxies no checksum database (sumdb: off)');
-        return await d.sumdb(req, reply, rest.slice('sumdb/'.length));
-      }
       const parsed = parseProxyPath(`/${rest}`);
-      const ctx = context(req, reply, d.identify(req));
+      state.kind = parsed.kind;
+      state.module = parsed.module;
+      if (parsed.kind === 'query') state.version = parsed.query;
+      else if ('version' in parsed) state.version = parsed.version;
+      const ctx = state.ctx;
       switch (parsed.kind) {
         case 'list':
-          return sendMeta(reply, await d.flow.list(ctx, parsed.module), 'list', d);
+          return sendMeta(reply, await d.flow.list(ctx, parsed.module), 'list', d, state);
         case 'latest':
-          return sendMeta(reply, await d.flow.latest(ctx, parsed.module), 'latest', d);
+          return sendMeta(reply, await d.flow.latest(ctx, parsed.module), 'latest', d, state);
         case 'query':
-          return sendMeta(reply, await d.flow.query(ctx, parsed.module, parsed.query), 'query', d);
+          return sendMeta(
+            reply,
+            await d.flow.query(ctx, parsed.module, parsed.query),
+            'query',
+            d,
+            state,
+          );
         default: {
           const served = await d.flow.artifact(ctx, parsed.module, parsed.version, parsed.kind);
-          return await sendArtifact(req, reply, served, parsed.kind, d, ctx);
+          return await sendArtifact(req, reply, served, parsed.kind, d, state);
         }
       }
     } catch (err) {
       return sendError(reply, err);
     }
   });
-}
-
-export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
-  const { status, body, error } = toHttpError(err);
-  if (status >= 500) reply.log.error({ err: error, code: error.code }, 'request failed');
-  else reply.log.info({ code: error.code }, error.message.split('\n', 1)[0]);
-  if (status === 401)
-    reply.header('www-authenticate', 'Basic realm="modgate", Bearer realm="modgate"');
-  return reply
-    .code(status)
-    .header('content-type', 'text/plain; charset=utf-8')
-    .header('cache-control', 'no-store')
-    .send(body);
-}
-
-function context(req: FastifyRequest, reply: FastifyReply, identity: Identity): RequestContext {
-  const lifetime = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished)
-      lifetime.abort(new ModgateError('CLIENT_GONE', 'the client went away'));
-  });
-  const clientId = req.headers['x-request-id'];
-  return {
-    requestId: String(req.id),
-    ...(typeof clientId === 'string' ? { clientRequestId: clientId.slice(0, 128) } : {}),
-    identity,
-    address: req.ip,
-    startedAt: Date.now(),
-    signal: lifetime.signal,
-  };
 }
 
 function warnHeaders(reply: FastifyReply, decision: Decision): void {
@@ -99,8 +78,10 @@ function sendMeta(
   served: Served<MetaResult>,
   kind: 'list' | 'latest' | 'query',
   d: RouteDeps,
+  state: RequestState,
 ): FastifyReply {
   const res = served.value;
+  state.cache = res.cache;
   warnHeaders(reply, served.decision);
   if (res.status === 404 || res.status === 410) {
     throw new ModgateError(
@@ -115,7 +96,9 @@ function sendMeta(
       (res.staleReason ?? 'upstream unavailable').replace(/[^\x20-\x7e]/g, '?').slice(0, 200),
     );
   }
-  d.metrics?.served(kind, 200, Buffer.byteLength(res.body), res.cache);
+  if (res.hidden) reply.header('x-modgate-hidden', String(res.hidden));
+  state.bytes = Buffer.byteLength(res.body);
+  d.metrics?.served(kind, state.bytes, res.cache);
   return reply
     .code(200)
     .header('content-type', TYPES[kind])
@@ -130,9 +113,11 @@ async function sendArtifact(
   served: Served<ArtifactHit>,
   kind: 'info' | 'mod' | 'zip',
   d: RouteDeps,
-  ctx: RequestContext,
+  state: RequestState,
 ): Promise<FastifyReply> {
+  const ctx: RequestContext = state.ctx;
   const hit = served.value;
+  state.cache = hit.cache;
   const etag = `"${hit.evidence.sha256}"`;
   warnHeaders(reply, served.decision);
   reply
@@ -143,6 +128,7 @@ async function sendArtifact(
   if (hit.evidence.h1) reply.header('x-modgate-h1', hit.evidence.h1);
   if (kind === 'zip') reply.header('accept-ranges', 'bytes');
   if (req.headers['if-none-match'] === etag) {
+    state.bytes = 0;
     d.audit.completion({ ctx, status: 304, bytes: 0, outcome: 'complete' });
     return reply.code(304).send();
   }
@@ -153,21 +139,23 @@ async function sendArtifact(
   }
   const length = range ? range.end - range.start + 1 : size;
   if (hit.body && !range) {
+    state.bytes = length;
     d.audit.completion({ ctx, status: 200, bytes: length, outcome: 'complete' });
-    d.metrics?.served(kind, 200, length, hit.cache);
+    d.metrics?.served(kind, length, hit.cache);
     return reply.header('content-length', length).send(hit.body);
   }
-  const stream = await d.store.createReadStream(hit.key, range ?? undefined);
-  if (!stream) throw new ModgateError('STORAGE_UNAVAILABLE', `cached ${hit.key} vanished`);
+  // The flow's body source checks the bytes against their evidence on the way out.
+  const stream = await hit.open(range ?? undefined);
   reply.raw.once('close', () => {
     const complete = reply.raw.writableFinished;
+    state.bytes = complete ? length : 0;
     d.audit.completion({
       ctx,
       status: reply.statusCode,
       bytes: complete ? length : 0,
       outcome: complete ? 'complete' : 'aborted',
     });
-    d.metrics?.served(kind, reply.statusCode, complete ? length : 0, hit.cache);
+    d.metrics?.served(kind, complete ? length : 0, hit.cache);
   });
   if (range) reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`);
   return reply.header('content-length', length).send(stream);

@@ -1,12 +1,32 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { scrubUserinfo } from '../config/redact.js';
 
-/** Prometheus metrics of one gateway instance (its own registry, so tests can run several). */
+/** Per-request timings gathered while a request is served (see src/http/request-state.ts). */
+export interface TimingSink {
+  upstreamMs: number;
+  verifyMs: number;
+}
+
+const SECONDS = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * Prometheus metrics of one gateway instance (its own registry, so tests can
+ * run several). Every metric is listed in docs/operations.md; a test checks the
+ * list against the /metrics output.
+ */
 export class Metrics {
   readonly registry = new Registry();
   readonly requests = new Counter({
     name: 'modgate_requests_total',
-    help: 'Requests by route kind and status',
-    labelNames: ['kind', 'status'] as const,
+    help: 'Answers by route kind, status and error code (code "none" for successes)',
+    labelNames: ['kind', 'status', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'modgate_request_seconds',
+    help: 'Time from request to the end of the answer, by route kind',
+    labelNames: ['kind'] as const,
+    buckets: SECONDS,
     registers: [this.registry],
   });
   readonly cache = new Counter({
@@ -25,16 +45,45 @@ export class Metrics {
     name: 'modgate_upstream_seconds',
     help: 'Upstream response header latency',
     labelNames: ['upstream', 'status'] as const,
-    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: SECONDS,
+    registers: [this.registry],
+  });
+  readonly verification = new Histogram({
+    name: 'modgate_verification_seconds',
+    help: 'Time spent verifying (zip rules, hashes, checksum database proofs), by kind',
+    labelNames: ['kind'] as const,
+    buckets: SECONDS,
     registers: [this.registry],
   });
   /** Reports upstream fetches in flight at scrape time. */
   inflightSource: () => number = () => 0;
   readonly inflight: Gauge = new Gauge({
     name: 'modgate_inflight_fetches',
-    help: 'Upstream artifact fetches in flight',
+    help: 'Cold artifact fetches (download and verification) in flight',
     registers: [this.registry],
     collect: (): void => this.inflight.set(this.inflightSource()),
+  });
+  /** Reports cold fetches waiting for a verification slot at scrape time. */
+  queueSource: () => number = () => 0;
+  readonly queue: Gauge = new Gauge({
+    name: 'modgate_fetch_queue_length',
+    help: 'Cold fetches waiting for a verification slot',
+    registers: [this.registry],
+    collect: (): void => this.queue.set(this.queueSource()),
+  });
+  /** Reports client requests being served at scrape time. */
+  activeSource: () => number = () => 0;
+  readonly active: Gauge = new Gauge({
+    name: 'modgate_requests_in_flight',
+    help: 'Client requests being served',
+    registers: [this.registry],
+    collect: (): void => this.active.set(this.activeSource()),
+  });
+  readonly auditAggregated = new Counter({
+    name: 'modgate_audit_aggregated_total',
+    help: 'Answers recorded in aggregated audit records (beyond the per-client burst)',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
   });
   /** Epoch ms of the last upstream answer (any status below 500). */
   lastUpstreamOk = 0;
@@ -44,13 +93,41 @@ export class Metrics {
     labelNames: ['event'] as const,
     registers: [this.registry],
   });
+  /** Where the current request's timings go (set by the HTTP layer). */
+  timings: () => TimingSink | undefined = () => undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'modgate_' });
+    // Labels may carry upstream URLs: userinfo never reaches a label.
+    const observe = this.upstreamLatency.observe.bind(this.upstreamLatency);
+    this.upstreamLatency.observe = ((labels: Record<string, string | number>, value: number) => {
+      const safe = { ...labels, upstream: scrubUserinfo(String(labels.upstream ?? '')) };
+      observe(safe, value);
+      const t = this.timings();
+      if (t) t.upstreamMs += value * 1000;
+    }) as typeof this.upstreamLatency.observe;
   }
 
-  served(kind: string, status: number, bytes: number, cache: string): void {
-    this.requests.inc({ kind, status: String(status) });
+  /** One upstream attempt of `seconds` (also added to the current request's upstream time). */
+  observeUpstream(upstream: string, status: number | undefined, seconds: number): void {
+    this.upstreamLatency.observe({ upstream, status: String(status ?? 'error') }, seconds);
+  }
+
+  /** Verification work of `seconds` for an artifact kind (also added to the current request). */
+  observeVerification(kind: string, seconds: number): void {
+    this.verification.observe({ kind }, seconds);
+    const t = this.timings();
+    if (t) t.verifyMs += seconds * 1000;
+  }
+
+  /** One answer: counted whatever its status. */
+  answered(a: { kind: string; status: number; code?: string; seconds: number }): void {
+    this.requests.inc({ kind: a.kind, status: String(a.status), code: a.code ?? 'none' });
+    this.duration.observe({ kind: a.kind }, a.seconds);
+  }
+
+  /** Module data served: cache result and bytes. */
+  served(kind: string, bytes: number, cache: string): void {
     this.cache.inc({ kind, result: cache });
     if (bytes) this.bytes.inc({ kind }, bytes);
   }

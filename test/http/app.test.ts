@@ -33,7 +33,7 @@ t.test('health, readiness, metrics, request ids and HEAD', async (t) => {
     checks: { storage: 'ok', audit: 'ok', upstream: 'ok' },
   });
   const metrics = await (await request(`${gw.url}/metrics`)).body.text();
-  t.match(metrics, /modgate_requests_total\{kind="zip",status="200"\} [1-9]/);
+  t.match(metrics, /modgate_requests_total\{kind="zip",status="200",code="none"\} [1-9]/);
   t.match(metrics, /modgate_cache_total\{kind="zip",result="miss"\} 1/);
   t.match(metrics, /modgate_upstream_seconds_bucket/);
   t.match(metrics, /modgate_inflight_fetches 0/);
@@ -41,7 +41,7 @@ t.test('health, readiness, metrics, request ids and HEAD', async (t) => {
 });
 
 t.test(
-  'protected health and metrics need a token; a missing token gets 401 with WWW-Authenticate',
+  'with auth required, metrics, readiness and modules need a token (401 with WWW-Authenticate); liveness stays open',
   async (t) => {
     const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
     const token = 'mgt_server-test-token-abcdefghijklmnopqrstuvwxyz012345';
@@ -57,7 +57,10 @@ t.test(
       await gw.close();
       await up.close();
     });
-    for (const p of ['/metrics', '/healthz', '/example.com/m/@v/list']) {
+    const live = await request(`${gw.url}/healthz`);
+    t.equal(live.statusCode, 200, 'liveness needs no token');
+    await live.body.dump();
+    for (const p of ['/metrics', '/readyz', '/example.com/m/@v/list', '/sumdb/x/supported']) {
       const res = await request(gw.url + p);
       t.equal(res.statusCode, 401, p);
       t.match(res.headers['www-authenticate'], /Basic realm="modgate"/, p);

@@ -1,0 +1,82 @@
+/**
+ * The front door: one onRequest hook through which every request passes. It
+ * creates the request's context (modgate's own id, the client's X-Request-Id
+ * apart, a lifetime signal aborted when the client goes or the request
+ * deadline passes) and authenticates it. Routes never authenticate; they read
+ * `req.modgate.ctx`. Only the liveness probe (/healthz) is served without
+ * authentication.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ModgateError } from '../errors.js';
+import type { Identity, RequestContext } from '../contracts.js';
+import { ANONYMOUS } from '../auth/authenticate.js';
+import { requestStorage, routeKind, type RequestState } from './request-state.js';
+import { sendError } from './send-error.js';
+
+export interface FrontDoorOptions {
+  identify: (req: FastifyRequest) => Identity;
+  /** Total time for one request's work; its signal is aborted after it. */
+  deadlineMs: number;
+  /** Metrics and readiness need a real identity even when anonymous access is allowed. */
+  protectHealth: boolean;
+}
+
+const MAX_CLIENT_ID = 128;
+
+export function registerFrontDoor(app: FastifyInstance, o: FrontDoorOptions): void {
+  app.decorateRequest('modgate', null);
+  app.addHook('onRequest', (req, reply, done) => {
+    const state = newState(req, reply, o.deadlineMs);
+    req.modgate = state;
+    requestStorage.run(state, () => {
+      if (state.kind === 'healthz') return done();
+      try {
+        state.ctx.identity = o.identify(req);
+        if (
+          o.protectHealth &&
+          (state.kind === 'metrics' || state.kind === 'readyz') &&
+          state.ctx.identity.method === 'anonymous'
+        ) {
+          throw new ModgateError('AUTH_REQUIRED', `${req.url} requires authentication`);
+        }
+      } catch (err) {
+        sendError(reply, err);
+        return;
+      }
+      done();
+    });
+  });
+}
+
+function newState(req: FastifyRequest, reply: FastifyReply, deadlineMs: number): RequestState {
+  const lifetime = new AbortController();
+  const timer = setTimeout(
+    () =>
+      lifetime.abort(
+        new ModgateError('REQUEST_TIMEOUT', `the request took longer than ${deadlineMs} ms`),
+      ),
+    deadlineMs,
+  );
+  reply.raw.once('close', () => {
+    clearTimeout(timer);
+    if (!reply.raw.writableFinished)
+      lifetime.abort(new ModgateError('CLIENT_GONE', 'the client went away'));
+  });
+  const clientId = req.headers['x-request-id'];
+  const ctx: RequestContext = {
+    requestId: String(req.id),
+    ...(typeof clientId === 'string' && clientId !== ''
+      ? { clientRequestId: clientId.replace(/[^\x20-\x7e]/g, '?').slice(0, MAX_CLIENT_ID) }
+      : {}),
+    identity: { ...ANONYMOUS, groups: [] },
+    address: req.ip,
+    startedAt: Date.now(),
+    signal: lifetime.signal,
+  };
+  return {
+    ctx,
+    kind: routeKind(req.url),
+    timings: { upstreamMs: 0, verifyMs: 0 },
+    done: () => clearTimeout(timer),
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * What the HTTP layer knows about one request while it is served: its context
+ * (identity, lifetime signal), its route kind and module, the code and cache
+ * result of its answer, and its timings. Created in one place, the front-door
+ * hook (auth-hook.ts), and read once more when the answer is done (finish.ts).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { FastifyRequest } from 'fastify';
+import type { AuditPort, RequestContext } from '../contracts.js';
+import type { TimingSink } from '../observability/metrics.js';
+
+export type RouteKind =
+  | 'info'
+  | 'mod'
+  | 'zip'
+  | 'list'
+  | 'latest'
+  | 'query'
+  | 'sumdb'
+  | 'metrics'
+  | 'readyz'
+  | 'healthz'
+  | 'unknown';
+
+export interface RequestState {
+  ctx: RequestContext;
+  kind: RouteKind;
+  module?: string;
+  version?: string;
+  /** The error code of the answer (none for successes). */
+  code?: string;
+  /** An internal error, logged with the request's one line. */
+  err?: unknown;
+  cache?: string;
+  bytes?: number;
+  timings: TimingSink;
+  /** Clears the request deadline. */
+  done(): void;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    modgate: RequestState | null;
+  }
+}
+
+/** The state of the request being served in this async context (for timings). */
+export const requestStorage = new AsyncLocalStorage<RequestState>();
+
+const recorded = new WeakSet<RequestContext>();
+
+/**
+ * Wraps the flow's audit port so that the HTTP layer knows which answers a
+ * decision record already covers; every other answer gets an access record.
+ */
+export function trackDecisions(port: AuditPort): AuditPort {
+  return {
+    ...port,
+    decision: (rec) => {
+      recorded.add(rec.ctx);
+      return port.decision(rec);
+    },
+    completion: (rec) => port.completion(rec),
+    security: (ev) => port.security(ev),
+    healthy: () => port.healthy(),
+  };
+}
+
+export function isRecorded(ctx: RequestContext): boolean {
+  return recorded.has(ctx);
+}
+
+/** The route kind of a URL path (refined by the routes, e.g. an .info that is a query). */
+export function routeKind(url: string): RouteKind {
+  const p = url.split('?', 1)[0]!;
+  if (p === '/metrics') return 'metrics';
+  if (p === '/readyz') return 'readyz';
+  if (p === '/healthz') return 'healthz';
+  if (p.startsWith('/sumdb/')) return 'sumdb';
+  if (p.endsWith('/@v/list')) return 'list';
+  if (p.endsWith('/@latest')) return 'latest';
+  const m = /\/@v\/[^/]+\.(info|mod|zip)$/.exec(p);
+  return m ? (m[1] as RouteKind) : 'unknown';
+}
+
+export function stateOf(req: FastifyRequest): RequestState | null {
+  return req.modgate ?? null;
+}
