@@ -1,49 +1,139 @@
-import { asModgateError, type ModgateError } from '../errors.js';
+import { asModgateError, type ErrorCode, type ModgateError } from '../errors.js';
 
 /**
- * The only place where error codes become HTTP statuses. Integrity refusals are
- * 403 or 502, never 404/410, so a client's GOPROXY fallback cannot route around
- * them.
+ * The only place where error codes become HTTP statuses. The table is total:
+ * a new code without a status does not compile. Integrity refusals are 403 or
+ * 502, never 404/410, so a client's GOPROXY fallback cannot route around
+ * them. Codes raised only at start-up or by the CLI are 500 should one ever
+ * reach a request (the body then hides the message).
  */
-const STATUS: Record<string, number> = {
-  REQUEST_INVALID: 400,
-  AUTH_REQUIRED: 401,
-  AUTH_INVALID: 401,
+const STATUS: Readonly<Record<ErrorCode, number>> = {
+  // zip
+  ZIP_TOO_MANY_FILES: 502,
+  ZIP_TOO_LARGE: 502,
+  ZIP_UNCOMPRESSED_TOO_LARGE: 502,
+  ZIP_FILE_TOO_LARGE: 502,
+  ZIP_PATH_PREFIX: 502,
+  ZIP_PATH_INVALID: 502,
+  ZIP_DUPLICATE: 502,
+  ZIP_CASE_COLLISION: 502,
+  ZIP_FILE_DIR_CONFLICT: 502,
+  ZIP_GOMOD_NOT_ROOT: 502,
+  ZIP_GOMOD_CASE: 502,
+  ZIP_INVALID: 502,
+  // module
+  MODULE_PATH_INVALID: 500,
+  IMPORT_PATH_INVALID: 500,
+  FILE_PATH_INVALID: 500,
+  VERSION_INVALID: 500,
+  HASH_NAME_INVALID: 500,
   CHECKSUM_MISMATCH: 403,
-  POLICY_DENIED: 403,
-  POLICY_ERROR: 403,
+  TOFU_TAMPERED: 403,
+  // log
+  NOTE_KEY_INVALID: 502,
+  NOTE_KEY_AMBIGUOUS: 502,
+  NOTE_MALFORMED: 502,
+  NOTE_KEY_MISMATCH: 502,
+  NOTE_BAD_SIGNATURE: 502,
+  NOTE_UNVERIFIED: 502,
+  TLOG_MALFORMED_TREE: 502,
+  TLOG_MALFORMED_RECORD: 502,
+  TLOG_MALFORMED_HASH: 502,
+  TLOG_INVALID_INPUT: 502,
+  TLOG_BAD_TILE_PATH: 502,
+  TLOG_BAD_TILE: 502,
+  TLOG_BAD_READER: 502,
+  TLOG_BAD_PROOF: 502,
+  // sumdb
   SUMDB_NOT_FOUND: 403,
-  UPSTREAM_NOT_FOUND: 404,
-  UPSTREAM_NONE: 404,
-  NOT_FOUND: 404,
+  SUMDB_FORK: 502,
+  SUMDB_BAD_PROOF: 502,
+  SUMDB_BAD_TILE: 502,
+  SUMDB_BAD_RESPONSE: 502,
+  SUMDB_BAD_REQUEST: 502,
+  SUMDB_UNAVAILABLE: 502,
+  SUMDB_STORE_PATH: 502,
+  SUMDB_OFF: 502,
+  GOSUMDB_INVALID: 500,
   // A private module's lookup is answered here, as if the database had no such record.
   PRIVATE_LOOKUP_REFUSED: 404,
-  REQUEST_TIMEOUT: 504,
+  SUMDB_STATE_INVALID: 502,
+  // upstream
+  UPSTREAM_NOT_FOUND: 404,
   UPSTREAM_GONE: 410,
+  UPSTREAM_NONE: 404,
+  UPSTREAM_BAD_STATUS: 502,
+  UPSTREAM_UNAVAILABLE: 502,
   UPSTREAM_TIMEOUT: 504,
+  UPSTREAM_TOO_LARGE: 502,
+  UPSTREAM_PIN_MISMATCH: 502,
+  UPSTREAM_UNPINNED: 502,
+  UPSTREAM_INSECURE: 502,
+  UPSTREAM_LIST_INVALID: 502,
+  UPSTREAM_IS_SELF: 502,
+  INFO_INVALID: 502,
+  UPSTREAM_BAD_RESPONSE: 502,
+  UPSTREAM_REDIRECT: 502,
+  // policy
+  POLICY_DENIED: 403,
+  POLICY_ERROR: 403,
+  POLICY_LOAD_FAILED: 500,
+  POLICY_DATA_INVALID: 500,
+  GOSUM_INVALID: 500,
+  GOMOD_INVALID: 500,
+  OPA_UNAVAILABLE: 500,
+  // audit
   AUDIT_UNAVAILABLE: 503,
-  STORAGE_UNAVAILABLE: 503,
+  AUDIT_CLOSED: 500,
+  AUDIT_CORRUPT: 500,
+  AUDIT_KEY_INVALID: 500,
+  AUDIT_KEY_INSECURE: 500,
+  AUDIT_KEY_MISMATCH: 500,
+  AUDIT_CHECKPOINT_INVALID: 500,
+  AUDIT_RECORD_INVALID: 500,
+  AUDIT_QUERY_INVALID: 500,
+  AUDIT_SHIP_FAILED: 500,
+  AUDIT_DIR_MISSING: 500,
+  AUDIT_DIR_UNREADABLE: 500,
+  AUDIT_VERIFIER_KEY_MISSING: 500,
+  AUDIT_KEY_UNREADABLE: 500,
+  // config
+  CONFIG_INVALID: 500,
+  CONFIG_UNREADABLE: 500,
+  FILE_UNREADABLE: 500,
+  LISTEN_FAILED: 500,
+  STATE_KEY_INVALID: 500,
+  USAGE: 400,
+  // tls
+  TLS_FILES_INVALID: 500,
+  TLS_KEY_MISMATCH: 500,
+  TLS_CERT_EXPIRED: 500,
+  CERTS_HOST_INVALID: 500,
+  CERT_INVALID: 500,
+  PIN_INVALID: 500,
+  PINS_URL_INVALID: 500,
+  PINS_FETCH_FAILED: 500,
+  // http
+  REQUEST_INVALID: 400,
+  NOT_FOUND: 404,
+  CLIENT_GONE: 500,
   SHUTTING_DOWN: 503,
   OVERLOADED: 503,
+  REQUEST_TIMEOUT: 504,
+  AUTH_REQUIRED: 401,
+  AUTH_INVALID: 401,
+  AUTH_CONFIG_INVALID: 500,
+  // storage
+  STORAGE_UNAVAILABLE: 503,
   CACHE_TAMPERED: 503,
-  TOFU_TAMPERED: 403,
+  STORAGE_BAD_KEY: 500,
+  // internal
+  INTERNAL: 500,
 };
 
-const PREFIX_STATUS: Array<[string, number]> = [
-  ['ZIP_', 502],
-  ['SUMDB_', 502],
-  ['NOTE_', 502],
-  ['TLOG_', 502],
-  ['UPSTREAM_', 502],
-  ['INFO_', 502],
-  ['MOD_', 502],
-];
-
 export function statusFor(err: ModgateError): number {
-  const direct = STATUS[err.code];
-  if (direct) return direct;
-  for (const [prefix, status] of PREFIX_STATUS) if (err.code.startsWith(prefix)) return status;
-  return 500;
+  // A code forged at run time (a cast, or JavaScript) is an internal error.
+  return STATUS[err.code] ?? 500;
 }
 
 /**

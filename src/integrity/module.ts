@@ -10,14 +10,14 @@
  * | FILE_PATH_INVALID   | checkFilePath rejects a file path                          |
  * | VERSION_INVALID     | a version is malformed, not escapable, or wrong for a path |
  */
-import { ModgateError } from '../errors.js';
+import { ModgateError, isModgateError, type ModuleCode } from '../errors.js';
 import { build, isValid, major } from './semver.js';
 
 /** A path as text, or as raw bytes (which may be invalid UTF-8). */
 export type PathInput = string | Uint8Array;
 
 type Kind = 'module' | 'import' | 'file';
-const CODES: Record<Kind, string> = {
+const CODES: Record<Kind, ModuleCode> = {
   module: 'MODULE_PATH_INVALID',
   import: 'IMPORT_PATH_INVALID',
   file: 'FILE_PATH_INVALID',
@@ -257,7 +257,8 @@ export function checkModule(p: string, v: string): void {
   try {
     checkPathMajor(v, splitPathVersion(p)[1]);
   } catch (err) {
-    const reason = (err as ModgateError).details.reason as string;
+    if (!isModgateError(err, 'VERSION_INVALID')) throw err;
+    const reason = err.details.reason;
     throw new ModgateError('VERSION_INVALID', `${p}@${v}: invalid version: ${reason}`, {
       path: p,
       version: v,

@@ -4,7 +4,7 @@
  * without reading content, with bounded memory per entry: the collision set
  * keys each path once and refers back to the entry that holds its spelling.
  */
-import { ModgateError, isModgateError } from '../errors.js';
+import { ModgateError, isModgateError, type ZipCode } from '../errors.js';
 import { checkFilePath, decodePath, goQuote, type PathInput } from './module.js';
 
 export const MAX_ZIP_FILE = 500 << 20;
@@ -32,7 +32,7 @@ export interface ZipCheckEntry {
 
 export interface FileProblem {
   path: string;
-  code: string;
+  code: ZipCode;
   err: string;
 }
 
@@ -41,7 +41,7 @@ export interface CheckedZip {
   invalid: FileProblem[];
   /** Problems beyond the listed ones. */
   more?: number;
-  sizeError?: { code: string; message: string };
+  sizeError?: { code: ZipCode; message: string };
 }
 
 /** Go's path.Clean. */

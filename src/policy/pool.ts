@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { DecisionRequest } from '../contracts.js';
-import { ModgateError } from '../errors.js';
+import { ModgateError, isErrorCode } from '../errors.js';
 import type { PolicyData } from './data.js';
 import type { PolicySource, ReloadEvent } from './engine.js';
 import { DEFAULT_BUDGET_MS, overBudget, policyError, type Evaluation } from './evaluation.js';
@@ -265,7 +265,7 @@ export class PolicyPool {
         } else if (m.type === 'failed') {
           clearTimeout(start);
           void worker.terminate();
-          reject(new ModgateError(m.code, m.message));
+          reject(new ModgateError(isErrorCode(m.code) ? m.code : 'POLICY_LOAD_FAILED', m.message));
         }
       });
       worker.on('error', () => undefined);

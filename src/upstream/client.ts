@@ -102,7 +102,8 @@ export class UpstreamClient {
         lastErr = signal?.aborted
           ? toUpstreamError(signal.reason, base)
           : toUpstreamError(err, base);
-        if (!lastErr.details.retryable || signal?.aborted || this.closed) throw lastErr;
+        const retryable = 'retryable' in lastErr.details && lastErr.details.retryable;
+        if (!retryable || signal?.aborted || this.closed) throw lastErr;
       }
     }
     throw lastErr!;
@@ -126,7 +127,9 @@ export class UpstreamClient {
   }
 
   private backoff(attempt: number, err?: ModgateError): number {
-    const after = Number(err?.details.retryAfterSeconds);
+    const after = Number(
+      err && 'retryAfterSeconds' in err.details ? err.details.retryAfterSeconds : undefined,
+    );
     if (Number.isFinite(after) && after > 0) return Math.min(after * 1000, 5000);
     return this.opts.retryBaseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
   }
@@ -277,8 +280,8 @@ class DeadlineTimer {
 
 /** A pin refusal names the upstream's own URL in its fix (the TLS hook knows only the host). */
 function withPinAdvice(err: ModgateError, url: URL): ModgateError {
-  if (err.code !== 'UPSTREAM_PIN_MISMATCH') return err;
-  const { host, seen } = err.details as { host: string; seen: string[] };
+  if (!isModgateError(err, 'UPSTREAM_PIN_MISMATCH')) return err;
+  const { host, seen } = err.details;
   return new ModgateError(
     err.code,
     pinMismatchText(host, seen, url.origin),

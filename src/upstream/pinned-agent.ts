@@ -128,8 +128,8 @@ export function pinCheck(
       return undefined;
     } catch (err) {
       if (isModgateError(err, 'UPSTREAM_PIN_MISMATCH')) {
-        const { expected, seen } = err.details as { expected: string[]; seen: string[] };
-        opts.onPinEvent?.({ kind: 'mismatch', host, expected, seen });
+        const { expected, seen } = err.details;
+        opts.onPinEvent?.({ kind: 'mismatch', host, expected: [...expected], seen: [...seen] });
         return err;
       }
       return err instanceof Error ? err : new Error(String(err));

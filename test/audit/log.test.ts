@@ -134,12 +134,14 @@ t.test('group commit: concurrent appends share fsyncs', async (t) => {
 
 t.test('a commit window gathers appends arriving over time', async (t) => {
   const { dir, key } = await setup(t);
-  const log = await AuditLog.open({ dir, key, checkpointIntervalSec: 0, commitWindowMs: 30 });
+  // A window far longer than the gaps: a busy machine stretched 2 ms sleeps
+  // past a 30 ms window. The gaps are turns of the event loop, not timers.
+  const log = await AuditLog.open({ dir, key, checkpointIntervalSec: 0, commitWindowMs: 1000 });
   const before = log.stats.fsyncs;
   const ps: Promise<unknown>[] = [];
   for (let i = 0; i < 5; i++) {
     ps.push(log.append(decision(i)));
-    await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setImmediate(r));
   }
   await Promise.all(ps);
   t.equal(log.stats.fsyncs - before, 1);

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 
 export interface GoResult {
@@ -20,7 +21,10 @@ export async function goEnv(
     HOME: dir,
     GOPATH: gopath,
     GOMODCACHE: path.join(gopath, 'pkg', 'mod'),
-    GOCACHE: path.join(dir, 'gocache'),
+    // The build cache is content-addressed and safe to share; a fresh one per
+    // test rebuilds the standard library (a minute on a busy machine). Module
+    // state (GOPATH, GOMODCACHE) stays per test.
+    GOCACHE: process.env.MODGATE_TEST_GOCACHE ?? path.join(os.tmpdir(), 'modgate-test-gocache'),
     GOENV: 'off',
     GOTOOLCHAIN: 'local',
     GOFLAGS: '-modcacherw',

@@ -152,7 +152,7 @@ t.test('adversarial servers', async (t) => {
         .lookup('example.com/mod2', 'v1.0.2')
         .catch((e: unknown) => e);
       t.ok(isModgateError(err, 'SUMDB_FORK'), 'SUMDB_FORK');
-      if (!isModgateError(err)) return;
+      if (!isModgateError(err, 'SUMDB_FORK')) return;
       t.match(err.message, /SECURITY ERROR/);
       const notes = [err.details.olderNote, err.details.newerNote];
       t.ok(notes.includes(before), 'details hold the trusted head');

@@ -14,7 +14,7 @@ export function asSumdbError(err: unknown): ModgateError {
         : err.code === 'TLOG_BAD_PROOF'
           ? 'SUMDB_BAD_PROOF'
           : 'SUMDB_BAD_RESPONSE';
-    return new ModgateError(code, err.message, err.details, { cause: err });
+    return new ModgateError(code, err.message, {}, { cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
   const details = isModgateError(err) ? { upstreamCode: err.code } : {};
