@@ -76,7 +76,11 @@ export interface DecisionRecord {
   kind: DecisionKind;
   module: string;
   version?: string;
-  decision: 'allow' | 'deny' | 'warn' | 'error';
+  /**
+   * `not_found`: the upstream has no such version (404, 410 or 403), so no
+   * policy was applied; `deny` means policy only.
+   */
+  decision: 'allow' | 'deny' | 'warn' | 'error' | 'not_found';
   codes: string[];
   policyRevision?: string;
   dataRevision?: string;

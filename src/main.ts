@@ -10,11 +10,18 @@ import type { ModgateConfig } from './config/types.js';
 import { ModgateError } from './errors.js';
 import { ArtifactService } from './goproxy/artifacts.js';
 import { FactsService } from './goproxy/facts.js';
-import { createAudit, createGate } from './wiring.js';
 import {
-  createDispatcher,
+  createAudit,
+  createGate,
+  httpsFileOptions,
+  splitHostPort,
+  validateForServe,
+} from './wiring.js';
+import {
+  buildUpstream,
   createRouter,
-  createUpstreamClient,
+  createUpstreamHealth,
+  describeSumdb,
   setupSumdb,
 } from './upstream-wiring.js';
 import { GatewayFlow } from './goproxy/flow.js';
@@ -28,6 +35,9 @@ import {
 } from './contracts.js';
 import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StoreTofuLedger } from './integrity/tofu-store.js';
+import { FetchCap } from './goproxy/fetch-cap.js';
+import { StateSealer } from './storage/sealed.js';
+import { removeStaleTemps } from './storage/atomic.js';
 import { Metrics } from './observability/metrics.js';
 import { buildServer } from './http/app.js';
 import { trackDecisions } from './http/request-state.js';
@@ -35,13 +45,11 @@ import { createRedactor } from './config/redact.js';
 import { FsBlobStore } from './storage/fs.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import type { Dispatcher } from 'undici';
+import type { AddressPolicy } from './upstream/redirects.js';
+import { summaryLine, type UpstreamHealth } from './upstream/probe.js';
+import type { SumdbTransport } from './upstream/sumdb-transport.js';
 import { createIdentify } from './auth/authenticate.js';
-import {
-  buildHttpsOptions,
-  CertReloader,
-  type HttpsFileOptions,
-  type ReloadableServer,
-} from './tls/server.js';
+import { buildHttpsOptions, CertReloader, type ReloadableServer } from './tls/server.js';
 
 export interface GatewayParts {
   /** Overrides for tests and the demo. */
@@ -52,6 +60,8 @@ export interface GatewayParts {
   identify?: (req: FastifyRequest) => Identity;
   https?: Record<string, unknown>;
   logger?: Logger;
+  /** Replaces DNS and the private-address rule for redirects (tests on loopback). */
+  addresses?: AddressPolicy;
   /** Where modgate's own logger writes (default stdout); ignored with `logger`. */
   logStream?: DestinationStream;
 }
@@ -61,6 +71,10 @@ export interface Gateway {
   url: string;
   metrics: Metrics;
   store: FsBlobStore;
+  /** The cold-fetch cap (running and waiting downloads), for saturation gauges and tests. */
+  coldFetches: FetchCap;
+  /** Settles once every upstream was probed and the start-up summary logged. */
+  probed: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -83,8 +97,19 @@ export async function startGateway(
       },
       parts.logStream,
     );
+  // Everything is checked before anything is written (key, segment, folders).
+  await validateForServe(config, {
+    tls: Boolean(parts.https),
+    policy: Boolean(parts.gate),
+    audit: Boolean(parts.audit),
+    upstreamTls: Boolean(parts.dispatcher),
+  });
   const metrics = new Metrics();
   const store = new FsBlobStore(path.join(config.dataDir, 'store'));
+  // What a crash left half-written goes before anything reads or writes.
+  await store.clearTemp();
+  await removeStaleTemps(config.dataDir, ['store']);
+  const sealer = await StateSealer.loadOrCreate(path.join(config.dataDir, 'keys', 'state.key'));
   const router = createRouter(config);
   if (router.publicUpstreams.length === 0) {
     logger.warn(
@@ -97,8 +122,13 @@ export async function startGateway(
     logger.warn('the audit trail is disabled (audit.enabled: false)');
   // The HTTP layer audits every answer that no decision record of the flow covers.
   const audit = trackDecisions(parts.audit ?? trail?.port ?? noAudit);
-  const dispatcher = parts.dispatcher ?? (await createDispatcher(config, logger, metrics, audit));
-  const client = createUpstreamClient(config, dispatcher, metrics);
+  const upstream = await buildUpstream(config, logger, {
+    metrics,
+    audit,
+    ...(parts.dispatcher ? { dispatcher: parts.dispatcher } : {}),
+    ...(parts.addresses ? { addresses: parts.addresses } : {}),
+  });
+  const client = upstream.client;
   const db = setupSumdb(config, client, router, store, logger, {
     onSecurity: (event, details) => {
       metrics.security.inc({ event });
@@ -107,16 +137,28 @@ export async function startGateway(
     },
     onVerified: (seconds) => metrics.observeVerification('sumdb', seconds),
   });
+  await db.client?.checkStoredHead().catch(async (err: unknown) => {
+    await trail?.log.close();
+    await upstream.close().catch(() => undefined);
+    throw err;
+  });
   const checksums = new ChecksumVerifier({
     sumdb: parts.sumdb !== undefined ? parts.sumdb : db.client,
-    tofu: new StoreTofuLedger(store),
+    tofu: new StoreTofuLedger(store, sealer),
     isPrivate: (m) => router.skipsSumdb(m),
+  });
+  const cap = new FetchCap({
+    concurrent: config.limits.coldFetches,
+    queue: config.limits.coldFetchQueue,
+    retryAfterSeconds: 1,
   });
   const artifacts = new ArtifactService({
     store,
     client,
     router,
     checksums,
+    sealer,
+    cap,
     limits: config.limits,
     memory: { bytes: config.cache.memoryBytes, maxItemBytes: config.cache.memoryMaxItemBytes },
     onSecurity: async (event, details) => {
@@ -132,8 +174,14 @@ export async function startGateway(
     router,
     ttlSeconds: { list: config.cache.listTtlSeconds, query: config.cache.queryTtlSeconds },
     maxBytes: { list: config.limits.listBytes, info: config.limits.infoBytes },
+    deadlineMs: config.http.deadlineMs * (config.http.retries + 2),
   });
-  const facts = new FactsService(artifacts, metadata, config.cache.listTtlSeconds * 1000);
+  const health = createUpstreamHealth(config, client);
+  const facts = new FactsService(artifacts, metadata, {
+    ttlMs: config.cache.listTtlSeconds * 1000,
+    listConcurrency: config.limits.factsConcurrency,
+    tasks: artifacts.tasks,
+  });
   const policy = parts.gate
     ? undefined
     : await createGate(config, logger, {
@@ -142,7 +190,17 @@ export async function startGateway(
         metrics,
       });
   const gate = parts.gate ?? policy?.gate ?? allowAllGate;
-  const flow = new GatewayFlow({ artifacts, metadata, facts, gate, audit });
+  const flow = new GatewayFlow({
+    artifacts,
+    metadata,
+    facts,
+    gate,
+    audit,
+    budget: {
+      upstreamFetches: config.limits.upstreamFetchesPerRequest,
+      ms: config.limits.requestFactsMs,
+    },
+  });
   const identify =
     parts.identify ??
     createIdentify({
@@ -175,7 +233,9 @@ export async function startGateway(
         checks.storage = (err as Error).message;
       }
       checks.audit = audit.healthy() ? 'ok' : 'unwritable';
-      const ok = checks.storage === 'ok' && checks.audit === 'ok';
+      const up = await health.check();
+      checks.upstreams = up.ok ? up.detail : `every upstream fails: ${up.detail}`;
+      const ok = checks.storage === 'ok' && checks.audit === 'ok' && up.ok;
       const ago = metrics.lastUpstreamOk
         ? Math.round((Date.now() - metrics.lastUpstreamOk) / 1000)
         : -1;
@@ -208,34 +268,42 @@ export async function startGateway(
     await app.close();
     throw err;
   }
-  logger.info({ url }, `modgate listening on ${url}`);
+  const probed = announce(logger, health, {
+    url,
+    transport: db.transport,
+    policyRevision: policy?.engine.policyRevision ?? (parts.gate ? 'supplied' : 'none (allow all)'),
+    storage: path.join(config.dataDir, 'store'),
+  }).catch((err: unknown) => logger.error({ err }, 'start-up probe failed'));
   return {
     app,
     url,
     metrics,
     store,
+    coldFetches: cap,
+    probed,
     close: async () => {
       reloader?.stop();
       policy?.engine.close();
-      await app.close();
+      const closing = app.close();
+      // Upstream work and background tasks (downloads, prefetches, fsyncs) are aborted and
+      // awaited first, so that nothing waits on them and nothing writes after close.
+      await Promise.all([upstream.close(), metadata.close(), flow.close()]);
+      await closing;
       await trail?.log.close();
-      await dispatcher.close().catch(() => undefined);
     },
   };
 }
 
-function httpsFileOptions(config: ModgateConfig): HttpsFileOptions {
-  return {
-    certFile: config.tls.certFile,
-    keyFile: config.tls.keyFile,
-    ...(config.tls.clientCaFile
-      ? {
-          caFile: config.tls.clientCaFile,
-          requestCert: true,
-          requireClientCert: config.tls.requireClientCert,
-        }
-      : {}),
-  };
+/** Probes each upstream once and logs the one line that says modgate serves. */
+async function announce(
+  logger: Logger,
+  health: UpstreamHealth,
+  s: { url: string; transport: SumdbTransport | null; policyRevision: string; storage: string },
+): Promise<void> {
+  const [upstreams, sumdb] = await Promise.all([health.probe(), describeSumdb(s.transport)]);
+  const summary = { ...s, transport: undefined, upstreams, sumdb };
+  const failing = upstreams.length > 0 && upstreams.every((u) => !u.ok);
+  logger[failing ? 'error' : 'info'](summary, summaryLine(summary));
 }
 
 function startReloader(app: FastifyInstance, config: ModgateConfig, logger: Logger): CertReloader {
@@ -251,12 +319,4 @@ function startReloader(app: FastifyInstance, config: ModgateConfig, logger: Logg
   return reloader.start();
 }
 
-export function splitHostPort(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
-  if (!m)
-    throw new ModgateError(
-      'CONFIG_INVALID',
-      `listen must be HOST:PORT, got ${JSON.stringify(listen)}`,
-    );
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
-}
+export { splitHostPort } from './wiring.js';

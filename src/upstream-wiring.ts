@@ -18,7 +18,13 @@ import type { Metrics } from './observability/metrics.js';
 import type { BlobStore } from './storage/types.js';
 import { DEFAULT_GOOGLE_PINS } from './tls/pins.js';
 import { UpstreamClient } from './upstream/client.js';
-import { createPinnedDispatcher, type PinnedDispatcher } from './upstream/pinned-agent.js';
+import { credentialMatcher } from './upstream/credentials.js';
+import { redirectRules, type AddressPolicy } from './upstream/redirects.js';
+import { createPinnedDispatcher, pinsFor, type PinnedDispatcher } from './upstream/pinned-agent.js';
+import { UpstreamHealth } from './upstream/probe.js';
+import { upstreamChain } from './upstream/proxy-list.js';
+import { redactUrl } from './upstream/url.js';
+import { asModgateError } from './errors.js';
 import { SumdbTransport } from './upstream/sumdb-transport.js';
 
 /** SPKI pins shipped for upstreams run by Google (the checksum database and the public module mirror). */
@@ -71,19 +77,28 @@ export async function createDispatcher(
   });
 }
 
-/** The upstream HTTP client of a config (also used by CLI commands). */
+/** The upstream HTTP client of a config, over the given (pinned) dispatcher. */
 export function createUpstreamClient(
   config: ModgateConfig,
-  dispatcher?: Dispatcher,
+  dispatcher: Dispatcher,
   metrics?: Metrics,
+  addresses?: AddressPolicy,
 ): UpstreamClient {
   return new UpstreamClient({
-    ...(dispatcher ? { dispatcher } : {}),
+    dispatcher,
     headersTimeoutMs: config.http.headersTimeoutMs,
     bodyTimeoutMs: config.http.bodyTimeoutMs,
     retries: config.http.retries,
     retryBaseMs: config.http.retryBaseMs,
-    authFor: credentialsFor(config),
+    deadlines: {
+      smallMs: config.http.deadlineMs,
+      zipBaseMs: config.http.zipDeadlineBaseMs,
+      zipMinBytesPerSecond: config.http.zipMinBytesPerSecond,
+      zipMaxBytes: config.limits.zipBytes,
+    },
+    credentials: credentialMatcher(config.credentials),
+    redirects: redirectRules(config.followRedirects),
+    ...(addresses ? { addresses } : {}),
     ...(metrics
       ? {
           onAttempt: (e) => {
@@ -96,6 +111,41 @@ export function createUpstreamClient(
         }
       : {}),
   });
+}
+
+export interface Upstream {
+  dispatcher: Dispatcher & { close(): Promise<void> };
+  client: UpstreamClient;
+  /** Aborts every upstream request in flight, then closes the connection pools. */
+  close(): Promise<void>;
+}
+
+/**
+ * The one builder of the upstream side: the pinned dispatcher and the client
+ * over it. `serve` and every CLI command that reaches an upstream use it, so
+ * all share the pins, the https rule, credentials and redirect rules.
+ */
+export async function buildUpstream(
+  config: ModgateConfig,
+  logger: Logger,
+  opts: {
+    metrics?: Metrics;
+    audit?: AuditPort;
+    dispatcher?: Dispatcher & { close(): Promise<void> };
+    addresses?: AddressPolicy;
+  } = {},
+): Promise<Upstream> {
+  const dispatcher =
+    opts.dispatcher ?? (await createDispatcher(config, logger, opts.metrics, opts.audit));
+  const client = createUpstreamClient(config, dispatcher, opts.metrics, opts.addresses);
+  return {
+    dispatcher,
+    client,
+    close: async () => {
+      await client.close();
+      await dispatcher.close().catch(() => undefined);
+    },
+  };
 }
 
 export function createRouter(config: ModgateConfig): Router {
@@ -114,11 +164,11 @@ export function setupSumdb(
   store: BlobStore,
   logger: Logger,
   hooks: Pick<ConstructorParameters<typeof SumdbRelay>[0], 'onSecurity' | 'onVerified'> = {},
-): { client: SumdbClient | null; relay: SumdbRelay | null } {
+): { client: SumdbClient | null; relay: SumdbRelay | null; transport: SumdbTransport | null } {
   const spec = parseGoSumdb(config.sumdb);
   if (spec.off) {
     logger.warn('checksum database is off: every module is verified by trust on first use only');
-    return { client: null, relay: null };
+    return { client: null, relay: null, transport: null };
   }
   const transport = new SumdbTransport({
     name: spec.name,
@@ -143,20 +193,39 @@ export function setupSumdb(
     isPrivate: (m) => router.skipsSumdb(m),
     ...hooks,
   });
-  return { client: sumdb, relay };
+  return { client: sumdb, relay, transport };
 }
 
-function credentialsFor(config: ModgateConfig): (url: string) => string | undefined {
-  const entries = Object.entries(config.credentials).sort((a, b) => b[0].length - a[0].length);
-  return (url) => {
-    const hit = entries.find(([prefix]) => url.startsWith(prefix));
-    if (!hit) return undefined;
-    const c = hit[1];
-    if (c.type === 'bearer') {
-      const token = c.token ?? (c.tokenEnv ? process.env[c.tokenEnv] : undefined);
-      return token ? `Bearer ${token}` : undefined;
-    }
-    const password = c.password ?? (c.passwordEnv ? process.env[c.passwordEnv] : undefined) ?? '';
-    return `Basic ${Buffer.from(`${c.username ?? ''}:${password}`).toString('base64')}`;
-  };
+/** Every configured upstream URL: the public chain and each route's chain. */
+export function configuredUpstreams(config: ModgateConfig): string[] {
+  const urls = [
+    ...upstreamChain(config.upstream ?? ''),
+    ...config.routes.flatMap((r) => upstreamChain(r.upstream)),
+  ].map((e) => e.url);
+  return [...new Set(urls)];
+}
+
+/** The health /readyz reads: each configured upstream probed with a GET of its root. */
+export function createUpstreamHealth(
+  config: ModgateConfig,
+  client: UpstreamClient,
+): UpstreamHealth {
+  const pins = { ...DEFAULT_PINS, ...config.pins };
+  return new UpstreamHealth({
+    client,
+    upstreams: configuredUpstreams(config),
+    path: '/',
+    hasPins: (host) => (pinsFor(pins, host)?.length ?? 0) > 0,
+  });
+}
+
+/** "NAME via URL" for the start-up summary; says so when the database cannot be reached. */
+export async function describeSumdb(transport: SumdbTransport | null): Promise<string> {
+  if (!transport) return 'off (trust on first use only)';
+  try {
+    return `${transport.name} via ${redactUrl(await transport.resolve())}`;
+  } catch (err) {
+    const e = asModgateError(err);
+    return `${transport.name} unreachable (${e.code})`;
+  }
 }

@@ -1,18 +1,27 @@
 /**
  * Builders used by the composition root (src/main.ts) and by CLI commands:
- * the policy gate and the audit trail of a config.
+ * the policy gate and the audit trail of a config, and validateForServe, every
+ * check serve makes at start, run before anything is written.
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { auditPort } from './audit/port.js';
-import { loadOrCreateAuditKey } from './audit/checkpoint.js';
+import { loadOrCreateAuditKey, readAuditKey } from './audit/checkpoint.js';
 import { AuditLog } from './audit/log.js';
 import { CheckpointShipper } from './audit/ship.js';
 import { createRedactor } from './config/redact.js';
 import type { ModgateConfig } from './config/types.js';
-import { ModgateError } from './errors.js';
+import { ModgateError, isModgateError } from './errors.js';
+import { createIdentify } from './auth/authenticate.js';
+import { parseGoSumdb } from './integrity/sumdb/gosumdb.js';
+import { parseVerifierKey } from './integrity/note.js';
+import { validatePins } from './tls/pins.js';
+import { buildHttpsOptions, type HttpsFileOptions } from './tls/server.js';
+import { assertNotSelf } from './upstream/proxy-list.js';
+import { createRouter } from './upstream-wiring.js';
 import type { AuditPort, ModuleFacts } from './contracts.js';
 import type { Metrics } from './observability/metrics.js';
 import { PolicyEngine } from './policy/engine.js';
@@ -89,6 +98,8 @@ export async function createAudit(
   config: ModgateConfig,
   logger: Logger,
 ): Promise<{ port: AuditPort; log: AuditLog; verifierKey: string }> {
+  // Before the key is created: a bad syslog address must not leave a new key behind.
+  const syslog = config.audit.syslog ? parseSyslog(config.audit.syslog) : undefined;
   const key = await loadOrCreateAuditKey(auditKeyFile(config));
   if (key.created) {
     logger.warn(
@@ -106,7 +117,7 @@ export async function createAudit(
     config.audit.shipUrl || config.audit.syslog
       ? new CheckpointShipper({
           ...(config.audit.shipUrl ? { http: { url: config.audit.shipUrl } } : {}),
-          ...(config.audit.syslog ? { syslog: parseSyslog(config.audit.syslog) } : {}),
+          ...(syslog ? { syslog } : {}),
           onError: (err) => logger.error({ err }, 'checkpoint shipping failed'),
         })
       : undefined;
@@ -145,4 +156,125 @@ function parseSyslog(spec: string): { host: string; port: number; protocol: 'udp
     host: m[2]!.replace(/^\[|\]$/g, ''),
     port: Number(m[3]),
   };
+}
+
+export function splitHostPort(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
+  if (!m || Number(m[3]) > 65535)
+    throw new ModgateError(
+      'CONFIG_INVALID',
+      `listen must be HOST:PORT, got ${JSON.stringify(listen)}`,
+    );
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
+}
+
+export function httpsFileOptions(config: ModgateConfig): HttpsFileOptions {
+  return {
+    certFile: config.tls.certFile,
+    keyFile: config.tls.keyFile,
+    ...(config.tls.clientCaFile
+      ? {
+          caFile: config.tls.clientCaFile,
+          requestCert: true,
+          requireClientCert: config.tls.requireClientCert,
+        }
+      : {}),
+  };
+}
+
+/** Checks a caller already satisfied with its own parts (tests, the demo) can skip. */
+export interface ServeCheckSkips {
+  tls?: boolean;
+  policy?: boolean;
+  audit?: boolean;
+  upstreamTls?: boolean;
+}
+
+async function auditChecks(config: ModgateConfig): Promise<void> {
+  if (config.audit.syslog) parseSyslog(config.audit.syslog);
+  if (config.audit.shipUrl && !/^https?:\/\/[^/]/.test(config.audit.shipUrl))
+    throw new ModgateError(
+      'CONFIG_INVALID',
+      `audit.shipUrl must be an http(s) URL, got ${config.audit.shipUrl}`,
+    );
+  const configured = config.audit.verifierKey;
+  if (configured) parseVerifierKey(configured);
+  const file = auditKeyFile(config);
+  if (!existsSync(file)) {
+    // serve would create a new key that cannot match: refuse before creating it.
+    if (configured)
+      throw new ModgateError(
+        'AUDIT_KEY_MISMATCH',
+        `audit.verifierKey is set but the audit key ${file} is missing: restore it rather than sign with a new key`,
+      );
+    return;
+  }
+  const key = await readAuditKey(file);
+  if (configured && configured !== key.verifierKey)
+    throw new ModgateError(
+      'AUDIT_KEY_MISMATCH',
+      `the audit key in ${file} does not match audit.verifierKey in the config`,
+    );
+}
+
+async function extraCaCheck(file: string): Promise<void> {
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new ModgateError(
+      'TLS_FILES_INVALID',
+      `cannot read extraCaFile ${file}: ${err.code ?? err.message}`,
+    );
+  });
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw new ModgateError('TLS_FILES_INVALID', `extraCaFile ${file} holds no PEM certificate`);
+}
+
+/**
+ * Every check serve makes at start, without writing anything (no key, no
+ * segment, no folder): `config check` runs it, and serve runs it before it
+ * creates anything. All checks run; one failure is thrown as it is, several
+ * as one error (the first one's code) listing each.
+ */
+export async function validateForServe(
+  config: ModgateConfig,
+  skip: ServeCheckSkips = {},
+): Promise<void> {
+  const checks: Array<() => unknown> = [
+    () => splitHostPort(config.listen),
+    () => {
+      const router = createRouter(config);
+      if (config.publicUrl) assertNotSelf(router.publicUpstreams, [config.publicUrl]);
+    },
+    () => parseGoSumdb(config.sumdb),
+    () => Object.values(config.pins).forEach((list) => validatePins(list)),
+    () =>
+      createIdentify({
+        tokens: config.auth.tokens,
+        required: config.auth.required,
+        mtls: Boolean(config.tls.clientCaFile),
+      }),
+  ];
+  if (!skip.upstreamTls && config.extraCaFile) checks.push(() => extraCaCheck(config.extraCaFile!));
+  if (!skip.audit && config.audit.enabled) checks.push(() => auditChecks(config));
+  if (!skip.tls && !config.tls.insecureHttp)
+    checks.push(() => buildHttpsOptions(httpsFileOptions(config)));
+  if (!skip.policy)
+    checks.push(async () => (await PolicyEngine.load(policySource(config))).close());
+  const errors: ModgateError[] = [];
+  for (const check of checks) {
+    try {
+      await check();
+    } catch (err) {
+      errors.push(
+        isModgateError(err) ? err : new ModgateError('CONFIG_INVALID', (err as Error).message),
+      );
+    }
+  }
+  const [first] = errors;
+  if (!first) return;
+  if (errors.length === 1) throw first;
+  throw new ModgateError(
+    first.code,
+    `${errors.length} problems:\n  ${errors.map((e) => `${e.code}: ${e.message}`).join('\n  ')}`,
+    { errors: errors.map((e) => ({ code: e.code, message: e.message })) },
+  );
 }

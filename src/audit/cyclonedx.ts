@@ -65,13 +65,18 @@ interface Acc {
   module: string;
   version: string;
   sha: Set<string>;
+  /** h1 of the module zip (go.sum's `h1:` line). */
   h1: Set<string>;
+  /** h1 of the go.mod file (go.sum's `/go.mod h1:` line): a different hash, so a different property. */
+  modH1: Set<string>;
   first: string;
   last: string;
 }
 
 function collect(acc: Map<string, Acc>, r: AuditRecord): void {
-  if (r.type !== 'decision' || r.decision === 'deny' || !r.version || !r.module) return;
+  if (r.type !== 'decision' || !r.version || !r.module) return;
+  // Only served components belong in the bill of materials.
+  if (r.decision !== 'allow' && r.decision !== 'warn') return;
   const key = `${r.module}@${r.version}`;
   let a = acc.get(key);
   if (!a) {
@@ -80,6 +85,7 @@ function collect(acc: Map<string, Acc>, r: AuditRecord): void {
       version: r.version,
       sha: new Set(),
       h1: new Set(),
+      modH1: new Set(),
       first: r.time,
       last: r.time,
     };
@@ -88,6 +94,10 @@ function collect(acc: Map<string, Acc>, r: AuditRecord): void {
   if (r.time < a.first) a.first = r.time;
   if (r.time > a.last) a.last = r.time;
   const ev = r.evidence;
+  if (r.kind === 'mod') {
+    if (ev?.h1) a.modH1.add(ev.h1);
+    return;
+  }
   if (ev?.zipSha256 && HEX64.test(ev.zipSha256)) a.sha.add(ev.zipSha256.toLowerCase());
   if (ev?.h1) a.h1.add(ev.h1);
 }
@@ -96,6 +106,7 @@ function component(a: Acc): CycloneDxComponent {
   const purl = goPurl(a.module, a.version);
   const properties = [
     ...[...a.h1].sort().map((value) => ({ name: 'go:h1', value })),
+    ...[...a.modH1].sort().map((value) => ({ name: 'go:mod-h1', value })),
     { name: 'modgate:firstServed', value: a.first },
     { name: 'modgate:lastServed', value: a.last },
   ];

@@ -7,7 +7,7 @@
  */
 import { ModgateError } from '../errors.js';
 import { parseRecordLine, type AuditRecord, type Decision } from './records.js';
-import { listSegments, readLines } from './segments.js';
+import { assertAuditDir, listSegments, readLines } from './segments.js';
 
 export interface QueryFilter {
   module?: string;
@@ -85,6 +85,7 @@ export async function* readRecords(
   dir: string,
   opts: { sinceDate?: string } = {},
 ): AsyncGenerator<AuditRecord> {
+  await assertAuditDir(dir);
   const segments = await listSegments(dir);
   for (const [i, seg] of segments.entries()) {
     const next = segments[i + 1];
@@ -113,6 +114,7 @@ export const COLUMNS = [
   'seq',
   'time',
   'type',
+  'kind',
   'client',
   'module',
   'version',
@@ -136,6 +138,7 @@ export function toRow(r: AuditRecord): Row {
     seq: String(r.seq),
     time: r.time ?? '',
     type: r.type,
+    kind: r.type === 'decision' ? r.kind : '',
     client: r.type === 'decision' ? (r.client?.id ?? '') : '',
     module: field(r, 'module') ?? '',
     version: field(r, 'version') ?? '',

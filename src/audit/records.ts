@@ -78,7 +78,7 @@ export const ZERO_HASH = '0'.repeat(64);
 /** Largest canonical record accepted (bytes, without the newline). */
 export const MAX_RECORD_BYTES = 1 << 20;
 
-export type Decision = 'allow' | 'deny' | 'warn';
+export type Decision = 'allow' | 'deny' | 'warn' | 'not_found';
 
 export interface SumdbEvidence {
   name: string;

@@ -1,7 +1,8 @@
 /**
  * Summary report over audit records: modules served (module zips with an
- * allow or warn decision: what builds downloaded), denials by code and
- * security events.
+ * allow or warn decision: what builds downloaded), denials by code, warnings
+ * by code (the report counts warn decisions, so it lists what they warned
+ * of) and security events.
  */
 import { renderTable } from './query.js';
 import type { AuditRecord } from './records.js';
@@ -32,9 +33,11 @@ export interface AuditReport {
   from?: string;
   to?: string;
   records: number;
-  decisions: { allow: number; deny: number; warn: number };
+  decisions: { allow: number; deny: number; warn: number; not_found: number };
   modules: ModuleSummary[];
   denials: DenialSummary[];
+  /** Codes of warn decisions (and of warnings on allowed requests), with the modules they concern. */
+  warnings: DenialSummary[];
   security: SecuritySummary[];
 }
 
@@ -44,17 +47,43 @@ function addCapped(set: Set<string>, v: string): void {
   if (set.size < MAX_LISTED) set.add(v);
 }
 
+type Tally = Map<string, { count: number; modules: Set<string> }>;
+
+function tally(into: Tally, codes: string[], module: string): void {
+  for (const code of codes.length ? codes : ['(none)']) {
+    const d = into.get(code) ?? { count: 0, modules: new Set<string>() };
+    d.count++;
+    addCapped(d.modules, module);
+    into.set(code, d);
+  }
+}
+
+function byCount(t: Tally): DenialSummary[] {
+  return [...t.entries()]
+    .map(([code, d]) => ({ code, count: d.count, modules: [...d.modules].sort() }))
+    .sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : 1));
+}
+
+function codeTable(rows: DenialSummary[]): string {
+  return renderTable(
+    rows.map((x) => ({ code: x.code, count: String(x.count), modules: x.modules.join(' ') })),
+    ['code', 'count', 'modules'],
+  );
+}
+
 /** Builds the report from a record stream (e.g. queryAudit with since/until). */
 export async function buildReport(records: AsyncIterable<AuditRecord>): Promise<AuditReport> {
   const rep: AuditReport = {
     records: 0,
-    decisions: { allow: 0, deny: 0, warn: 0 },
+    decisions: { allow: 0, deny: 0, warn: 0, not_found: 0 },
     modules: [],
     denials: [],
+    warnings: [],
     security: [],
   };
   const mods = new Map<string, { s: ModuleSummary; versions: Set<string>; clients: Set<string> }>();
   const denials = new Map<string, { count: number; modules: Set<string> }>();
+  const warnings = new Map<string, { count: number; modules: Set<string> }>();
   const sec = new Map<string, SecuritySummary>();
   for await (const r of records) {
     rep.records++;
@@ -63,14 +92,10 @@ export async function buildReport(records: AsyncIterable<AuditRecord>): Promise<
     if (r.type === 'decision') {
       rep.decisions[r.decision] = (rep.decisions[r.decision] ?? 0) + 1;
       if (r.decision === 'deny') {
-        for (const code of r.codes.length ? r.codes : ['(none)']) {
-          const d = denials.get(code) ?? { count: 0, modules: new Set<string>() };
-          d.count++;
-          addCapped(d.modules, r.module);
-          denials.set(code, d);
-        }
+        tally(denials, r.codes, r.module);
         continue;
       }
+      if (r.decision === 'warn') tally(warnings, r.codes, r.module);
       if (r.kind !== 'zip') continue;
       let m = mods.get(r.module);
       if (!m) {
@@ -109,9 +134,8 @@ export async function buildReport(records: AsyncIterable<AuditRecord>): Promise<
   rep.modules = [...mods.values()]
     .map((m) => ({ ...m.s, versions: [...m.versions].sort(), clients: [...m.clients].sort() }))
     .sort((a, b) => (a.module < b.module ? -1 : a.module > b.module ? 1 : 0));
-  rep.denials = [...denials.entries()]
-    .map(([code, d]) => ({ code, count: d.count, modules: [...d.modules].sort() }))
-    .sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : 1));
+  rep.denials = byCount(denials);
+  rep.warnings = byCount(warnings);
   rep.security = [...sec.values()].sort(
     (a, b) => b.count - a.count || (a.event < b.event ? -1 : 1),
   );
@@ -123,7 +147,7 @@ export function formatReport(rep: AuditReport, format: 'table' | 'json'): string
   if (format === 'json') return `${JSON.stringify(rep, null, 2)}\n`;
   const d = rep.decisions;
   const parts = [
-    `Period: ${rep.from ?? '-'} .. ${rep.to ?? '-'}  records: ${rep.records}  allow: ${d.allow}  warn: ${d.warn}  deny: ${d.deny}\n`,
+    `Period: ${rep.from ?? '-'} .. ${rep.to ?? '-'}  records: ${rep.records}  allow: ${d.allow}  warn: ${d.warn}  deny: ${d.deny}  not found: ${d.not_found}\n`,
     `\nModules served (${rep.modules.length})\n`,
     renderTable(
       rep.modules.map((m) => ({
@@ -137,14 +161,9 @@ export function formatReport(rep: AuditReport, format: 'table' | 'json'): string
       ['module', 'versions', 'first', 'last', 'clients', 'requests'],
     ),
     `\nDenials by code (${rep.denials.length})\n`,
-    renderTable(
-      rep.denials.map((x) => ({
-        code: x.code,
-        count: String(x.count),
-        modules: x.modules.join(' '),
-      })),
-      ['code', 'count', 'modules'],
-    ),
+    codeTable(rep.denials),
+    `\nWarnings by code (${rep.warnings.length})\n`,
+    codeTable(rep.warnings),
     `\nSecurity events (${rep.security.length})\n`,
     renderTable(
       rep.security.map((x) => ({

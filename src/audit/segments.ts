@@ -3,9 +3,10 @@
  * listing, streaming line reads and the tail scan used on open.
  */
 import { createReadStream } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { ModgateError } from '../errors.js';
 import { MAX_RECORD_BYTES, parseRecordLine, type AuditRecord } from './records.js';
 
 export interface SegmentInfo {
@@ -32,6 +33,36 @@ export function parseSegmentName(name: string): { startSeq: number; date: string
   return Number.isSafeInteger(startSeq) && startSeq >= 1
     ? { startSeq, date: m[2] as string }
     : null;
+}
+
+/**
+ * Readers (verify, query, report, export) need the folder to exist: a missing
+ * one is a wrong path, not an empty trail, so it is refused by name.
+ */
+export async function assertAuditDir(dir: string): Promise<void> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    if (code === 'ENOENT')
+      throw new ModgateError(
+        'AUDIT_DIR_MISSING',
+        `no audit trail at ${dir}: the folder does not exist (pass --data DIR of the gateway, --audit-dir DIR, or set audit.dir)`,
+        { dir },
+      );
+    throw new ModgateError('AUDIT_DIR_UNREADABLE', `cannot read the audit folder ${dir}: ${code}`, {
+      dir,
+    });
+  }
+  if (!isDir)
+    throw new ModgateError(
+      'AUDIT_DIR_MISSING',
+      `${dir} is not a folder (expected an audit trail)`,
+      {
+        dir,
+      },
+    );
 }
 
 /** Segments of `dir` in seq order (files not named like segments are ignored). */

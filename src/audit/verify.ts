@@ -11,7 +11,7 @@ import { isModgateError } from '../errors.js';
 import { parseVerifierKey } from '../integrity/note.js';
 import { claimedSeq, listCheckpointFiles, openCheckpoint, splitNotes } from './checkpoint.js';
 import { ZERO_HASH, parseRecordLine, type AuditRecord } from './records.js';
-import { listSegments, readLines, type SegmentInfo } from './segments.js';
+import { assertAuditDir, listSegments, readLines, type SegmentInfo } from './segments.js';
 
 export interface BadSpot {
   seq: number;
@@ -45,7 +45,20 @@ export interface VerifyResult {
   /** Records after the newest checkpoint (not yet covered by a signature). */
   unsigned: number;
   firstBad?: BadSpot;
+  /**
+   * Checkpoints whose signatures are all by keys other than the verifier key
+   * (a wrong --verifier-key, or a key that replaced the gateway's): they vouch
+   * for nothing, and are not evidence of tampering either.
+   */
+  foreign: ForeignCheckpoint[];
   warnings: string[];
+}
+
+export interface ForeignCheckpoint {
+  seq: number;
+  source: string;
+  /** The signing keys named by the note, as name+hash (hex). */
+  keys: string[];
 }
 
 interface CpEntry {
@@ -56,16 +69,35 @@ interface CpEntry {
 interface Checkpoints {
   good: Map<number, CpEntry[]>;
   bad: { seq: number; source: string; reason: string }[];
+  foreign: ForeignCheckpoint[];
+}
+
+/** name+hash (8 hex digits) of a key, as note signature lines name it. */
+export function keyId(name: string, hash: number): string {
+  return `${name}+${hash.toString(16).padStart(8, '0')}`;
+}
+
+/** The keys that signed a note no known key verifies (NOTE_UNVERIFIED), else undefined. */
+function foreignKeys(err: unknown): string[] | undefined {
+  if (!isModgateError(err, 'NOTE_UNVERIFIED')) return undefined;
+  const u = err.details.unverified;
+  if (!Array.isArray(u) || u.length === 0) return undefined;
+  return (u as Array<{ name: string; hash: number }>).map((k) => keyId(k.name, k.hash));
 }
 
 async function loadCheckpoints(opts: VerifyOptions): Promise<Checkpoints> {
-  const out: Checkpoints = { good: new Map(), bad: [] };
+  const out: Checkpoints = { good: new Map(), bad: [], foreign: [] };
   parseVerifierKey(opts.verifierKey);
   const add = (note: Buffer | string, source: string): void => {
     try {
       const body = openCheckpoint(note, opts.verifierKey);
       out.good.set(body.seq, [...(out.good.get(body.seq) ?? []), { hash: body.hash, source }]);
     } catch (err) {
+      const keys = foreignKeys(err);
+      if (keys) {
+        out.foreign.push({ seq: claimedSeq(note), source, keys });
+        return;
+      }
       const reason = isModgateError(err) ? `${err.code}: ${err.message}` : String(err);
       out.bad.push({
         seq: claimedSeq(note),
@@ -190,6 +222,7 @@ class Walk {
 
 /** Verifies an audit directory; see the module comment. Streams segments line by line. */
 export async function verifyAudit(opts: VerifyOptions): Promise<VerifyResult> {
+  await assertAuditDir(opts.dir);
   const cps = await loadCheckpoints(opts);
   const segments = await listSegments(opts.dir);
   const w = new Walk(cps);
@@ -206,13 +239,15 @@ export async function verifyAudit(opts: VerifyOptions): Promise<VerifyResult> {
   const maxCp = Math.max(0, ...[...cps.good.keys()].filter((s) => s < w.expected));
   const head = w.records ? { seq: w.expected - 1, hash: w.prevHash } : undefined;
   return {
-    ok: !w.bad,
+    // Fail closed: a checkpoint nobody here can verify leaves the trail unproven.
+    ok: !w.bad && cps.foreign.length === 0,
     records: w.records,
     checkpoints: w.checked.size,
     ...(w.records ? { firstSeq: w.anchor?.seq ?? 1 } : {}),
     ...(head ? { head } : {}),
     unsigned: head ? head.seq - Math.max(maxCp, (w.anchor?.seq ?? 1) - 1) : 0,
     ...(w.bad ? { firstBad: w.bad } : {}),
+    foreign: cps.foreign,
     warnings: w.warnings,
   };
 }

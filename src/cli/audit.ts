@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { ModgateError } from '../errors.js';
-import { readAuditKey } from '../audit/checkpoint.js';
 import { buildCycloneDx } from '../audit/cyclonedx.js';
 import {
   formatRecords,
@@ -10,27 +9,41 @@ import {
   type QueryFilter,
 } from '../audit/query.js';
 import { buildReport, formatReport } from '../audit/report.js';
-import { verifyAudit } from '../audit/verify.js';
+import { assertAuditDir } from '../audit/segments.js';
 import { auditDir, auditKeyFile } from '../wiring.js';
+import { findVerifierKey, keyFileCandidates, runVerify } from './audit-verify.js';
+import { modgateVersion } from './version.js';
 import { configFrom, withConfig } from './options.js';
-import { Progress } from './progress.js';
 
 interface DirOpts {
   config?: string;
   auditDir?: string;
+  data?: string;
 }
 
-async function dirOf(o: DirOpts): Promise<{ dir: string; verifierKey?: string; keyFile: string }> {
-  const config = await configFrom(o, { 'audit.dir': o.auditDir });
+interface AuditState {
+  dir: string;
+  keyFiles: string[];
+  verifierKey?: string;
+}
+
+/** The audit folder and key of the gateway's config (--config, MODGATE_*, --data, --audit-dir), as serve reads them. */
+async function stateOf(o: DirOpts): Promise<AuditState> {
+  const config = await configFrom(o, { 'audit.dir': o.auditDir, dataDir: o.data });
+  const dir = auditDir(config);
+  await assertAuditDir(dir);
+  const explicitDir = Boolean(o.auditDir) && !o.data && !config.audit.keyFile;
   return {
-    dir: auditDir(config),
-    keyFile: auditKeyFile(config),
+    dir,
+    keyFiles: keyFileCandidates(dir, auditKeyFile(config), explicitDir),
     ...(config.audit.verifierKey ? { verifierKey: config.audit.verifierKey } : {}),
   };
 }
 
 function withDir(cmd: Command): Command {
-  return withConfig(cmd).option('--audit-dir <dir>', 'audit trail folder (default <data>/audit)');
+  return withConfig(cmd)
+    .option('--data <dir>', "the gateway's data folder (default ./data, as serve)")
+    .option('--audit-dir <dir>', 'audit trail folder (default <data>/audit)');
 }
 
 function filterOpts(cmd: Command): Command {
@@ -49,94 +62,147 @@ function filterOf(o: Record<string, string | undefined>): QueryFilter {
   if (o.module) f.module = o.module;
   if (o.version) f.version = o.version;
   if (o.client) f.client = o.client;
-  if (o.decision) f.decision = o.decision as QueryFilter['decision'];
+  if (o.decision) {
+    if (!['allow', 'deny', 'warn'].includes(o.decision))
+      throw new ModgateError(
+        'AUDIT_QUERY_INVALID',
+        `unknown decision ${JSON.stringify(o.decision)}: use allow, deny or warn`,
+      );
+    f.decision = o.decision as QueryFilter['decision'];
+  }
   if (o.code) f.code = o.code;
   if (o.since) f.since = parseTimeArg(o.since);
   if (o.until) f.until = parseTimeArg(o.until);
   return f;
 }
 
-export function registerAudit(program: Command): void {
-  const audit = program
-    .command('audit')
-    .description('verify, query and report on the tamper-evident audit trail');
+function examples(lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
+}
+
+function registerVerifyCmd(audit: Command): void {
   withDir(audit.command('verify'))
     .description(
-      'check the hash chain and every signed checkpoint; exit 1 and the first bad record number on failure',
+      'check the hash chain and every signed checkpoint; exit 1 and the first bad record on failure',
     )
     .option(
       '--verifier-key <key>',
-      'the audit verifier key (default: audit.verifierKey, else the local key file)',
+      "the gateway's audit verifier key (default: audit.verifierKey, else <data>/keys/audit.key)",
     )
     .option(
       '--shipped <file>',
       'checkpoints received off the box (SIEM or witness), to catch a re-signed or cut log',
     )
-    .action(async (o: DirOpts & { verifierKey?: string; shipped?: string }) => {
-      const d = await dirOf(o);
-      const verifierKey =
-        o.verifierKey ?? d.verifierKey ?? (await readAuditKey(d.keyFile)).verifierKey;
-      const progress = new Progress(0, 'verifying');
-      const r = await verifyAudit({
-        dir: d.dir,
-        verifierKey,
-        ...(o.shipped ? { shippedCheckpoints: o.shipped } : {}),
-        onProgress: () => progress.tick(),
-      });
-      progress.done();
-      for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
-      if (r.ok) {
-        process.stdout.write(
-          `audit trail intact: ${r.records} records, ${r.checkpoints} signed checkpoints, ${r.unsigned} records after the newest checkpoint\n`,
-        );
-        return;
-      }
-      const bad = r.firstBad!;
-      process.stdout.write(
-        `audit trail BROKEN at record ${bad.seq} (${bad.segment}, line ${bad.line}): ${bad.reason}\n`,
-      );
-      process.exitCode = 1;
-    });
+    .option(
+      '--require-checkpoints',
+      'exit 1 when no signed checkpoint vouches for the records (default: a WARNING, exit 0)',
+    )
+    .addHelpText(
+      'after',
+      examples([
+        'modgate audit verify --data /var/lib/modgate',
+        'modgate audit verify --audit-dir ./copy/audit --verifier-key modgate-audit+1a2b3c4d+AX...',
+        'modgate audit verify --data /var/lib/modgate --shipped received.notes --require-checkpoints',
+      ]) +
+        '\nExit 0: intact (an unauthenticated trail, with no checkpoint, prints a WARNING).\n' +
+        'Exit 1: broken at a record, checkpoints signed by another key, or an error.',
+    )
+    .action(
+      async (
+        o: DirOpts & { verifierKey?: string; shipped?: string; requireCheckpoints?: boolean },
+      ) => {
+        const s = await stateOf(o);
+        const key = await findVerifierKey({
+          ...(o.verifierKey ? { flag: o.verifierKey } : {}),
+          ...(s.verifierKey ? { configKey: s.verifierKey } : {}),
+          keyFiles: s.keyFiles,
+        });
+        process.exitCode = await runVerify({
+          dir: s.dir,
+          key,
+          ...(o.shipped ? { shipped: o.shipped } : {}),
+          ...(o.requireCheckpoints ? { requireCheckpoints: true } : {}),
+        });
+      },
+    );
+}
+
+export function registerAudit(program: Command): void {
+  const audit = program
+    .command('audit')
+    .description('verify, query and report on the tamper-evident audit trail');
+  registerVerifyCmd(audit);
   filterOpts(withDir(audit.command('query')))
     .description('print matching records (json: one object per line)')
     .option('--format <fmt>', 'table, json or csv', 'table')
+    .addHelpText(
+      'after',
+      examples([
+        'modgate audit query --data /var/lib/modgate --decision deny --since 24h',
+        'modgate audit query --module "golang.org/x/*" --format csv > served.csv',
+        'modgate audit query --format json | head',
+      ]) + '\nA reader that stops early (head) ends the output quietly with exit 0.',
+    )
     .action(async (o: DirOpts & Record<string, string | undefined>) => {
       const format = (o.format ?? 'table') as OutputFormat;
       if (!['table', 'json', 'csv'].includes(format))
-        throw new ModgateError('AUDIT_QUERY_INVALID', `unknown format ${format}`);
-      const d = await dirOf(o);
-      for await (const chunk of formatRecords(queryAudit(d.dir, filterOf(o)), format))
+        throw new ModgateError(
+          'AUDIT_QUERY_INVALID',
+          `unknown format ${format}: use table, json or csv`,
+        );
+      const filter = filterOf(o);
+      const s = await stateOf(o);
+      for await (const chunk of formatRecords(queryAudit(s.dir, filter), format))
         process.stdout.write(chunk);
     });
   withDir(audit.command('report'))
     .description(
-      'modules served (first and last seen, clients), denials by code and security events for a period',
+      'modules served (first and last seen, clients), denials by code, warnings and security events for a period',
     )
     .option('--since <time>', 'RFC 3339 time or a duration such as 30d')
     .option('--until <time>', 'RFC 3339 time or a duration')
     .option('--format <fmt>', 'table or json', 'table')
+    .addHelpText(
+      'after',
+      examples([
+        'modgate audit report --data /var/lib/modgate --since 30d',
+        'modgate audit report --since 2026-01-01 --until 2026-02-01 --format json',
+      ]),
+    )
     .action(async (o: DirOpts & { since?: string; until?: string; format: string }) => {
-      const d = await dirOf(o);
-      const rep = await buildReport(
-        queryAudit(d.dir, filterOf({ since: o.since, until: o.until })),
-      );
+      if (!['table', 'json'].includes(o.format))
+        throw new ModgateError(
+          'AUDIT_QUERY_INVALID',
+          `unknown format ${o.format}: use table or json`,
+        );
+      const filter = filterOf({ since: o.since, until: o.until });
+      const s = await stateOf(o);
+      const rep = await buildReport(queryAudit(s.dir, filter));
       process.stdout.write(formatReport(rep, o.format === 'json' ? 'json' : 'table'));
     });
   withDir(audit.command('export'))
     .description(
-      'export the modules served in a period as a CycloneDX 1.5 SBOM (purls, SHA-256, go:h1)',
+      'export the modules served in a period as a CycloneDX 1.5 SBOM (purls, SHA-256, go:h1, go:mod-h1)',
     )
     .option('--format <fmt>', 'cyclonedx', 'cyclonedx')
     .option('--since <time>', 'RFC 3339 time or a duration such as 30d')
     .option('--until <time>', 'RFC 3339 time or a duration')
+    .addHelpText(
+      'after',
+      examples(['modgate audit export --data /var/lib/modgate --since 30d > sbom.cdx.json']),
+    )
     .action(async (o: DirOpts & { format: string; since?: string; until?: string }) => {
       if (o.format !== 'cyclonedx')
-        throw new ModgateError('AUDIT_QUERY_INVALID', `unknown export format ${o.format}`);
-      const d = await dirOf(o);
+        throw new ModgateError(
+          'AUDIT_QUERY_INVALID',
+          `unknown export format ${o.format}: use cyclonedx`,
+        );
       const f = filterOf({ since: o.since, until: o.until });
-      const bom = await buildCycloneDx(queryAudit(d.dir, f), {
+      const s = await stateOf(o);
+      const bom = await buildCycloneDx(queryAudit(s.dir, f), {
         ...(f.since ? { since: f.since } : {}),
         ...(f.until ? { until: f.until } : {}),
+        toolVersion: modgateVersion(),
       });
       process.stdout.write(`${JSON.stringify(bom, null, 2)}\n`);
     });

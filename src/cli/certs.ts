@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { ensureCerts, initCerts, showCerts, certPaths } from '../tls/certs.js';
-import { fetchChain } from '../tls/inspect.js';
+import { fetchChain, readCaFile } from '../tls/inspect.js';
 import { collect, configFrom, withConfig } from './options.js';
+import { validateForServe } from '../wiring.js';
 
 export function registerCerts(program: Command): void {
   const certs = program
@@ -40,10 +41,12 @@ export function registerCerts(program: Command): void {
     .description('create the certificates only when none exist (run by `npm start` on first start)')
     .option('--dir <dir>', 'certificate folder', 'certs')
     .action(async (o: { config?: string; dir: string }) => {
-      const config = await configFrom(o).catch(() => undefined);
-      if (config?.tls.insecureHttp) return;
-      if (config && path.dirname(config.tls.certFile) !== path.normalize(o.dir)) return;
-      const r = await ensureCerts(o.dir, config?.tls.hosts ?? []);
+      const config = await configFrom(o);
+      if (config.tls.insecureHttp) return;
+      if (path.dirname(config.tls.certFile) !== path.normalize(o.dir)) return;
+      // `npm start` runs this first: a config serve would refuse must not leave certificates behind.
+      await validateForServe(config, { tls: true });
+      const r = await ensureCerts(o.dir, config.tls.hosts);
       if (r.created) process.stdout.write(`created ${r.certFile}\n${r.instructions}\n`);
     });
   certs
@@ -63,17 +66,15 @@ export function registerCerts(program: Command): void {
       'connect to an upstream and print its chain, one `sha256/BASE64  subject` line per certificate',
     )
     .option('--timeout <ms>', 'connect timeout', '10000')
-    .action(async (url: string, o: { timeout: string }) => {
+    .option('--ca <file>', 'also trust this CA bundle (PEM) for the verdict, as extraCaFile does')
+    .action(async (url: string, o: { timeout: string; ca?: string }) => {
       const proxy = process.env.HTTPS_PROXY ?? process.env.https_proxy;
       const report = await fetchChain(url, {
         timeoutMs: Number(o.timeout),
         ...(proxy ? { proxy } : {}),
+        ...(o.ca ? { ca: [await readCaFile(o.ca)] } : {}),
       });
-      process.stdout.write(`${report.lines.join('\n')}\n`);
-      if (!report.authorized)
-        process.stderr.write(
-          `warning: the chain does not verify against the system roots: ${String(report.authorizationError)}\n`,
-        );
+      process.stdout.write(`${[...report.lines, ...report.verdict].join('\n')}\n`);
     });
 }
 

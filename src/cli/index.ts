@@ -7,6 +7,7 @@ import { registerCerts } from './certs.js';
 import { registerDemo } from './demo.js';
 import { registerPolicy } from './policy.js';
 import { registerAudit } from './audit.js';
+import { modgateVersion } from './version.js';
 
 /** Registers every command; each lives in its own file under src/cli. */
 export function buildProgram(): Command {
@@ -15,10 +16,22 @@ export function buildProgram(): Command {
       'A security gateway for Go modules: a GOPROXY that verifies every .zip and .mod against the\n' +
         'checksum database, enforces Rego policies, and keeps a tamper-evident audit trail.',
     )
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .version(modgateVersion())
     .enablePositionalOptions()
-    .showHelpAfterError()
-    .exitOverride();
+    .configureOutput({
+      // A usage error is one line like every other failure; `--help` says the rest.
+      outputError: (str, write) => write(`${oneLine(`USAGE: ${str.replace(/^error: /, '')}`)}\n`),
+    })
+    .exitOverride()
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  modgate serve --config modgate.yaml\n' +
+        '  modgate demo\n' +
+        '  modgate audit verify --data /var/lib/modgate\n' +
+        '  modgate policy check go.sum\n' +
+        '\nEvery failure prints one line, error: CODE: message, and exits 1 (docs/errors.md).',
+    );
   registerServe(program);
   registerConfig(program);
   registerVerify(program);
@@ -29,19 +42,50 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Runs the CLI; returns the exit code. Errors print as `error: CODE: message`. */
+/** `error: CODE: message` on one line: multi-line messages (every config violation) are joined. */
+export function oneLine(text: string): string {
+  return `error: ${text
+    .trim()
+    .replace(/:\s*\n\s*/g, ': ')
+    .replace(/\s*\n\s*/g, '; ')}`;
+}
+
+/** Node's errno errors carry a code and a syscall: name them without a stack. */
+function describeUnexpected(err: unknown): string {
+  if (err instanceof Error) {
+    const e = err as NodeJS.ErrnoException;
+    return e.code && e.path ? `${e.code} on ${e.path}: ${e.message}` : err.message;
+  }
+  return String(err);
+}
+
+/**
+ * A reader that stops early (`modgate audit query | head`) closes the pipe:
+ * that is the reader's choice, not a failure, so modgate exits 0 quietly.
+ */
+function quietOnClosedPipe(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    process.stderr.write(`${oneLine(`OUTPUT_FAILED: cannot write to stdout: ${err.message}`)}\n`);
+    process.exit(1);
+  });
+}
+
+/** Runs the CLI; returns the exit code. Every failure prints one `error: CODE: message` line. */
 export async function main(argv: string[]): Promise<number> {
+  quietOnClosedPipe();
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
-    if (isModgateError(err)) {
-      process.stderr.write(`error: ${err.code}: ${err.message}\n`);
-      return 1;
-    }
-    process.stderr.write(`error: INTERNAL: ${(err as Error).stack ?? String(err)}\n`);
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 1;
+    const line = isModgateError(err)
+      ? oneLine(`${err.code}: ${err.message}`)
+      : oneLine(`INTERNAL: ${describeUnexpected(err)}`);
+    process.stderr.write(`${line}\n`);
+    if (process.env.MODGATE_DEBUG && err instanceof Error && err.stack)
+      process.stderr.write(`${err.stack}\n`);
     return 1;
   }
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { collect, configFrom, withConfig } from './options.js';
 import { startGateway } from '../main.js';
+import { ModgateError } from '../errors.js';
 
 interface ServeOpts {
   config?: string;
@@ -73,6 +74,11 @@ function flagsOf(o: ServeOpts): Record<string, unknown> {
   const pins: Record<string, string[]> = {};
   for (const p of o.pin ?? []) {
     const i = p.indexOf('=');
+    if (i <= 0)
+      throw new ModgateError(
+        'PIN_INVALID',
+        `--pin must be HOST=sha256/BASE64, got ${JSON.stringify(p)}`,
+      );
     const host = p.slice(0, i);
     (pins[host] ??= []).push(p.slice(i + 1));
   }

@@ -6,10 +6,11 @@ import { ModgateError, asModgateError } from '../errors.js';
 import { hashGoMod } from '../integrity/dirhash.js';
 import { verifyModuleZip } from '../integrity/zip.js';
 import { expectedHash } from '../integrity/checksums.js';
-import { createRouter, createUpstreamClient, setupSumdb } from '../upstream-wiring.js';
+import { buildUpstream, createRouter, setupSumdb } from '../upstream-wiring.js';
 import { FsBlobStore } from '../storage/fs.js';
 import { configFrom, withConfig } from './options.js';
 import { Progress } from './progress.js';
+import type { UpstreamClient } from '../upstream/client.js';
 
 export function registerVerify(program: Command): void {
   const verify = program
@@ -69,8 +70,23 @@ async function verifyGoSum(
 ): Promise<number> {
   const config = await configFrom(o, { sumdb: o.sumdb, upstream: o.upstream, dataDir: o.data });
   const router = createRouter(config);
-  const client = createUpstreamClient(config);
   const logger = pino({ level: 'warn' }, pino.destination(2));
+  // The same pinned client as `serve`: pins, https rule, credentials, redirect rules.
+  const upstream = await buildUpstream(config, logger);
+  try {
+    return await checkLines(file, config, router, upstream.client, logger);
+  } finally {
+    await upstream.close();
+  }
+}
+
+async function checkLines(
+  file: string,
+  config: Awaited<ReturnType<typeof configFrom>>,
+  router: ReturnType<typeof createRouter>,
+  client: UpstreamClient,
+  logger: pino.Logger,
+): Promise<number> {
   const { client: db } = setupSumdb(
     config,
     client,

@@ -89,8 +89,21 @@ export const configSchema = {
     credentials: {
       type: 'object',
       default: {},
-      description: 'Upstream credentials keyed by upstream URL prefix.',
+      description:
+        'Upstream credentials keyed by upstream URL: sent only to that exact origin (scheme, host, port) and under its path at a segment boundary, never across a redirect to another origin.',
       additionalProperties: credential,
+    },
+    followRedirects: {
+      type: 'object',
+      default: {},
+      description:
+        'Redirects an upstream may send modgate on, keyed by upstream URL (origin and path prefix): "same-origin", or a list of allowed origins (its own origin is always allowed). Upstreams not listed follow no redirect: a 3xx is UPSTREAM_REDIRECT.',
+      additionalProperties: {
+        oneOf: [
+          { enum: ['same-origin'] },
+          { type: 'array', items: { type: 'string', pattern: '^https?://[^/?#]+$' } },
+        ],
+      },
     },
     server: {
       type: 'object',
@@ -113,6 +126,23 @@ export const configSchema = {
         connectTimeoutMs: { ...posInt, default: 10000 },
         headersTimeoutMs: { ...posInt, default: 30000 },
         bodyTimeoutMs: { ...posInt, default: 60000 },
+        deadlineMs: {
+          ...posInt,
+          default: 10000,
+          description:
+            'Total deadline for headers plus body of every upstream answer except a zip body (info, mod, list, latest, query, checksum database).',
+        },
+        zipDeadlineBaseMs: {
+          ...posInt,
+          default: 10000,
+          description:
+            'A zip body must arrive within zipDeadlineBaseMs + size / zipMinBytesPerSecond (size: Content-Length, else limits.zipBytes).',
+        },
+        zipMinBytesPerSecond: {
+          ...posInt,
+          default: 1048576,
+          description: 'The slowest zip download rate that the zip deadline allows for.',
+        },
         retries: { type: 'integer', minimum: 0, maximum: 10, default: 2 },
         retryBaseMs: { ...posInt, default: 200 },
         connections: { ...posInt, default: 64 },
@@ -127,6 +157,34 @@ export const configSchema = {
         modBytes: { ...posInt, default: 16 * 1024 * 1024 },
         infoBytes: { ...posInt, default: 64 * 1024 },
         listBytes: { ...posInt, default: 8 * 1024 * 1024 },
+        coldFetches: {
+          ...posInt,
+          default: 8,
+          description: 'Zip and go.mod downloads that are fetched and verified at once.',
+        },
+        coldFetchQueue: {
+          type: 'integer',
+          minimum: 0,
+          default: 64,
+          description:
+            'Downloads waiting for a verification slot; beyond it requests get 503 OVERLOADED with Retry-After.',
+        },
+        upstreamFetchesPerRequest: {
+          ...posInt,
+          default: 32,
+          description:
+            'Upstream fetches one request may cause (a list with cool-down facts); versions whose facts do not fit are hidden.',
+        },
+        factsConcurrency: {
+          ...posInt,
+          default: 8,
+          description: 'Publish-time (.info) fetches of one list gathered at once.',
+        },
+        requestFactsMs: {
+          ...posInt,
+          default: 10000,
+          description: 'Time one request may spend gathering list facts before hiding the rest.',
+        },
       },
     },
     cache: {

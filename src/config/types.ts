@@ -24,16 +24,30 @@ export interface ModgateConfig {
   sumdb?: string;
   routes: RouteConfig[];
   credentials: Record<string, Credential>;
+  followRedirects: Record<string, 'same-origin' | string[]>;
   server: { requestDeadlineMs: number };
   http: {
     connectTimeoutMs: number;
     headersTimeoutMs: number;
     bodyTimeoutMs: number;
+    deadlineMs: number;
+    zipDeadlineBaseMs: number;
+    zipMinBytesPerSecond: number;
     retries: number;
     retryBaseMs: number;
     connections: number;
   };
-  limits: { zipBytes: number; modBytes: number; infoBytes: number; listBytes: number };
+  limits: {
+    zipBytes: number;
+    modBytes: number;
+    infoBytes: number;
+    listBytes: number;
+    coldFetches: number;
+    coldFetchQueue: number;
+    upstreamFetchesPerRequest: number;
+    factsConcurrency: number;
+    requestFactsMs: number;
+  };
   cache: {
     listTtlSeconds: number;
     queryTtlSeconds: number;

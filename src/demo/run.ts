@@ -3,7 +3,7 @@
  * checksum database, and modgate in front of them with a demo policy, all on
  * loopback and offline. It prints the environment to paste and commands to try.
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -23,6 +23,8 @@ import {
 
 export interface Demo {
   dir: string;
+  /** The folder is the demo's own temp folder: close() removes it. */
+  temporary: boolean;
   gateway: Gateway;
   upstream: FakeUpstream;
   env: Record<string, string>;
@@ -49,6 +51,17 @@ async function sampleModules(): Promise<{ modules: FakeModule[]; tampered: FakeM
 
 export async function startDemo(opts: { dir?: string; listen?: string } = {}): Promise<Demo> {
   const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), 'modgate-demo-')));
+  const temporary = opts.dir === undefined;
+  try {
+    return await runDemo(dir, temporary, opts.listen);
+  } catch (err) {
+    // A demo that failed to start leaves nothing behind either.
+    if (temporary) await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function runDemo(dir: string, temporary: boolean, listen?: string): Promise<Demo> {
   await mkdir(dir, { recursive: true });
   const { modules, tampered } = await sampleModules();
   const records = await sumdbRecords(modules, dir);
@@ -80,7 +93,7 @@ export async function startDemo(opts: { dir?: string; listen?: string } = {}): P
       'banned:\n  - module: example.com/greet\n    versions: v1.2.0\n    reason: demo ban (pretend CVE-2026-0001)\n',
   );
   const config = validateConfig({
-    listen: opts.listen ?? '127.0.0.1:0',
+    listen: listen ?? '127.0.0.1:0',
     dataDir: path.join(dir, 'data'),
     upstream: upstream.url,
     sumdb: db.verifierKey,
@@ -90,7 +103,13 @@ export async function startDemo(opts: { dir?: string; listen?: string } = {}): P
     policy: { dataFile: policyData },
     log: { level: 'warn' },
   });
-  const gateway = await startGateway(config, { logger: pino({ level: 'warn' }) });
+  const upstreamUp = upstream;
+  const gateway = await startGateway(config, { logger: pino({ level: 'warn' }) }).catch(
+    async (err: unknown) => {
+      await upstreamUp.close();
+      throw err;
+    },
+  );
   const gopath = path.join(dir, 'gopath');
   const env = {
     GOPROXY: gateway.url,
@@ -132,6 +151,7 @@ export async function startDemo(opts: { dir?: string; listen?: string } = {}): P
   ];
   return {
     dir,
+    temporary,
     gateway,
     upstream,
     env,
@@ -139,6 +159,7 @@ export async function startDemo(opts: { dir?: string; listen?: string } = {}): P
     close: async () => {
       await gateway.close();
       await upstream.close();
+      if (temporary) await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -207,7 +207,7 @@ export async function makeModule(
   };
 }
 
-/** Loads cmd/go's txtar module fixtures (../shared/testdata/go/mod) as fake modules. */
+/** Loads cmd/go's txtar module fixtures (test/vectors/go/mod) as fake modules. */
 export async function loadTxtarModules(dir: string): Promise<FakeModule[]> {
   const out: FakeModule[] = [];
   for (const name of (await readdir(dir)).filter((n) => n.endsWith('.txt')).sort()) {

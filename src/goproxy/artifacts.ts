@@ -1,43 +1,43 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
 import { ModgateError, isModgateError } from '../errors.js';
 import type { ChecksumVerifier, Evidence } from '../integrity/checksums.js';
 import { hashGoMod } from '../integrity/dirhash.js';
-import { matchPathMajor, splitPathVersion } from '../integrity/module.js';
 import { verifyModuleZip } from '../integrity/zip.js';
 import { ZipStreamDigester, type StreamedEntry } from '../integrity/zipstream.js';
 import type { BlobInfo, BlobStore } from '../storage/types.js';
 import { getFromChain, toUpstreamError, type UpstreamClient } from '../upstream/client.js';
-import { SizeLimit } from '../upstream/limit.js';
-import { SingleFlight } from '../upstream/singleflight.js';
 import { upstreamPath, type ArtifactKind } from './paths.js';
 import type { Router } from './router.js';
 import { artifactKey } from './keys.js';
 import { ByteLru } from '../storage/lru.js';
+import type { StateSealer } from '../storage/sealed.js';
+import { EvidenceStore, type StoredEvidence } from './evidence.js';
+import { checkWhole, matches, tampered, verifyingStream } from './hit-stream.js';
+import { checkInfo, readSmall, spool } from './spool.js';
+import type { FetchCap } from './fetch-cap.js';
+import { SharedWork } from './shared.js';
+import { TaskSet } from './tasks.js';
 
-export interface StoredEvidence extends Partial<Evidence> {
-  kind: ArtifactKind;
-  module: string;
-  version: string;
-  upstream: string;
-  sha256: string;
-  size: number;
-  fetchedAt: string;
-  zip?: { fileCount: number; uncompressedSize: number };
-}
+export type { StoredEvidence } from './evidence.js';
+export { checkInfo, spool } from './spool.js';
 
 export interface ArtifactHit {
   key: string;
+  /** size is the evidence's size: what is served as Content-Length. */
   info: BlobInfo;
   evidence: StoredEvidence;
   cache: 'hit' | 'miss';
-  /** The whole artifact, when small enough to be kept in the memory cache. */
+  /** The whole artifact, already checked against its evidence (always set for .info and .mod). */
   body?: Buffer;
+  /**
+   * The artifact's bytes, checked against the evidence's sha256: a whole read
+   * fails before its last bytes on a mismatch; a range is served only after
+   * the whole file was checked.
+   */
+  open(range?: { start: number; end: number }): Promise<Readable>;
 }
 
 export interface ArtifactDeps {
@@ -45,155 +45,230 @@ export interface ArtifactDeps {
   client: UpstreamClient;
   router: Router;
   checksums: ChecksumVerifier;
+  sealer: StateSealer;
+  /** The cap on downloads (zips and go.mod files) that are verified at once. */
+  cap: FetchCap;
   limits: { zipBytes: number; modBytes: number; infoBytes: number };
   /** Byte budget of the in-memory LRU of small immutable artifacts, and its per-item cap. */
   memory: { bytes: number; maxItemBytes: number };
-  /** Called with the bad bytes' quarantine key on a checksum mismatch. */
+  /** Security events (checksum mismatch with the quarantine key, tampered cache entries). */
   onSecurity: (event: string, details: Record<string, unknown>) => Promise<void>;
 }
 
+type Want = { kind: ArtifactKind; module: string; version: string };
+const NEVER = new AbortController().signal;
+
 /**
  * Fetch -> verify -> store for immutable artifacts (.info, .mod, .zip of a
- * canonical version). Nothing enters the store unless verified; concurrent
- * misses for one artifact share a single upstream fetch.
+ * canonical version). Nothing enters the store unless verified, nothing leaves
+ * it unless it still matches its authenticated evidence; concurrent misses for
+ * one artifact share a single upstream fetch.
  */
 export class ArtifactService {
-  private readonly flights = new SingleFlight<ArtifactHit>();
+  readonly tasks = new TaskSet();
+  private readonly flights = new SharedWork<ArtifactHit>(this.tasks);
   private readonly memory: ByteLru<ArtifactHit>;
+  private readonly evidence: EvidenceStore;
 
   constructor(private readonly d: ArtifactDeps) {
     this.memory = new ByteLru(d.memory.bytes);
+    this.evidence = new EvidenceStore(d.store, d.sealer);
   }
 
   get inflight(): number {
     return this.flights.size;
   }
 
-  async get(module: string, version: string, kind: ArtifactKind): Promise<ArtifactHit> {
-    const key = artifactKey(module, version, kind);
-    const hot = this.memory.get(key);
-    if (hot) return hot;
-    const cached = await this.cached(key);
-    if (cached) return cached;
-    return this.flights.do(
-      key,
-      async () => (await this.cached(key)) ?? this.fetch(module, version, kind, key),
-    );
-  }
-
-  /** Reads a small stored artifact (.info, .mod) whole. */
-  async read(key: string): Promise<Buffer> {
-    const hot = this.memory.get(key)?.body;
-    if (hot) return hot;
-    const raw = await this.d.store.getBytes(key);
-    if (!raw) throw new ModgateError('STORAGE_UNAVAILABLE', `stored ${key} vanished`);
-    return raw;
-  }
-
-  async cached(key: string): Promise<ArtifactHit | null> {
-    const info = await this.d.store.stat(key);
-    if (!info) return null;
-    const ev = await this.d.store.getBytes(`${key}.evidence.json`);
-    if (!ev) return null;
-    const hit: ArtifactHit = {
-      key,
-      info,
-      evidence: JSON.parse(ev.toString('utf8')) as StoredEvidence,
-      cache: 'hit',
-    };
-    await this.remember(hit);
-    return hit;
-  }
-
-  /** Keeps the evidence (and, when small, the bytes) of a verified artifact in memory. */
-  private async remember(hit: ArtifactHit): Promise<void> {
-    const small = hit.info.size <= this.d.memory.maxItemBytes;
-    const body = small ? ((await this.d.store.getBytes(hit.key)) ?? undefined) : undefined;
-    if (small && body?.length !== hit.info.size) return;
-    const hot: ArtifactHit = { ...hit, cache: 'hit', ...(body ? { body } : {}) };
-    this.memory.set(hit.key, hot, 512 + (body?.length ?? 0));
-  }
-
-  private async fetch(
+  async get(
     module: string,
     version: string,
     kind: ArtifactKind,
-    key: string,
+    signal: AbortSignal = NEVER,
   ): Promise<ArtifactHit> {
-    const route = this.d.router.route(module);
-    const res = await getFromChain(
-      this.d.client,
-      route.chain,
-      upstreamPath({ kind, module, version }),
+    const want: Want = { kind, module, version };
+    const key = artifactKey(module, version, kind);
+    const ready = await this.peek(want, key);
+    if (ready) return ready;
+    return this.flights.do(
+      key,
+      signal,
+      async (s) => (await this.cached(want, key)) ?? this.fetch(want, key, s),
     );
-    if (res.status === 404 || res.status === 410) {
-      await res.body.dump().catch(() => undefined);
-      throw notFound(res.status, `${module}@${version}: ${kind} not found upstream`);
+  }
+
+  /** A cached, checked artifact, or null (no upstream request). */
+  async peek(want: Want, key = artifactKey(want.module, want.version, want.kind)) {
+    const hot = this.memory.get(key);
+    // Without a body in memory the bytes are on disk: a changed length is caught before sending.
+    if (hot && (hot.body || (await this.d.store.stat(key))?.size === hot.evidence.size)) return hot;
+    return this.cached(want, key);
+  }
+
+  /** Aborts and awaits every download and background write. */
+  close(): Promise<void> {
+    return this.tasks.close();
+  }
+
+  private async cached(want: Want, key: string): Promise<ArtifactHit | null> {
+    const info = await this.d.store.stat(key);
+    if (!info) return null;
+    const read = await this.evidence.read(key, want);
+    if (read.state === 'absent') return null;
+    if (read.state === 'tampered') return this.tamper(key, want, read.reason);
+    const ev = read.evidence;
+    if (info.size !== ev.size) return this.tamper(key, want, `has ${info.size} bytes`);
+    let body: Buffer | undefined;
+    if (want.kind !== 'zip' || ev.size <= this.d.memory.maxItemBytes) {
+      body = (await this.d.store.getBytes(key)) ?? undefined;
+      if (!body) return null;
+      if (!matches(body, ev))
+        return this.tamper(key, want, 'does not hash to the sha256 of its evidence');
     }
-    const max =
-      kind === 'zip'
-        ? this.d.limits.zipBytes
-        : kind === 'mod'
-          ? this.d.limits.modBytes
-          : this.d.limits.infoBytes;
+    return this.hit(key, info, ev, 'hit', body);
+  }
+
+  private hit(
+    key: string,
+    info: BlobInfo,
+    evidence: StoredEvidence,
+    cache: 'hit' | 'miss',
+    body?: Buffer,
+  ): ArtifactHit {
+    const want: Want = { kind: evidence.kind, module: evidence.module, version: evidence.version };
+    const make = (b?: Buffer): ArtifactHit => ({
+      key,
+      info: { ...info, size: evidence.size },
+      evidence,
+      cache: 'hit',
+      ...(b ? { body: b } : {}),
+      open: (range) => this.open(key, want, evidence, b, range),
+    });
+    const hot = make(body);
+    // Memory keeps small bodies and zip evidence; a large go.mod is read and checked each time.
+    if (body && body.length <= this.d.memory.maxItemBytes)
+      this.memory.set(key, hot, 512 + body.length);
+    else if (evidence.kind === 'zip') this.memory.set(key, make(), 512);
+    return { ...hot, cache };
+  }
+
+  /** The one place where stored bytes are checked on their way out. */
+  private async open(
+    key: string,
+    want: Want,
+    ev: StoredEvidence,
+    body: Buffer | undefined,
+    range?: { start: number; end: number },
+  ): Promise<Readable> {
+    if (body) return Readable.from([range ? body.subarray(range.start, range.end + 1) : body]);
+    const source = await this.d.store.createReadStream(key);
+    if (!source) throw new ModgateError('STORAGE_UNAVAILABLE', `cached ${key} vanished`);
+    const onMismatch = (reason: string) => this.tamper(key, want, reason).then(() => undefined);
+    if (!range) return verifyingStream(source, ev, onMismatch);
+    const reason = await checkWhole(source, ev);
+    if (reason) {
+      await onMismatch(reason);
+      throw tampered(reason);
+    }
+    const part = await this.d.store.createReadStream(key, range);
+    if (!part) throw new ModgateError('STORAGE_UNAVAILABLE', `cached ${key} vanished`);
+    return part;
+  }
+
+  /** A cached entry that fails its check: quarantined, reported, and treated as absent. */
+  private async tamper(key: string, want: Want, reason: string): Promise<null> {
+    this.memory.delete(key);
+    const info = await this.d.store.stat(key).catch(() => null);
+    const qkey = quarantineKey(key);
+    if (info?.localPath) await this.d.store.putFile(qkey, info.localPath).catch(() => undefined);
+    await this.d.store.delete(key).catch(() => undefined);
+    await this.d.store.delete(EvidenceStore.keyOf(key)).catch(() => undefined);
+    await this.d.onSecurity('CACHE_TAMPERED', { ...want, key, reason, quarantine: qkey });
+    return null;
+  }
+
+  private async fetch(want: Want, key: string, signal: AbortSignal): Promise<ArtifactHit> {
+    const { kind, module, version } = want;
+    const release = kind === 'info' ? () => {} : await this.d.cap.acquire(signal);
     const tmp = path.join(
       await this.d.store.tempDir(),
       `${randomBytes(8).toString('hex')}.${kind}`,
     );
     try {
+      const route = this.d.router.route(module);
+      const res = await getFromChain(
+        this.d.client,
+        route.chain,
+        upstreamPath({ kind, module, version }),
+        signal,
+      );
+      if (res.status === 404 || res.status === 410) {
+        await res.body.dump().catch(() => undefined);
+        throw notFound(
+          res.status,
+          `${module}@${version}: ${kind} not found upstream`,
+          res.upstream,
+        );
+      }
+      const max = this.d.limits[`${kind}Bytes`];
       const digester =
         kind === 'zip'
           ? new ZipStreamDigester(Buffer.from(`${module}@${version}/go.mod`))
           : undefined;
+      const what = `${module}@${version} .${kind}`;
       const { sha256, size, synced } = await spool(
         res.body,
         tmp,
         max,
-        `${module}@${version} .${kind}`,
+        what,
         digester,
+        signal,
       ).catch((err: unknown) => {
         throw toUpstreamError(err, res.upstream);
       });
+      this.tasks.track(synced);
       // Verification overlaps the fsync; both finish before the file enters the store.
       const [checked] = await Promise.all([
-        this.verify(module, version, kind, tmp, digester?.entries() ?? null),
+        this.verify(want, tmp, digester?.entries() ?? null),
         synced,
       ]);
+      if (signal.aborted) throw toUpstreamError(signal.reason, res.upstream);
       const evidence: StoredEvidence = {
         ...checked.evidence,
-        kind,
-        module,
-        version,
+        ...want,
         upstream: res.upstream,
         sha256,
         size,
         fetchedAt: new Date().toISOString(),
         ...(checked.zip ? { zip: checked.zip } : {}),
       };
-      await this.d.store.putBytes(`${key}.evidence.json`, JSON.stringify(evidence));
+      await this.evidence.write(key, evidence);
       await this.d.store.putFile(key, tmp);
       const info = await this.d.store.stat(key);
       if (!info) throw new ModgateError('STORAGE_UNAVAILABLE', `stored ${key} is not readable`);
-      const hit: ArtifactHit = { key, info, evidence, cache: 'miss' };
-      await this.remember(hit);
-      return hit;
+      const body =
+        kind === 'zip' && size > this.d.memory.maxItemBytes
+          ? undefined
+          : ((await this.d.store.getBytes(key)) ?? undefined);
+      if (body && !matches(body, evidence))
+        throw new ModgateError('STORAGE_UNAVAILABLE', `stored ${key} changed while it was written`);
+      return this.hit(key, info, evidence, 'miss', body);
     } catch (err) {
       if (isModgateError(err, 'CHECKSUM_MISMATCH')) await this.quarantine(tmp, key, err.details);
-      else if (isModgateError(err, 'SUMDB_FORK'))
-        await this.d.onSecurity('SUMDB_FORK', { module, version, ...err.details });
+      else if (isModgateError(err, 'SUMDB_FORK') || isModgateError(err, 'TOFU_TAMPERED'))
+        await this.d.onSecurity(err.code, { module, version, kind, ...err.details });
       throw err;
     } finally {
+      release();
       await rm(tmp, { force: true });
     }
   }
 
   private async verify(
-    module: string,
-    version: string,
-    kind: ArtifactKind,
+    want: Want,
     file: string,
     streamed: StreamedEntry[] | null,
   ): Promise<{ evidence?: Evidence; zip?: StoredEvidence['zip'] }> {
+    const { kind, module, version } = want;
     if (kind === 'info') {
       checkInfo(await readSmall(file), module, version);
       return {};
@@ -215,7 +290,7 @@ export class ArtifactService {
     key: string,
     details: Record<string, unknown>,
   ): Promise<void> {
-    const qkey = `quarantine/${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}/${path.basename(key)}`;
+    const qkey = quarantineKey(key);
     try {
       await this.d.store.putFile(qkey, tmp);
     } catch {
@@ -225,86 +300,14 @@ export class ArtifactService {
   }
 }
 
-function notFound(status: number, message: string): ModgateError {
+function quarantineKey(key: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  return `quarantine/${stamp}-${randomBytes(4).toString('hex')}/${path.basename(key)}`;
+}
+
+function notFound(status: number, message: string, upstream: string): ModgateError {
   return new ModgateError(status === 410 ? 'UPSTREAM_GONE' : 'UPSTREAM_NOT_FOUND', message, {
     status,
+    upstream,
   });
-}
-
-/**
- * Streams a body to a temp file with a size cap, hashing as it goes. The
- * returned `synced` settles once the file is fsynced, so that callers can
- * verify the bytes meanwhile.
- */
-export async function spool(
-  body: NodeJS.ReadableStream,
-  file: string,
-  max: number,
-  what: string,
-  inspect?: Transform,
-): Promise<{ sha256: string; size: number; synced: Promise<void> }> {
-  const hash = createHash('sha256');
-  const limit = new SizeLimit(max, what);
-  const tap = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk);
-      cb(null, chunk);
-    },
-  });
-  const sink = createWriteStream(file, { flags: 'wx', mode: 0o644 });
-  await (inspect ? pipeline(body, limit, tap, inspect, sink) : pipeline(body, limit, tap, sink));
-  const synced = (async () => {
-    const fh = await open(file, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  })();
-  synced.catch(() => undefined);
-  return { sha256: hash.digest('hex'), size: limit.bytes, synced };
-}
-
-async function readSmall(file: string): Promise<Buffer> {
-  const fh = await open(file, 'r');
-  try {
-    return await fh.readFile();
-  } finally {
-    await fh.close();
-  }
-}
-
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-
-/**
- * An .info for a canonical version that suits the module path must name that
- * version (as the go command demands); its Time, if present, is RFC 3339.
- */
-export function checkInfo(
-  raw: Buffer,
-  module: string,
-  version: string,
-): { Version?: string; Time?: string } {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw new ModgateError('INFO_INVALID', `upstream .info for ${version} is not JSON`);
-  }
-  const info = doc as { Version?: unknown; Time?: unknown };
-  const [, pathMajor] = splitPathVersion(module);
-  const mustMatch = matchPathMajor(version, pathMajor);
-  if (typeof doc !== 'object' || doc === null || (mustMatch && info.Version !== version)) {
-    throw new ModgateError(
-      'INFO_INVALID',
-      `upstream .info names version ${JSON.stringify(info?.Version)}, not ${version}`,
-    );
-  }
-  if (info.Time !== undefined && (typeof info.Time !== 'string' || !RFC3339.test(info.Time))) {
-    throw new ModgateError(
-      'INFO_INVALID',
-      `upstream .info for ${version} has a Time that is not RFC 3339`,
-    );
-  }
-  return info as { Version?: string; Time?: string };
 }

@@ -5,93 +5,182 @@ import type { ArtifactService } from './artifacts.js';
 import type { MetadataService } from './metadata.js';
 import type { ModuleFacts } from '../contracts.js';
 import { ByteLru } from '../storage/lru.js';
+import { currentBudget, type RequestBudget } from './budget.js';
+import type { TaskSet } from './tasks.js';
 
-const LIST_INFO_PARALLELISM = 8;
+type ModFacts = ReturnType<typeof parseModFile>;
+
+export interface FactsOptions {
+  /** How long the module's go.mod facts are reused (the list TTL: retractions come from the list). */
+  ttlMs: number;
+  /** .info fetches of one list gathered at once. */
+  listConcurrency: number;
+  /** Background work (prefetches) that close() aborts and awaits. */
+  tasks: TaskSet;
+}
 
 /**
  * Gathers the facts that policy rules need: publish time from .info,
  * retraction and deprecation from the go.mod that the go command itself would
  * read (highest release of the unfiltered list, else highest prerelease).
- * Everything goes through the verified artifact path and its cache.
+ * Everything goes through the verified artifact path and its cache. Module
+ * facts (the latest go.mod) are gathered once per module and shared by all its
+ * versions; publish times are immutable and kept for good.
  */
 export class FactsService {
-  private readonly memo = new ByteLru<{ at: number; facts: ModuleFacts }>(4096);
+  private readonly modules = new ByteLru<{ at: number; mod: ModFacts | null }>(4096);
+  /** Publish times per module: version -> Time (null: the .info has none). */
+  private readonly times = new ByteLru<Map<string, string | null>>(4 * 1024 * 1024);
 
   constructor(
     private readonly artifacts: ArtifactService,
     private readonly metadata: MetadataService,
-    /** How long gathered facts are reused (the list TTL: retractions come from the list). */
-    private readonly ttlMs = 60_000,
+    private readonly opts: FactsOptions,
   ) {}
 
-  async forVersion(module: string, version: string): Promise<ModuleFacts> {
-    const key = `${module}@${version}`;
-    const hit = this.memo.get(key);
-    if (hit && Date.now() - hit.at < this.ttlMs) return { ...hit.facts };
-    const facts = await this.gather(module, version);
-    this.memo.set(key, { at: Date.now(), facts }, 1);
-    return { ...facts };
+  /** Gathers a version's facts in the background (tracked: close() aborts and awaits it). */
+  prefetch(module: string, version: string, signal: AbortSignal): Promise<ModuleFacts> {
+    const p = this.opts.tasks.run((stop) =>
+      this.forVersion(module, version, AbortSignal.any([signal, stop])),
+    );
+    p.catch(() => undefined);
+    return p;
   }
 
-  private async gather(module: string, version: string): Promise<ModuleFacts> {
-    const [publishTime, latestMod] = await Promise.all([
-      this.publishTime(module, version),
-      this.latestGoMod(module),
+  async forVersion(module: string, version: string, signal?: AbortSignal): Promise<ModuleFacts> {
+    const [publishTime, mod] = await Promise.all([
+      this.publishTime(module, version, signal),
+      this.moduleFacts(module, signal),
     ]);
     const facts: ModuleFacts = {};
     if (publishTime) facts.publishTime = publishTime;
-    if (latestMod) {
-      facts.retracted = isRetracted(version, latestMod.retract);
-      if (latestMod.deprecated) facts.deprecated = latestMod.deprecated;
+    if (mod) {
+      facts.retracted = isRetracted(version, mod.retract);
+      if (mod.deprecated) facts.deprecated = mod.deprecated;
     }
     return facts;
   }
 
-  /** Facts for each version of a list, fetched in bounded parallel. */
+  /**
+   * Facts for each version of a list, gathered lazily and concurrently under
+   * the request's budget (currentBudget). A version whose publish time could
+   * not be had within the budget is added to budget.hidden and left out.
+   */
   async forList(module: string, versions: string[]): Promise<Map<string, ModuleFacts>> {
-    const latestMod = await this.latestGoMod(module);
+    const budget = currentBudget.getStore();
+    const signal = budget?.signal;
+    const mod = await this.moduleFacts(module, signal, budget);
+    const times = this.timesOf(module);
     const out = new Map<string, ModuleFacts>();
+    const set = (v: string, t: string | null | undefined): void => {
+      const facts: ModuleFacts = {};
+      if (t) facts.publishTime = t;
+      if (mod) facts.retracted = isRetracted(v, mod.retract);
+      out.set(v, facts);
+    };
+    const todo: string[] = [];
+    for (const v of versions) {
+      if (times.has(v)) set(v, times.get(v));
+      else todo.push(v);
+    }
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < versions.length) {
-        const v = versions[next++]!;
-        const facts: ModuleFacts = {};
-        const t = await this.publishTime(module, v);
-        if (t) facts.publishTime = t;
-        if (latestMod) facts.retracted = isRetracted(v, latestMod.retract);
-        out.set(v, facts);
+      while (next < todo.length) {
+        const v = todo[next++]!;
+        const t = await this.listTime(module, v, budget);
+        if (t === 'hidden') budget?.hidden.add(v);
+        else set(v, t);
       }
     };
-    await Promise.all(
-      Array.from({ length: Math.min(LIST_INFO_PARALLELISM, versions.length) }, worker),
-    );
+    const n = Math.min(this.opts.listConcurrency, todo.length);
+    await Promise.all(Array.from({ length: n }, worker));
+    this.times.set(module, times, 64 * times.size + 64);
     return out;
   }
 
-  private async publishTime(module: string, version: string): Promise<string | undefined> {
+  /** One version's publish time for a list: from cache, else one budgeted fetch. */
+  private async listTime(
+    module: string,
+    version: string,
+    budget: RequestBudget | undefined,
+  ): Promise<string | null | undefined | 'hidden'> {
+    if (budget?.signal.aborted) return 'hidden';
+    let hit = await this.artifacts.peek({ kind: 'info', module, version }).catch(() => null);
+    if (!hit) {
+      if (budget && !budget.take()) return 'hidden';
+      try {
+        hit = await this.artifacts.get(module, version, 'info', budget?.signal);
+      } catch (err) {
+        if (budget?.signal.aborted) return 'hidden';
+        if (isModgateError(err)) return undefined;
+        throw err;
+      }
+    }
+    const t = infoTime(hit.body);
+    this.timesOf(module).set(version, t);
+    return t;
+  }
+
+  private timesOf(module: string): Map<string, string | null> {
+    let m = this.times.get(module);
+    if (!m) {
+      m = new Map();
+      this.times.set(module, m, 64);
+    }
+    return m;
+  }
+
+  private async publishTime(
+    module: string,
+    version: string,
+    signal?: AbortSignal,
+  ): Promise<string | undefined> {
+    const known = this.times.get(module)?.get(version);
+    if (known !== undefined) return known ?? undefined;
     try {
-      const hit = await this.artifacts.get(module, version, 'info');
-      const raw = await this.artifacts.read(hit.key);
-      const info = JSON.parse(raw.toString('utf8')) as { Time?: string };
-      return info.Time;
+      const hit = await this.artifacts.get(module, version, 'info', signal);
+      const t = infoTime(hit.body);
+      this.timesOf(module).set(version, t);
+      return t ?? undefined;
     } catch (err) {
       if (isModgateError(err)) return undefined;
       throw err;
     }
   }
 
-  private async latestGoMod(module: string): Promise<ReturnType<typeof parseModFile> | undefined> {
+  /** The module's latest go.mod (retractions, deprecation), shared by all its versions. */
+  private async moduleFacts(
+    module: string,
+    signal?: AbortSignal,
+    budget?: RequestBudget,
+  ): Promise<ModFacts | null> {
+    const memo = this.modules.get(module);
+    if (memo && Date.now() - memo.at < this.opts.ttlMs) return memo.mod;
+    // Up to two fetches: the list (when its cache expired) and the go.mod.
+    if (budget && !(budget.take() && budget.take())) return null;
     try {
-      const list = await this.metadata.get({ kind: 'list', module });
-      const versions = parseList(list.body);
-      const target = highestForRetractions(versions);
-      if (!target) return undefined;
-      const hit = await this.artifacts.get(module, target, 'mod');
-      return parseModFile((await this.artifacts.read(hit.key)).toString('utf8'));
+      const list = await this.metadata.get({ kind: 'list', module }, signal);
+      const target = highestForRetractions(parseList(list.body));
+      const mod = target
+        ? parseModFile(
+            (await this.artifacts.get(module, target, 'mod', signal)).body?.toString('utf8') ?? '',
+          )
+        : null;
+      this.modules.set(module, { at: Date.now(), mod }, 1);
+      return mod;
     } catch (err) {
-      if (isModgateError(err)) return undefined;
+      if (isModgateError(err)) return null;
       throw err;
     }
+  }
+}
+
+function infoTime(body: Buffer | undefined): string | null {
+  try {
+    const t = (JSON.parse(body?.toString('utf8') ?? '') as { Time?: unknown }).Time;
+    return typeof t === 'string' ? t : null;
+  } catch {
+    return null;
   }
 }
 

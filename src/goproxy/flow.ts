@@ -13,6 +13,8 @@ import type {
   RequestContext,
 } from '../contracts.js';
 import { compare } from '../integrity/semver.js';
+import { currentBudget, RequestBudget } from './budget.js';
+import { raceSignal } from './tasks.js';
 
 export interface Served<T> {
   value: T;
@@ -32,8 +34,15 @@ export class GatewayFlow {
       facts: FactsService;
       gate: PolicyGate;
       audit: AuditPort;
+      /** Per-request bounds on upstream work (list facts). */
+      budget: { upstreamFetches: number; ms: number };
     },
   ) {}
+
+  /** Aborts and awaits every download, prefetch and refresh still running. */
+  close(): Promise<void> {
+    return this.d.artifacts.close();
+  }
 
   async artifact(
     ctx: RequestContext,
@@ -52,18 +61,20 @@ export class GatewayFlow {
     });
     if (!pre.allow) return this.refuse(ctx, kind, module, version, pre);
     // Facts (publish time, retraction) are gathered while the zip downloads.
-    const pending = kind === 'zip' ? this.d.facts.forVersion(module, version) : undefined;
-    pending?.catch(() => undefined);
+    const mine = new AbortController();
+    const signal = AbortSignal.any([ctx.signal, mine.signal]);
+    const pending = kind === 'zip' ? this.d.facts.prefetch(module, version, signal) : undefined;
     let hit: ArtifactHit;
     try {
-      hit = await this.d.artifacts.get(module, version, kind);
+      hit = await this.d.artifacts.get(module, version, kind, ctx.signal);
     } catch (err) {
+      mine.abort(err);
       await this.recordFailure(ctx, kind, module, version, err);
       throw err;
     }
     let facts: ModuleFacts = {};
     if (kind === 'zip') {
-      facts = await pending!;
+      facts = await raceSignal(pending!, ctx.signal);
       facts.zipSize = hit.info.size;
       if (hit.evidence.zip) facts.fileCount = hit.evidence.zip.fileCount;
     }
@@ -84,21 +95,40 @@ export class GatewayFlow {
   async list(ctx: RequestContext, module: string): Promise<Served<MetaResult>> {
     return this.meta(ctx, 'list', module, async (res) => {
       const versions = parseList(res.body);
-      const allowed = new Set(await this.d.gate.filterVersions(module, versions, ctx.identity));
+      const budget = new RequestBudget(this.d.budget.upstreamFetches, this.d.budget.ms, ctx.signal);
+      // The list itself was one upstream fetch of this request.
+      budget.take();
+      const allowed = new Set(
+        await currentBudget.run(budget, () =>
+          this.d.gate.filterVersions(module, versions, ctx.identity),
+        ),
+      );
+      // Fail closed: a version whose facts were not gathered in time is not listed.
+      for (const v of budget.hidden) allowed.delete(v);
       const lines = res.body.split('\n').filter((l) => {
         const v = l.trim().split(/\s+/)[0];
         return v && allowed.has(v);
       });
-      return { ...res, body: lines.length ? `${lines.join('\n')}\n` : '' };
+      return {
+        ...res,
+        body: lines.length ? `${lines.join('\n')}\n` : '',
+        ...(budget.hidden.size ? { hidden: budget.hidden.size } : {}),
+      };
     });
   }
 
   /** @latest: the newest allowed version; falls back to the upstream's answer when the list is empty. */
   async latest(ctx: RequestContext, module: string): Promise<Served<MetaResult>> {
     return this.meta(ctx, 'latest', module, async (res) => {
-      const list = await this.d.metadata.get({ kind: 'list', module });
+      const list = await this.d.metadata.get({ kind: 'list', module }, ctx.signal);
       const versions = parseList(list.body);
-      const allowed = await this.d.gate.filterVersions(module, versions, ctx.identity);
+      const budget = new RequestBudget(this.d.budget.upstreamFetches, this.d.budget.ms, ctx.signal);
+      budget.take();
+      const allowed = (
+        await currentBudget.run(budget, () =>
+          this.d.gate.filterVersions(module, versions, ctx.identity),
+        )
+      ).filter((v) => !budget.hidden.has(v));
       const latestUp = safeVersion(res.body);
       if (
         latestUp &&
@@ -107,8 +137,8 @@ export class GatewayFlow {
         allowed.length
       ) {
         const best = [...allowed].sort(compare).at(-1)!;
-        const hit = await this.d.artifacts.get(module, best, 'info');
-        return { ...res, body: (await this.d.artifacts.read(hit.key)).toString('utf8') };
+        const hit = await this.d.artifacts.get(module, best, 'info', ctx.signal);
+        return { ...res, body: hit.body?.toString('utf8') ?? '' };
       }
       if (latestUp && versions.includes(latestUp) && !allowed.includes(latestUp)) {
         throw new ModgateError('POLICY_DENIED', `no allowed version of ${module}`, { status: 403 });
@@ -137,11 +167,23 @@ export class GatewayFlow {
         query !== undefined
           ? { kind: 'query', module, query }
           : { kind: kind as 'list' | 'latest', module },
+        ctx.signal,
       );
       res = raw.status === 200 ? await shape(raw) : raw;
     } catch (err) {
       await this.recordFailure(ctx, kind, module, query, err);
       throw err;
+    }
+    if (res.status === 404 || res.status === 410) {
+      const code = res.status === 410 ? 'UPSTREAM_GONE' : 'UPSTREAM_NOT_FOUND';
+      await this.recordFailure(
+        ctx,
+        kind,
+        module,
+        query,
+        new ModgateError(code, 'not found upstream', { upstream: res.upstream }),
+      );
+      return { value: res, decision };
     }
     await this.record(ctx, kind, module, query, decision, res.cache, undefined, res.upstream);
     return { value: res, decision };
@@ -221,17 +263,23 @@ export class GatewayFlow {
     err: unknown,
   ): Promise<void> {
     const e = asModgateError(err);
-    if (e.code === 'UPSTREAM_NOT_FOUND' || e.code === 'UPSTREAM_GONE') return;
     await this.d.audit.decision({
       ctx,
       kind,
       module,
       ...(version !== undefined ? { version } : {}),
-      decision: 'error',
+      decision: isNotAvailable(e) ? 'not_found' : 'error',
       codes: [e.code],
       cache: 'miss',
+      ...(typeof e.details.upstream === 'string' ? { upstream: e.details.upstream } : {}),
     });
   }
+}
+
+/** The go command's "version not available" answers: 404, 410, and 403 from a proxy. */
+function isNotAvailable(e: ModgateError): boolean {
+  if (e.code === 'UPSTREAM_NOT_FOUND' || e.code === 'UPSTREAM_GONE') return true;
+  return e.code === 'UPSTREAM_BAD_STATUS' && e.details.status === 403;
 }
 
 function safeVersion(body: string): string | undefined {

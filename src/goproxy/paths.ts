@@ -7,6 +7,7 @@ import {
   escapeVersion,
 } from '../integrity/module.js';
 import { build, canonical, isValid } from '../integrity/semver.js';
+import { hostileElement } from '../upstream/url.js';
 
 export type ArtifactKind = 'info' | 'mod' | 'zip';
 
@@ -72,11 +73,16 @@ function decodeModule(escaped: string): string {
 }
 
 function decodeVersion(escaped: string): string {
+  let v: string;
   try {
-    return unescapeVersion(escaped);
+    v = unescapeVersion(escaped);
   } catch (err) {
     throw bad(`invalid escaped version ${JSON.stringify(escaped)}: ${(err as Error).message}`);
   }
+  // Queries are forwarded: nothing in them may change the upstream URL's meaning.
+  const why = v === '' ? 'it is empty' : hostileElement(v);
+  if (why) throw bad(`invalid version ${JSON.stringify(v.slice(0, 80))}: ${why}`);
+  return v;
 }
 
 function bad(message: string): ModgateError {

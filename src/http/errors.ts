@@ -24,6 +24,9 @@ const STATUS: Record<string, number> = {
   AUDIT_UNAVAILABLE: 503,
   STORAGE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
+  OVERLOADED: 503,
+  CACHE_TAMPERED: 503,
+  TOFU_TAMPERED: 403,
 };
 
 const PREFIX_STATUS: Array<[string, number]> = [
@@ -50,7 +53,10 @@ export function statusFor(err: ModgateError): number {
  */
 export function errorBody(err: ModgateError): string {
   const text =
-    err.code === 'CHECKSUM_MISMATCH' || err.code === 'POLICY_DENIED'
+    err.code === 'CHECKSUM_MISMATCH' ||
+    err.code === 'POLICY_DENIED' ||
+    err.code === 'TOFU_TAMPERED' ||
+    err.code === 'CACHE_TAMPERED'
       ? err.message
       : `${err.code}: ${err.message}`;
   const head = err.code === 'POLICY_DENIED' ? 'modgate policy denied this request:\n' : '';

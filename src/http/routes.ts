@@ -96,6 +96,7 @@ function sendMeta(
       (res.staleReason ?? 'upstream unavailable').replace(/[^\x20-\x7e]/g, '?').slice(0, 200),
     );
   }
+  if (res.hidden) reply.header('x-modgate-hidden', String(res.hidden));
   state.bytes = Buffer.byteLength(res.body);
   d.metrics?.served(kind, state.bytes, res.cache);
   return reply
@@ -143,8 +144,8 @@ async function sendArtifact(
     d.metrics?.served(kind, length, hit.cache);
     return reply.header('content-length', length).send(hit.body);
   }
-  const stream = await d.store.createReadStream(hit.key, range ?? undefined);
-  if (!stream) throw new ModgateError('STORAGE_UNAVAILABLE', `cached ${hit.key} vanished`);
+  // The flow's body source checks the bytes against their evidence on the way out.
+  const stream = await hit.open(range ?? undefined);
   reply.raw.once('close', () => {
     const complete = reply.raw.writableFinished;
     state.bytes = complete ? length : 0;

@@ -15,6 +15,8 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
     if (status >= 500) state.err = error;
   }
   if (status === 401) reply.header('www-authenticate', WWW_AUTHENTICATE);
+  const retry = error.details.retryAfterSeconds;
+  if (status === 503 && typeof retry === 'number') reply.header('retry-after', String(retry));
   return reply
     .code(status)
     .header('content-type', 'text/plain; charset=utf-8')

@@ -1,221 +1,237 @@
 /**
- * Reading module zips from disk: the central directory through yauzl, and each
- * entry's data inflated and hashed in 1 MiB pieces, a few entries at a time.
- * The rules themselves live in zip.ts.
+ * Reading module zips from disk through one file handle with positional
+ * reads, and inflating each entry with its output bounded by its declared
+ * size while it inflates. The layout rules live in zip-layout.ts, the module
+ * rules in zip-check.ts.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { crc32, createInflateRaw } from 'node:zlib';
-import yauzl from 'yauzl';
-import { ModgateError, isModgateError } from '../errors.js';
+import { open, type FileHandle } from 'node:fs/promises';
+import { crc32, createInflateRaw, inflateRawSync } from 'node:zlib';
+import { ModgateError } from '../errors.js';
+import { entryName, invalid, type ZipDirectory, type ZipSource } from './zip-layout.js';
 import type { StreamedEntry } from './zipstream.js';
 
-export function corrupt(err: unknown): ModgateError {
-  if (isModgateError(err)) return err;
-  const msg = err instanceof Error ? err.message : String(err);
-  if (/bytes in the stream|size mismatch/.test(msg))
-    return new ModgateError('ZIP_SIZE_MISMATCH', `zip: ${msg}`, {}, { cause: err });
-  return new ModgateError('ZIP_CORRUPT', `zip: not a valid zip file (${msg})`, {}, { cause: err });
+/** The file system calls the reader makes; a seam so that tests can count opens. */
+export const zipFs = {
+  open: (file: string): Promise<FileHandle> => open(file, 'r'),
+};
+
+export interface ZipFile extends ZipSource {
+  close(): Promise<void>;
 }
 
-/** The file behind each open zip, so entry data can be read with large reads. */
-const zipFiles = new WeakMap<yauzl.ZipFile, string>();
-
-export function openZip(file: string): Promise<yauzl.ZipFile> {
-  const options = {
-    lazyEntries: true,
-    autoClose: false,
-    decodeStrings: false,
-    validateEntrySizes: true,
-  };
-  return new Promise((resolve, reject) => {
-    yauzl.open(file, options, (err, zf) => {
-      if (err || !zf) return reject(corrupt(err));
-      zipFiles.set(zf, file);
-      resolve(zf);
-    });
+/** Opens the zip once; every later read is a positional read on that handle. */
+export async function openZipFile(file: string): Promise<ZipFile> {
+  const fh = await zipFs.open(file).catch((err: NodeJS.ErrnoException) => {
+    throw new ModgateError('FILE_UNREADABLE', `cannot read ${file}: ${err.code ?? err.message}`);
   });
+  try {
+    const { size } = await fh.stat();
+    return {
+      size,
+      async read(pos, len) {
+        if (pos < 0 || pos + len > size) throw invalid('truncated: a read runs past the end');
+        const buf = Buffer.allocUnsafe(len);
+        let got = 0;
+        while (got < len) {
+          const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
+          if (bytesRead === 0) throw invalid('truncated: the file ended early');
+          got += bytesRead;
+        }
+        return buf;
+      },
+      close: () => fh.close(),
+    };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
 }
-
-export function readEntries(zf: yauzl.ZipFile, maxFiles: number): Promise<yauzl.Entry[]> {
-  const entries: yauzl.Entry[] = [];
-  return new Promise((resolve, reject) => {
-    zf.on('entry', (e: yauzl.Entry) => {
-      entries.push(e);
-      if (entries.length > maxFiles) {
-        reject(
-          new ModgateError('ZIP_TOO_MANY_FILES', `module zip has more than ${maxFiles} entries`, {
-            maxFiles,
-          }),
-        );
-        return;
-      }
-      zf.readEntry();
-    });
-    zf.on('end', () => resolve(entries));
-    zf.on('error', (err) => reject(corrupt(err)));
-    zf.readEntry();
-  });
-}
-
-export const rawName = (e: yauzl.Entry): Buffer => e.fileName as unknown as Buffer;
 
 export interface Inflated {
   sha256: Buffer;
   data?: Buffer;
 }
 
-/**
- * The stored (compressed) bytes of an entry, read in 1 MiB slices: inflating
- * many small chunks costs a thread-pool round trip each.
- */
-async function openEntryData(zf: yauzl.ZipFile, e: yauzl.Entry): Promise<NodeJS.ReadableStream> {
-  const { fileDataStart } = await new Promise<{ fileDataStart: number }>((resolve, reject) => {
-    zf.readLocalFileHeader(e, { minimal: true }, (err, h) =>
-      err || !h ? reject(err) : resolve(h as { fileDataStart: number }),
-    );
-  });
-  const file = zipFiles.get(zf);
-  if (!file || e.compressedSize === 0) {
-    return new Promise((resolve, reject) => {
-      zf.openReadStream(e, { decompress: false }, (err, s) =>
-        err || !s ? reject(err) : resolve(s),
-      );
-    });
-  }
-  return createReadStream(file, {
-    start: fileDataStart,
-    end: fileDataStart + e.compressedSize - 1,
-    highWaterMark: 1 << 20,
-  });
+/** Entries at most this large (stored and inflated) are inflated in one synchronous call. */
+const SMALL = 256 << 10;
+/** Read size for the stored bytes of larger entries, and the inflater's output chunk. */
+const PIECE = 1 << 20;
+
+function overrun(name: string, declared: number, produced: number): ModgateError {
+  return new ModgateError(
+    'ZIP_INVALID',
+    `uncompressed size of file ${name} is larger than declared size (${declared} bytes)`,
+    { name, declared, produced },
+  );
 }
 
-/** The streamed digests, when they describe exactly the entries of the central directory. */
-export function fromStream(
-  entries: yauzl.Entry[],
-  streamed: StreamedEntry[] | null | undefined,
-): Inflated[] | null {
-  if (!streamed || streamed.length !== entries.length) return null;
-  const out: Inflated[] = [];
-  for (const [i, e] of entries.entries()) {
-    const s = streamed[i]!;
-    const name = rawName(e);
-    const same =
-      s.offset === e.relativeOffsetOfLocalHeader &&
-      s.name.equals(name) &&
-      s.method === e.compressionMethod &&
-      s.compressedSize === e.compressedSize &&
-      s.uncompressedSize === e.uncompressedSize &&
-      s.crc32 === e.crc32 >>> 0;
-    // A directory entry with content is an error the ordinary path reports.
-    if (!same || (name[name.length - 1] === 0x2f && s.uncompressedSize > 0)) return null;
-    out.push({ sha256: s.sha256, ...(s.data ? { data: s.data } : {}) });
+/**
+ * Inflates entry i into `sink`, never producing more than one chunk past its
+ * declared size: an overrun is an error at that moment. The deflate stream
+ * must end exactly at the end of the stored bytes.
+ */
+async function inflate(
+  src: ZipSource,
+  d: ZipDirectory,
+  i: number,
+  name: string,
+  sink: (b: Buffer) => void,
+): Promise<void> {
+  const start = d.dataStart[i]!;
+  const csize = d.csize[i]!;
+  const declared = d.usize[i]!;
+  if (d.method[i] === 0) {
+    for (let at = 0; at < csize; at += PIECE)
+      sink(await src.read(start + at, Math.min(PIECE, csize - at)));
+    return;
   }
-  return out;
+  if (csize <= SMALL && declared <= SMALL) {
+    const raw = await src.read(start, csize);
+    let out: { buffer: Buffer; engine: { bytesWritten: number } };
+    try {
+      out = inflateRawSync(raw, { maxOutputLength: declared + 1, info: true }) as unknown as {
+        buffer: Buffer;
+        engine: { bytesWritten: number };
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+        throw overrun(name, declared, declared + 1);
+      throw invalid(`bad deflate data in ${name}: ${(err as Error).message}`, { name });
+    }
+    if (out.engine.bytesWritten !== csize)
+      throw invalid(`deflate data of ${name} ends before its stored bytes do`, { name });
+    sink(out.buffer);
+    return;
+  }
+  await inflateStream(src, start, csize, declared, name, sink);
+}
+
+async function inflateStream(
+  src: ZipSource,
+  start: number,
+  csize: number,
+  declared: number,
+  name: string,
+  sink: (b: Buffer) => void,
+): Promise<void> {
+  const inf = createInflateRaw({ chunkSize: PIECE });
+  let produced = 0;
+  let failure: unknown;
+  const done = new Promise<void>((resolve, reject) => {
+    inf.on('data', (b: Buffer) => {
+      produced += b.length;
+      if (produced > declared) return void inf.destroy(overrun(name, declared, produced));
+      sink(b);
+    });
+    inf.on('end', resolve);
+    inf.on('error', reject);
+  });
+  done.catch((err: unknown) => (failure ??= err));
+  for (let at = 0; at < csize && failure === undefined; at += PIECE) {
+    const piece = await src.read(start + at, Math.min(PIECE, csize - at));
+    if (failure !== undefined || inf.destroyed) break;
+    if (!inf.write(piece))
+      await new Promise<void>((r) => {
+        inf.once('drain', r);
+        inf.once('close', r);
+      });
+  }
+  if (failure === undefined && !inf.destroyed) inf.end();
+  try {
+    await done;
+  } catch (err) {
+    if (err instanceof ModgateError) throw err;
+    throw invalid(`bad deflate data in ${name}: ${(err as Error).message}`, { name });
+  }
+  if (inf.bytesWritten !== csize)
+    throw invalid(`deflate data of ${name} ends before its stored bytes do`, { name });
+}
+
+/** Inflates and hashes one entry, then checks its size and CRC-32 against the headers. */
+export async function digestEntry(
+  src: ZipSource,
+  d: ZipDirectory,
+  i: number,
+  keep: boolean,
+): Promise<Inflated> {
+  const name = entryName(d, i).toString('utf8');
+  const hash = createHash('sha256');
+  const chunks: Buffer[] = [];
+  let n = 0;
+  let crc = 0;
+  await inflate(src, d, i, name, (b) => {
+    n += b.length;
+    if (n > d.usize[i]!) throw overrun(name, d.usize[i]!, n);
+    hash.update(b);
+    crc = crc32(b, crc);
+    if (keep) chunks.push(b);
+  });
+  if (n !== d.usize[i])
+    throw invalid(`${name} inflates to ${n} bytes, but ${d.usize[i]} are declared`, { name });
+  if (crc >>> 0 !== d.crc[i]) throw invalid(`checksum error in ${name}`, { name });
+  return { sha256: hash.digest(), ...(keep ? { data: Buffer.concat(chunks) } : {}) };
 }
 
 /** Entries inflated at once: inflation runs in the thread pool while the main thread hashes. */
 const PARALLEL_ENTRIES = 3;
 
 /**
- * Digests every entry, a few at a time; results keep the entries' order. On
- * failure no new entry starts, and the error of the lowest-numbered failing
- * entry is thrown, as a sequential pass would.
+ * Digests the entries for which `want(i)` holds into `out` (32 bytes each,
+ * at 32 * i), a few at a time. On failure no new entry starts, and the error
+ * of the lowest-numbered failing entry is thrown, as a sequential pass would.
+ * Returns the kept entry's data, if any.
  */
 export async function digestAll(
-  zf: yauzl.ZipFile,
-  entries: yauzl.Entry[],
-  goModName: string,
-): Promise<Inflated[]> {
-  const results: Inflated[] = new Array(entries.length);
+  src: ZipSource,
+  d: ZipDirectory,
+  out: Buffer,
+  want: (i: number) => boolean,
+  keep: number,
+): Promise<Buffer | undefined> {
   const errors = new Map<number, unknown>();
+  let kept: Buffer | undefined;
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < entries.length && errors.size === 0) {
+    while (next < d.count && errors.size === 0) {
       const i = next++;
-      const e = entries[i]!;
-      const name = rawName(e).toString('utf8');
+      if (!want(i)) continue;
       try {
-        results[i] = await digestEntry(zf, e, name, name === goModName);
+        const r = await digestEntry(src, d, i, i === keep);
+        r.sha256.copy(out, 32 * i);
+        if (r.data) kept = r.data;
       } catch (err) {
         errors.set(i, err);
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_ENTRIES, entries.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_ENTRIES, d.count) }, worker));
   if (errors.size) throw errors.get(Math.min(...errors.keys()));
-  return results;
+  return kept;
 }
 
-/** Inflates one entry, hashing as it goes and stopping as soon as it overruns its declared size. */
-async function inflateEntry(
-  zf: yauzl.ZipFile,
-  e: yauzl.Entry,
-  name: string,
-  keep: boolean,
-): Promise<Inflated> {
-  const declared = e.uncompressedSize;
-  const hash = createHash('sha256');
-  const chunks: Buffer[] = [];
-  let n = 0;
-  let crc = 0;
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      n += chunk.length;
-      if (n > declared) return void cb(new Error('too many bytes'));
-      hash.update(chunk);
-      crc = crc32(chunk, crc);
-      if (keep) chunks.push(chunk);
-      cb();
-    },
-  });
-  try {
-    // Read the stored bytes and inflate them here with 1 MiB output chunks:
-    // far fewer, larger chunks than yauzl's own inflater gives.
-    const raw = await openEntryData(zf, e);
-    if (e.compressionMethod === 8)
-      await pipeline(raw, createInflateRaw({ chunkSize: 1 << 20 }), sink);
-    else if (e.compressionMethod === 0) await pipeline(raw, sink);
-    else throw new Error(`unsupported compression method ${e.compressionMethod}`);
-  } catch (err) {
-    if (err instanceof Error && /too many bytes/.test(err.message)) n = declared + 1;
-    else throw corrupt(err);
+/**
+ * Copies the digests taken while the zip streamed in, when they describe
+ * exactly the entries of the central directory (offset, name, method, sizes,
+ * CRC-32); returns false, copying nothing usable, otherwise.
+ */
+export function fromStream(
+  d: ZipDirectory,
+  streamed: StreamedEntry[] | null | undefined,
+  out: Buffer,
+): boolean {
+  if (!streamed || streamed.length !== d.count) return false;
+  for (let i = 0; i < d.count; i++) {
+    const s = streamed[i]!;
+    const same =
+      s.offset === d.offset[i] &&
+      s.name.equals(entryName(d, i)) &&
+      s.method === d.method[i] &&
+      s.compressedSize === d.csize[i] &&
+      s.uncompressedSize === d.usize[i] &&
+      s.crc32 === d.crc[i];
+    if (!same) return false;
+    s.sha256.copy(out, 32 * i);
   }
-  if (n > declared) {
-    throw new ModgateError(
-      'ZIP_SIZE_MISMATCH',
-      `uncompressed size of file ${name} is larger than declared size (${declared} bytes)`,
-      { name },
-    );
-  }
-  if (n !== declared)
-    throw new ModgateError(
-      'ZIP_SIZE_MISMATCH',
-      `uncompressed size of file ${name} is ${n}, declared ${declared}`,
-      { name },
-    );
-  const hasDescriptor = (e.generalPurposeBitFlag & 0x8) !== 0;
-  if ((e.crc32 !== 0 || hasDescriptor) && crc >>> 0 !== e.crc32 >>> 0) {
-    throw new ModgateError('ZIP_CRC_MISMATCH', `zip: checksum error in ${name}`, { name });
-  }
-  return { sha256: hash.digest(), ...(keep ? { data: Buffer.concat(chunks) } : {}) };
-}
-
-export async function digestEntry(
-  zf: yauzl.ZipFile,
-  e: yauzl.Entry,
-  name: string,
-  keep: boolean,
-): Promise<Inflated> {
-  if (!name.endsWith('/')) return inflateEntry(zf, e, name, keep);
-  if (e.compressedSize !== 0 || (e.generalPurposeBitFlag & 0x8) !== 0) {
-    throw new ModgateError(
-      'ZIP_CORRUPT',
-      `zip: not a valid zip file (directory entry ${name} has data)`,
-      { name },
-    );
-  }
-  return { sha256: createHash('sha256').digest() };
+  return true;
 }

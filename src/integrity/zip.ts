@@ -1,6 +1,9 @@
 /**
  * Module zip verification with the go command's rules (golang.org/x/mod/zip
- * CheckZip + Unzip, and dirhash.HashZip), streaming from disk.
+ * CheckZip + Unzip, and dirhash.HashZip), reading the file through one
+ * handle, with memory bounded whatever the input: the entry count, the
+ * central directory and the distinct paths are capped (Go caps none of them),
+ * and every entry inflates at most to its declared size.
  *
  * Error codes:
  * | code                       | when                                                              |
@@ -17,54 +20,55 @@
  * | ZIP_FILE_DIR_CONFLICT      | a path is both a file and a directory                             |
  * | ZIP_GOMOD_NOT_ROOT         | a file named go.mod (any case) outside the module root            |
  * | ZIP_GOMOD_CASE             | the root go.mod is not spelled in lower case                      |
- * | ZIP_TOO_MANY_FILES         | more entries than the caller's optional maxFiles                  |
- * | ZIP_SIZE_MISMATCH          | an entry inflates to more or fewer bytes than declared            |
- * | ZIP_CRC_MISMATCH           | an entry's content does not match its CRC-32                      |
- * | ZIP_CORRUPT                | not a readable zip (truncated, bad headers, bad deflate data)     |
+ * | ZIP_TOO_MANY_FILES         | more entries, directory bytes or distinct paths than the limits   |
+ * | ZIP_INVALID                | the bytes break a layout rule (zip-layout.ts), inflate to more or |
+ * |                            | fewer bytes than declared, fail their CRC-32, or bad deflate data |
+ * | FILE_UNREADABLE            | the zip file cannot be opened                                     |
  * | HASH_NAME_INVALID          | an entry name holds a newline (hashZipFile only)                  |
  */
-import { stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import type { StreamedEntry } from './zipstream.js';
-import { ModgateError, isModgateError } from '../errors.js';
-import { digestAll, digestEntry, fromStream, openZip, rawName, readEntries } from './zip-read.js';
-import { hash1FromDigests, type FileDigest } from './dirhash.js';
-import { checkFilePath, checkModule, decodePath, goQuote, type PathInput } from './module.js';
+import { ModgateError } from '../errors.js';
+import { digestAll, digestEntry, fromStream, openZipFile, type ZipFile } from './zip-read.js';
+import { checkLocalHeaders, entryName, readDirectory, type ZipDirectory } from './zip-layout.js';
+import { checkEntryList, checkedZipError, MAX_ZIP_FILE, type ModuleVersion } from './zip-check.js';
+import { checkModule, goQuote } from './module.js';
 import { canonical, build } from './semver.js';
 
-export const MAX_ZIP_FILE = 500 << 20;
-export const MAX_GO_MOD = 16 << 20;
-export const MAX_LICENSE = 16 << 20;
+export {
+  checkZipEntries,
+  checkedZipError,
+  cleanPath,
+  strToFold,
+  MAX_GO_MOD,
+  MAX_LICENSE,
+  MAX_PATH_BYTES,
+  MAX_ZIP_FILE,
+  type CheckedZip,
+  type FileProblem,
+  type ModuleVersion,
+  type ZipCheckEntry,
+} from './zip-check.js';
 
-export interface ModuleVersion {
-  path: string;
-  version: string;
-}
+/**
+ * Entries a module zip may hold. Go has no limit; the largest real modules
+ * hold a few tens of thousands of files, and this bound keeps one
+ * verification's bookkeeping (about 100 bytes per entry) under 16 MiB.
+ */
+export const MAX_ENTRIES = 100_000;
+/** Bytes of central directory, which is read whole. */
+export const MAX_DIRECTORY_BYTES = 16 << 20;
+/** Symbolic-link warnings listed in a report. */
+const MAX_WARNINGS = 20;
 
 export interface ZipReport {
   h1: string;
   fileCount: number;
   uncompressedSize: number;
   zipSize: number;
+  /** The root go.mod, when asked for with keepGoMod. */
   goMod?: Buffer;
   warnings: string[];
-}
-
-export interface ZipCheckEntry {
-  name: PathInput;
-  /** Declared uncompressed size. */
-  size: number;
-}
-
-export interface FileProblem {
-  path: string;
-  code: string;
-  err: string;
-}
-
-export interface CheckedZip {
-  valid: string[];
-  invalid: FileProblem[];
-  sizeError?: { code: string; message: string };
 }
 
 /** Rejects a version that is not canonical or does not suit the module path. */
@@ -78,192 +82,23 @@ export function checkModuleVersion(mod: ModuleVersion): void {
   checkModule(mod.path, mod.version);
 }
 
-/** Go's path.Clean. */
-export function cleanPath(p: string): string {
-  if (p === '') return '.';
-  const rooted = p.startsWith('/');
-  const out: string[] = [];
-  for (const e of p.split('/')) {
-    if (e === '' || e === '.') continue;
-    if (e === '..' && out.length > 0 && out[out.length - 1] !== '..') out.pop();
-    else if (e !== '..' || !rooted) out.push(e);
-  }
-  const s = out.join('/');
-  return rooted ? `/${s}` : s || '.';
-}
-
-const foldCache = new Map<number, number>();
-
-function foldRune(cp: number): number {
-  if (cp < 0x80) return cp >= 0x41 && cp <= 0x5a ? cp + 32 : cp;
-  const hit = foldCache.get(cp);
-  if (hit !== undefined) return hit;
-  const c = String.fromCodePoint(cp);
-  const same = new RegExp(`^\\u{${cp.toString(16)}}$`, 'iu');
-  const cands = [
-    c,
-    c.toUpperCase(),
-    c.toLowerCase(),
-    c.toLowerCase().toUpperCase(),
-    c.toUpperCase().toLowerCase(),
-  ];
-  let min = cp;
-  for (const d of cands) {
-    const dp = d.codePointAt(0)!;
-    if ([...d].length === 1 && dp < min && same.test(d)) min = dp;
-  }
-  const folded = min >= 0x41 && min <= 0x5a ? min + 32 : min;
-  foldCache.set(cp, folded);
-  return folded;
-}
-
-/** Go's strToFold: equal results iff the inputs are equal under simple Unicode case folding. */
-export function strToFold(s: string): string {
-  let out = '';
-  for (const c of s) out += String.fromCodePoint(foldRune(c.codePointAt(0)!));
-  return out;
-}
-
-type Collisions = Map<string, { path: string; isDir: boolean }>;
-
-function collision(cc: Collisions, p: string, isDir: boolean): FileProblem | undefined {
-  const fold = strToFold(p);
-  const other = cc.get(fold);
-  if (other) {
-    if (p !== other.path) {
-      return {
-        path: p,
-        code: 'ZIP_CASE_COLLISION',
-        err: `case-insensitive file name collision: ${goQuote(other.path)} and ${goQuote(p)}`,
-      };
-    }
-    if (isDir !== other.isDir)
-      return {
-        path: p,
-        code: 'ZIP_FILE_DIR_CONFLICT',
-        err: `entry ${goQuote(p)} is both a file and a directory`,
-      };
-    if (!isDir)
-      return { path: p, code: 'ZIP_DUPLICATE', err: `multiple entries for file ${goQuote(p)}` };
-  } else {
-    cc.set(fold, { path: p, isDir });
-  }
-  const slash = p.lastIndexOf('/');
-  return slash > 0 ? collision(cc, p.slice(0, slash), true) : undefined;
-}
-
-function checkOne(
-  name: string,
-  size: number,
-  cc: Collisions,
-): Omit<FileProblem, 'path'> | 'skip' | undefined {
-  if (name === '') return 'skip';
-  const isDir = name.endsWith('/');
-  if (isDir) name = name.slice(0, -1);
-  if (cleanPath(name) !== name) return { code: 'ZIP_PATH_INVALID', err: 'file path is not clean' };
-  const bad = checkFilePathMessage(name);
-  if (bad) return { code: 'ZIP_PATH_INVALID', err: bad };
-  const col = collision(cc, name, isDir);
-  if (col) return col;
-  if (isDir) return 'skip';
-  const base = name.slice(name.lastIndexOf('/') + 1);
-  if (strToFold(base) === 'go.mod') {
-    if (base !== name)
-      return { code: 'ZIP_GOMOD_NOT_ROOT', err: 'go.mod file not in module root directory' };
-    if (name !== 'go.mod')
-      return { code: 'ZIP_GOMOD_CASE', err: 'go.mod files must have lowercase names' };
-  }
-  if (name === 'go.mod' && size > MAX_GO_MOD)
-    return {
-      code: 'ZIP_FILE_TOO_LARGE',
-      err: `go.mod file too large (max size is ${MAX_GO_MOD} bytes)`,
-    };
-  if (name === 'LICENSE' && size > MAX_LICENSE)
-    return {
-      code: 'ZIP_FILE_TOO_LARGE',
-      err: `LICENSE file too large (max size is ${MAX_LICENSE} bytes)`,
-    };
-  return undefined;
-}
-
-function checkFilePathMessage(name: string): string | undefined {
-  try {
-    checkFilePath(name);
-    return undefined;
-  } catch (err) {
-    if (isModgateError(err)) return err.message;
-    throw err;
-  }
-}
-
-/**
- * The name and size rules of x/mod's checkZip over the central directory,
- * without reading any content. Names are raw bytes or text.
- */
-export function checkZipEntries(mod: ModuleVersion, entries: Iterable<ZipCheckEntry>): CheckedZip {
-  const prefix = Buffer.from(`${mod.path}@${mod.version}/`, 'utf8');
-  const out: CheckedZip = { valid: [], invalid: [] };
-  const cc: Collisions = new Map();
-  let total = 0;
-  for (const e of entries) {
-    const raw = typeof e.name === 'string' ? Buffer.from(e.name, 'utf8') : Buffer.from(e.name);
-    const full = decodePath(raw) ?? goQuote(raw).slice(1, -1);
-    if (raw.length < prefix.length || !raw.subarray(0, prefix.length).equals(prefix)) {
-      out.invalid.push({
-        path: full,
-        code: 'ZIP_PATH_PREFIX',
-        err: `path does not have prefix ${goQuote(prefix)}`,
-      });
-      continue;
-    }
-    const rest = raw.subarray(prefix.length);
-    const name = decodePath(rest);
-    if (name === undefined) {
-      out.invalid.push({
-        path: full,
-        code: 'ZIP_PATH_INVALID',
-        err: `malformed file path ${goQuote(rest)}: invalid UTF-8`,
-      });
-      continue;
-    }
-    const res = checkOne(name, e.size, cc);
-    if (res === 'skip') continue;
-    if (res) {
-      out.invalid.push({ code: res.code, err: res.err, path: full });
-      continue;
-    }
-    if (e.size >= 0 && MAX_ZIP_FILE - total >= e.size) total += e.size;
-    else if (!out.sizeError) {
-      const message = `total uncompressed size of module contents too large (max size is ${MAX_ZIP_FILE} bytes)`;
-      out.sizeError = { code: 'ZIP_UNCOMPRESSED_TOO_LARGE', message };
-    }
-    out.valid.push(full);
-  }
-  return out;
-}
-
-/** Throws the error x/mod's CheckedFiles.Err would return, if any. */
-export function checkedZipError(cf: CheckedZip): ModgateError | undefined {
-  if (cf.sizeError) return new ModgateError(cf.sizeError.code, cf.sizeError.message);
-  const first = cf.invalid[0];
-  if (!first) return undefined;
-  const message = cf.invalid.map((f) => `${f.path}: ${f.err}`).join('\n');
-  return new ModgateError(first.code, message, { invalid: cf.invalid });
-}
-
 export interface VerifyOptions {
-  /** Reject zips with more entries than this (x/mod has no such limit). */
+  /** Entries allowed in the zip (default MAX_ENTRIES); distinct paths may be twice that. */
   maxFiles?: number;
+  /** Central directory bytes allowed (default MAX_DIRECTORY_BYTES). */
+  maxDirectoryBytes?: number;
+  /** Return the root go.mod's content in the report (held in memory, up to 16 MiB). */
+  keepGoMod?: boolean;
   /**
    * Digests taken while the zip streamed in (ZipStreamDigester). Used only when
    * they match the central directory entry for entry (offset, name, method,
-   * sizes, CRC-32); otherwise every entry is inflated again from the file.
+   * sizes, CRC-32); otherwise every entry is inflated again from the file. The
+   * layout rules are checked on the file either way.
    */
   streamed?: StreamedEntry[] | null;
 }
 
-async function statSize(file: string): Promise<number> {
-  const size = (await stat(file)).size;
+function checkSize(size: number): void {
   if (size > MAX_ZIP_FILE) {
     throw new ModgateError(
       'ZIP_TOO_LARGE',
@@ -271,7 +106,49 @@ async function statSize(file: string): Promise<number> {
       { size },
     );
   }
-  return size;
+}
+
+async function withZip<T>(file: string, fn: (z: ZipFile) => Promise<T>): Promise<T> {
+  const z = await openZipFile(file);
+  try {
+    return await fn(z);
+  } finally {
+    await z.close();
+  }
+}
+
+const isDir = (d: ZipDirectory, i: number): boolean =>
+  d.nameLen[i]! > 0 && d.cd[d.nameStart[i]! + d.nameLen[i]! - 1] === 0x2f;
+
+const EMPTY = createHash('sha256').digest();
+
+/** dirhash.Hash1 over the entries, given each entry's digest at 32 * i. */
+function hash1Of(d: ZipDirectory, digests: Buffer, order: (i: number) => number): string {
+  const idx = Array.from({ length: d.count }, (_, i) => i);
+  idx.sort((a, b) =>
+    d.cd.compare(
+      d.cd,
+      d.nameStart[b]!,
+      d.nameStart[b]! + d.nameLen[b]!,
+      d.nameStart[a]!,
+      d.nameStart[a]! + d.nameLen[a]!,
+    ),
+  );
+  const h = createHash('sha256');
+  for (const i of idx) {
+    const name = entryName(d, i);
+    if (name.includes(0x0a))
+      throw new ModgateError(
+        'HASH_NAME_INVALID',
+        'dirhash: filenames with newlines are not supported',
+        { name: name.toString('utf8') },
+      );
+    const j = order(i);
+    h.update(`${digests.subarray(32 * j, 32 * j + 32).toString('hex')}  `);
+    h.update(name);
+    h.update('\n');
+  }
+  return `h1:${h.digest('base64')}`;
 }
 
 /**
@@ -284,54 +161,76 @@ export async function verifyModuleZip(
   opts: VerifyOptions = {},
 ): Promise<ZipReport> {
   checkModuleVersion(mod);
-  const zipSize = await statSize(file);
-  const zf = await openZip(file);
-  try {
-    const entries = await readEntries(zf, opts.maxFiles ?? Infinity);
+  return withZip(file, async (z) => {
+    checkSize(z.size);
+    const maxFiles = opts.maxFiles ?? MAX_ENTRIES;
+    const d = await readDirectory(z, {
+      maxEntries: maxFiles,
+      maxDirectoryBytes: opts.maxDirectoryBytes ?? MAX_DIRECTORY_BYTES,
+    });
+    const names = {
+      count: d.count,
+      name: (i: number) => entryName(d, i),
+      size: (i: number) => d.usize[i]!,
+    };
     const err = checkedZipError(
-      checkZipEntries(
-        mod,
-        entries.map((e) => ({ name: rawName(e), size: e.uncompressedSize })),
-      ),
+      checkEntryList(mod, names, { collectValid: false, maxPaths: 2 * maxFiles }),
     );
     if (err) throw err;
-    const goModName = `${mod.path}@${mod.version}/go.mod`;
-    const report: ZipReport = { h1: '', fileCount: 0, uncompressedSize: 0, zipSize, warnings: [] };
-    const digests: FileDigest[] = [];
-    const results = fromStream(entries, opts.streamed) ?? (await digestAll(zf, entries, goModName));
-    for (const [i, e] of entries.entries()) {
-      const name = rawName(e).toString('utf8');
-      const d = results[i]!;
-      digests.push({ name, sha256: d.sha256 });
-      if (d.data) report.goMod = d.data;
-      if (name.endsWith('/')) continue;
-      report.fileCount++;
-      report.uncompressedSize += e.uncompressedSize;
-      if (((e.externalFileAttributes >>> 16) & 0o170000) === 0o120000)
-        report.warnings.push(`${name}: symbolic link stored as a regular file`);
+    await checkLocalHeaders(z, d);
+    const goModName = Buffer.from(`${mod.path}@${mod.version}/go.mod`);
+    let goModAt = -1;
+    for (let i = 0; i < d.count && opts.keepGoMod; i++)
+      if (entryName(d, i).equals(goModName)) goModAt = i;
+    const digests = Buffer.alloc(32 * d.count);
+    for (let i = 0; i < d.count; i++) if (isDir(d, i)) EMPTY.copy(digests, 32 * i);
+    const report: ZipReport = {
+      h1: '',
+      fileCount: 0,
+      uncompressedSize: 0,
+      zipSize: z.size,
+      warnings: [],
+    };
+    if (fromStream(d, opts.streamed, digests)) {
+      if (goModAt >= 0) report.goMod = (await digestEntry(z, d, goModAt, true)).data;
+    } else {
+      const kept = await digestAll(z, d, digests, (i) => !isDir(d, i), goModAt);
+      if (kept) report.goMod = kept;
     }
-    report.h1 = hash1FromDigests(digests);
+    let links = 0;
+    for (let i = 0; i < d.count; i++) {
+      if (isDir(d, i)) continue;
+      report.fileCount++;
+      report.uncompressedSize += d.usize[i]!;
+      if (((d.external[i]! >>> 16) & 0o170000) === 0o120000 && links++ < MAX_WARNINGS)
+        report.warnings.push(
+          `${entryName(d, i).toString('utf8')}: symbolic link stored as a regular file`,
+        );
+    }
+    if (links > MAX_WARNINGS)
+      report.warnings.push(`(and ${links - MAX_WARNINGS} more symbolic links)`);
+    report.h1 = hash1Of(d, digests, (i) => i);
     return report;
-  } finally {
-    zf.close();
-  }
+  });
 }
 
-/** dirhash.HashZip: the h1 of every entry of a zip, without module rules (a repeated name hashes its last entry). */
+/**
+ * dirhash.HashZip: the h1 of every entry of a zip, without module rules (a
+ * repeated name hashes its last entry's content, as HashZip's map does).
+ */
 export async function hashZipFile(file: string): Promise<string> {
-  const zf = await openZip(file);
-  try {
-    const entries = await readEntries(zf, Infinity);
-    const last = new Map(entries.map((e) => [rawName(e).toString('utf8'), e]));
-    const digest = new Map<string, Buffer>();
-    for (const [name, e] of last) digest.set(name, (await digestEntry(zf, e, name, false)).sha256);
-    return hash1FromDigests(
-      entries.map((e) => ({
-        name: rawName(e).toString('utf8'),
-        sha256: digest.get(rawName(e).toString('utf8'))!,
-      })),
-    );
-  } finally {
-    zf.close();
-  }
+  return withZip(file, async (z) => {
+    const d = await readDirectory(z, {
+      maxEntries: MAX_ENTRIES,
+      maxDirectoryBytes: MAX_DIRECTORY_BYTES,
+    });
+    await checkLocalHeaders(z, d);
+    const last = new Map<string, number>();
+    for (let i = 0; i < d.count; i++) last.set(entryName(d, i).toString('latin1'), i);
+    const digests = Buffer.alloc(32 * d.count);
+    for (let i = 0; i < d.count; i++) if (isDir(d, i)) EMPTY.copy(digests, 32 * i);
+    const wanted = new Set(last.values());
+    await digestAll(z, d, digests, (i) => wanted.has(i) && !isDir(d, i), -1);
+    return hash1Of(d, digests, (i) => last.get(entryName(d, i).toString('latin1'))!);
+  });
 }

@@ -11,8 +11,6 @@ export interface StreamedEntry {
   uncompressedSize: number;
   crc32: number;
   sha256: Buffer;
-  /** The whole content, for the entry named in `keep` (the root go.mod). */
-  data?: Buffer;
 }
 
 const LOCAL = 0x04034b50;
@@ -23,11 +21,15 @@ const MAX_TOTAL = 500 * 1024 * 1024;
 /**
  * A pass-through stream that inflates and hashes each entry of a zip from its
  * local header while the bytes arrive, so that verification costs almost
- * nothing after the last byte. It is only an accelerator: anything unusual
- * (stored entries of unknown size, unknown records, more than 500 MiB of
- * content) stops it, and `entries()` then returns null so that the caller
- * verifies the finished file the ordinary way. verifyModuleZip accepts its
- * results only when they match the central directory exactly.
+ * nothing after the last byte. It is only an accelerator and decides nothing:
+ * verifyModuleZip checks every layout and module rule on the finished file
+ * either way, and takes these digests in place of inflating again only when
+ * they match the central directory entry for entry (offset, name, method,
+ * sizes, CRC-32), so both paths accept exactly the same zips. Anything
+ * unusual (stored entries of unknown size, unknown records, an entry
+ * inflating past the size its local header declares, more than 500 MiB of
+ * content) stops it, and `entries()` then returns null. Its memory is
+ * bounded: content is hashed and dropped, never kept.
  */
 export class ZipStreamDigester extends Transform {
   private buf: Buffer = Buffer.alloc(0);
@@ -40,12 +42,14 @@ export class ZipStreamDigester extends Transform {
         hash: ReturnType<typeof createHash>;
         crc: number;
         n: number;
-        chunks?: Buffer[];
+        /** The size the local header declares, when it is not left to a data descriptor. */
+        limit: number;
       }
     | undefined;
   private total = 0;
 
-  constructor(private readonly keep?: Buffer) {
+  /** `_keep` named the root go.mod, once kept whole; content is no longer kept. */
+  constructor(_keep?: Buffer) {
     super();
   }
 
@@ -83,11 +87,11 @@ export class ZipStreamDigester extends Transform {
         const flags = this.buf.readUInt16LE(6);
         const method = this.buf.readUInt16LE(8);
         const csize = this.buf.readUInt32LE(18);
+        const usize = this.buf.readUInt32LE(22);
         const head = this.consume(30 + nameLen + extraLen);
         const name = Buffer.from(head.subarray(30, 30 + nameLen));
         if ((method !== 0 && method !== 8) || (method === 0 && flags & 8) || csize === 0xffffffff)
           return void (this.state = 'failed');
-        const keep = this.keep?.equals(name);
         this.cur = {
           e: {
             offset,
@@ -100,7 +104,7 @@ export class ZipStreamDigester extends Transform {
           hash: createHash('sha256'),
           crc: 0,
           n: 0,
-          ...(keep ? { chunks: [] } : {}),
+          limit: flags & 8 ? MAX_TOTAL : Math.min(usize, MAX_TOTAL),
         };
         this.state = 'data';
         this.descriptor = (flags & 8) !== 0;
@@ -109,7 +113,7 @@ export class ZipStreamDigester extends Transform {
       }
       if (this.state === 'data') {
         const done = this.cur!.e.method === 0 ? this.storedData() : await this.deflatedData();
-        if (!done) return;
+        if (!done || (this.state as string) === 'failed') return;
         this.finishEntry();
         this.state = this.descriptor ? 'descriptor' : 'header';
         continue;
@@ -184,14 +188,13 @@ export class ZipStreamDigester extends Transform {
     const c = this.cur!;
     c.n += d.length;
     this.total += d.length;
-    if (this.total > MAX_TOTAL) {
+    if (this.total > MAX_TOTAL || c.n > c.limit) {
       this.state = 'failed';
       this.inflater?.destroy();
       return;
     }
     c.hash.update(d);
     c.crc = crc32(d, c.crc);
-    c.chunks?.push(d);
   }
 
   private finishEntry(): void {
@@ -201,7 +204,6 @@ export class ZipStreamDigester extends Transform {
       uncompressedSize: c.n,
       crc32: c.crc >>> 0,
       sha256: c.hash.digest(),
-      ...(c.chunks ? { data: Buffer.concat(c.chunks) } : {}),
     });
     this.cur = undefined;
     this.inflater = undefined;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, rename, rm } from 'node:fs/promises';
+import { link, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 /** fsyncs a directory so that created, renamed or removed entries are durable. */
@@ -67,4 +67,35 @@ export async function createFileExclusive(
     await rm(tmp, { force: true });
   }
   await syncDir(path.dirname(file));
+}
+
+/** Names of writeTemp's temp files: `.<name>.<12 hex>.tmp`. */
+const TEMP_NAME = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Removes the temp files that a crash left under `root` (at start, before
+ * anything writes). Folders named in `skip` (relative to root) are not entered.
+ * Returns how many were removed.
+ */
+export async function removeStaleTemps(
+  root: string,
+  skip: string[] = [],
+  depth = 8,
+): Promise<number> {
+  let removed = 0;
+  const walk = async (dir: string, rel: string, left: number): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const relName = rel ? `${rel}/${e.name}` : e.name;
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        if (left > 0 && !skip.includes(relName)) await walk(full, relName, left - 1);
+      } else if (e.isFile() && TEMP_NAME.test(e.name)) {
+        await rm(full, { force: true });
+        removed++;
+      }
+    }
+  };
+  await walk(root, '', depth);
+  return removed;
 }

@@ -1,4 +1,14 @@
-import { mkdir, open, readFile, rename, rm, stat, unlink, copyFile } from 'node:fs/promises';
+import {
+  copyFile,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -107,6 +117,16 @@ export class FsBlobStore implements BlobStore {
       throw storageError(err, '.tmp');
     }
     return this.tmp;
+  }
+
+  /**
+   * Removes what a crash left in the temp folder (spooled downloads, half
+   * written blobs); call at start, before the store is used. Returns the count.
+   */
+  async clearTemp(): Promise<number> {
+    const entries = await readdir(this.tmp).catch(() => [] as string[]);
+    await rm(this.tmp, { recursive: true, force: true });
+    return entries.length;
   }
 
   async check(): Promise<void> {

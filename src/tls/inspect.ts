@@ -10,6 +10,7 @@
  * | PINS_FETCH_FAILED  | the connection, proxy tunnel or handshake failed       |
  */
 import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
@@ -22,6 +23,8 @@ export interface ChainCert {
   issuer: string;
   notAfter: string;
   selfSigned: boolean;
+  /** The top CA of the chain: the key to pin (it survives leaf and intermediate changes). */
+  pinThis: boolean;
 }
 
 export interface ChainReport {
@@ -30,8 +33,10 @@ export interface ChainReport {
   authorized: boolean;
   authorizationError?: string;
   certs: ChainCert[];
-  /** `sha256/BASE64  subject`, leaf first. */
+  /** `sha256/BASE64  subject`, leaf first; the leaf and the CA to pin are marked. */
   lines: string[];
+  /** Whether the chain is trusted, and which pin to configure. */
+  verdict: string[];
 }
 
 export interface FetchChainOptions {
@@ -102,6 +107,18 @@ function handshake(
   });
 }
 
+function verdictOf(r: ChainReport, extraCa: boolean): string[] {
+  const roots = extraCa ? 'the system roots plus --ca' : 'the system roots';
+  const trust = r.authorized
+    ? `chain: trusted by ${roots}`
+    : `chain: NOT trusted by ${roots} (${r.authorizationError ?? 'unverified'}); behind a TLS-inspecting proxy, put its CA in extraCaFile and pass the file here with --ca`;
+  const ca = r.certs.find((c) => c.pinThis);
+  const pin = ca
+    ? `to pin: pins: { "${r.host}": ["${ca.pin}"] }  (see docs/pins.md)`
+    : 'no CA certificate in the chain: get the issuing CA from its operator and pin its key (see docs/pins.md)';
+  return [trust, pin];
+}
+
 /** Connects to url (optionally through a proxy) and reports its certificate chain. */
 export async function fetchChain(url: string, o: FetchChainOptions = {}): Promise<ChainReport> {
   const { host, port } = parseTarget(url);
@@ -119,23 +136,36 @@ export async function fetchChain(url: string, o: FetchChainOptions = {}): Promis
   }
   try {
     const chain = peerChainToX509(s.getPeerCertificate(true));
-    const certs = chain.map((x: X509Certificate) => ({
+    const top = chain.map((x) => x.ca).lastIndexOf(true);
+    const certs = chain.map((x: X509Certificate, i) => ({
       pin: spkiPin(x),
       subject: oneLine(x.subject),
       issuer: oneLine(x.issuer),
       notAfter: new Date(x.validTo).toISOString(),
       selfSigned: x.checkIssued(x) && x.verify(x.publicKey),
+      pinThis: i === top && i > 0,
     }));
+    const mark = (c: ChainCert, i: number): string =>
+      c.pinThis ? '  <- CA: pin this one' : i === 0 ? '  <- leaf' : '';
     const report: ChainReport = {
       host,
       port,
       authorized: s.authorized,
       certs,
-      lines: certs.map((c) => `${c.pin}  ${c.subject}`),
+      lines: certs.map((c, i) => `${c.pin}  ${c.subject}${mark(c, i)}`),
+      verdict: [],
     };
     if (s.authorizationError) report.authorizationError = String(s.authorizationError);
+    report.verdict = verdictOf(report, Boolean(o.ca?.length));
     return report;
   } finally {
     s.destroy();
   }
+}
+
+/** A CA bundle for `--ca`, with the CLI's one-line error. */
+export async function readCaFile(file: string): Promise<string> {
+  return readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new ModgateError('FILE_UNREADABLE', `cannot read ${file}: ${err.code ?? err.message}`);
+  });
 }

@@ -146,13 +146,25 @@ export function verifyPinnedChain(
   const seen = verifiedChain(certs, anchors).map((c) => spkiPin(c));
   const wanted = new Set(pins);
   if (seen.some((p) => wanted.has(p))) return { ok: true, seen };
-  throw new ModgateError(
-    'UPSTREAM_PIN_MISMATCH',
-    `TLS key pin mismatch for ${host || 'upstream'}: the certificate chain matches none of the configured pins`,
-    {
-      host,
-      expected: [...pins],
-      seen,
-    },
-  );
+  throw new ModgateError('UPSTREAM_PIN_MISMATCH', pinMismatchText(host, seen), {
+    host,
+    expected: [...pins],
+    seen,
+  });
+}
+
+/**
+ * The refusal the go command prints (it shows 8 lines at most): what was seen,
+ * the likely cause and the fix, most useful first.
+ */
+export function pinMismatchText(host: string, seen: readonly string[], url?: string): string {
+  const h = host || 'upstream';
+  const last = seen.length - 1;
+  const shown = seen.map((p, i) => `${p}${i === 0 ? ' (leaf)' : i === last ? ' (CA)' : ''}`);
+  return [
+    `TLS key pin mismatch for ${h}: the certificate chain matches none of the configured pins`,
+    `seen: ${shown.length ? shown.join(', ') : 'no verifiable chain'}`,
+    `behind a TLS-inspecting proxy? check the chain with \`modgate pins ${url ?? `https://${h}`}\``,
+    `then pin its CA under pins."${h}" (and extraCaFile); see docs/pins.md`,
+  ].join('\n');
 }

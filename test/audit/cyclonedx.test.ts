@@ -82,6 +82,7 @@ t.test('SBOM of served modules validates against the CycloneDX 1.5 schema', asyn
       cache: 'hit',
       evidence: { h1: 'h1:abc=', zipSha256: sha },
     }),
+    rec('github.com/acme/lib', 'v1.2.3', { kind: 'mod', evidence: { h1: 'h1:modhash=' } }),
     rec('github.com/acme/lib', 'v1.2.4', { decision: 'warn', codes: ['W'] }),
     rec('github.com/docker/docker', 'v20.10.7+incompatible', {
       evidence: { zipSha256: 'not-hex' },
@@ -121,7 +122,16 @@ t.test('SBOM of served modules validates against the CycloneDX 1.5 schema', asyn
   t.same(
     lib?.properties?.filter((p) => p.name === 'go:h1'),
     [{ name: 'go:h1', value: 'h1:abc=' }],
+    'the zip hash only',
   );
+  t.same(
+    lib?.properties?.filter((p) => p.name === 'go:mod-h1'),
+    [{ name: 'go:mod-h1', value: 'h1:modhash=' }],
+    'the go.mod hash under its own name',
+  );
+  t.same(bom.metadata.tools.components, [
+    { type: 'application', name: 'modgate', version: '0.1.0' },
+  ]);
   t.equal(bom.components[2]?.hashes, undefined, 'malformed hashes are left out');
   t.match(bom.serialNumber, /^urn:uuid:[0-9a-f-]{36}$/);
   t.match(bom.metadata.properties, [

@@ -135,19 +135,23 @@ t.test('query, report and formats over a generated trail', async (t) => {
   t.ok(objs.every((o) => o.type === 'decision' && o.decision === 'deny'));
   const csv = await text(formatRecords(queryAudit(dir, { decision: 'deny' }), 'csv'));
   const rows = csv.trim().split('\r\n');
-  t.equal(rows[0], 'seq,time,type,client,module,version,decision,codes,requestId');
+  t.equal(rows[0], 'seq,time,type,kind,client,module,version,decision,codes,requestId');
   t.equal(rows.length, 11);
-  t.match(rows[1], /,evil\.example\/pkg,v1\.1\.0,deny,DENY_LIST( VULN)?,req-\d+$/);
+  t.match(
+    rows[1],
+    /,decision,zip,team-\d,evil\.example\/pkg,v1\.1\.0,deny,DENY_LIST( VULN)?,req-\d+$/,
+  );
   const table = await text(formatRecords(queryAudit(dir, { decision: 'warn' }), 'table'));
   const tl = table.trim().split('\n');
-  t.match(tl[0], /^SEQ\s+TIME\s+TYPE\s+CLIENT\s+MODULE/);
+  t.match(tl[0], /^SEQ\s+TIME\s+TYPE\s+KIND\s+CLIENT\s+MODULE/);
+  t.match(tl[1], /\sdecision\s+zip\s+team-/, 'the kind of each decision is shown');
   t.equal(tl.length, 1 + 6);
   await t.rejects(text(formatRecords(queryAudit(dir), 'xml' as never)), {
     code: 'AUDIT_QUERY_INVALID',
   });
 
   const rep = await buildReport(queryAudit(dir));
-  t.same(rep.decisions, { allow: 24, warn: 6, deny: 10 });
+  t.same(rep.decisions, { allow: 24, warn: 6, deny: 10, not_found: 0 });
   t.same(
     rep.modules.map((m) => m.module),
     ['github.com/acme/lib', 'github.com/acme/tool/v2', 'golang.org/x/mod'],
@@ -164,6 +168,17 @@ t.test('query, report and formats over a generated trail', async (t) => {
     { code: 'DENY_LIST', count: 10, modules: ['evil.example/pkg'] },
     { code: 'VULN', count: 5, modules: ['evil.example/pkg'] },
   ]);
+  t.same(
+    rep.warnings,
+    [
+      {
+        code: 'LICENSE_UNKNOWN',
+        count: 6,
+        modules: ['github.com/acme/lib', 'github.com/acme/tool/v2', 'golang.org/x/mod'],
+      },
+    ],
+    'the warnings counted are listed by code',
+  );
   t.match(rep.security, [
     {
       event: 'CHECKSUM_MISMATCH',
@@ -178,6 +193,10 @@ t.test('query, report and formats over a generated trail', async (t) => {
   t.match(rt, /Modules served \(3\)/);
   t.match(rt, /DENY_LIST\s+10\s+evil\.example\/pkg/);
   t.match(rt, /CHECKSUM_MISMATCH\s+2/);
+  t.match(
+    rt,
+    /Warnings by code \(1\)\nCODE\s+COUNT\s+MODULES\nLICENSE_UNKNOWN\s+6\s+github\.com\/acme\/lib/,
+  );
 });
 
 t.test('helpers', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { request } from 'undici';
@@ -85,7 +85,8 @@ t.test('a port in use and a bad config exit non-zero with a clear message', asyn
   t.equal(bad.code, 1);
   t.match(
     bad.stderr,
-    /error: CONFIG_INVALID: invalid configuration:\n\s+listen: must be string\n\s+policy\.mode: must be equal to one of the allowed values: enforce, dry-run/,
+    /^error: CONFIG_INVALID: invalid configuration: listen: must be string; policy\.mode: must be equal to one of the allowed values: enforce, dry-run\n$/,
+    'every violation, on one line',
   );
 });
 
@@ -115,5 +116,49 @@ t.test('every command has a --help that describes its options', async (t) => {
   }
   const unknown = await modgate(['serve', '--no-such-flag']);
   t.equal(unknown.code, 1);
-  t.match(unknown.stderr, /unknown option '--no-such-flag'/);
+  t.match(unknown.stderr, /^error: USAGE: unknown option '--no-such-flag'\n$/);
 });
+
+t.test(
+  'serve checks everything before it writes anything: a bad pin leaves the data folder empty',
+  async (t) => {
+    const root = t.testdir();
+    const data = path.join(root, 'data');
+    const certs = path.join(root, 'certs');
+    const cfg = path.join(root, 'modgate.yaml');
+    await writeFile(
+      cfg,
+      `dataDir: ${data}\ntls: {certFile: ${certs}/server.pem, keyFile: ${certs}/server-key.pem}\n` +
+        'upstream: https://proxy.corp.example\npins: {proxy.corp.example: [Vfd95BwDeSQo+NUYxVEEIlvkOlWY2SalKK1lPhzOx78=]}\n',
+    );
+    const serve = await modgate(['serve', '--config', cfg, '--insecure-http'], { cwd: root, env });
+    t.equal(serve.code, 1);
+    t.match(serve.stderr, /^error: PIN_INVALID: pin "Vfd95.*" is not sha256\/ followed by base64/);
+    t.same(await readdir(root), ['modgate.yaml'], 'no data folder, no audit key, no segment');
+    const ensure = await modgate(['certs', 'ensure', '--config', cfg, '--dir', certs], {
+      cwd: root,
+      env,
+    });
+    t.equal(ensure.code, 1, 'npm start (certs ensure first) stops too');
+    t.match(ensure.stderr, /^error: PIN_INVALID: /);
+    t.same(await readdir(root), ['modgate.yaml'], 'no certificates either');
+    const flag = await modgate(
+      ['serve', '--insecure-http', '--data', data, '--pin', 'proxy.corp.example:sha256/AAAA'],
+      { cwd: root, env },
+    );
+    t.match(flag.stderr, /^error: PIN_INVALID: --pin must be HOST=sha256\/BASE64/);
+    t.same(await readdir(root), ['modgate.yaml']);
+    // A configured verifier key without its key file: refused before a new key is created.
+    const key = await modgate(['serve', '--insecure-http', '--data', data, '--upstream', 'off'], {
+      cwd: root,
+      env: {
+        ...env,
+        MODGATE_AUDIT__VERIFIER_KEY:
+          'modgate-audit+1a2b3c4d+AXYyQnRbcd6CnYT0xw9ZzOdLhSw8xEPGJJ1pNVI2pOKM',
+      },
+    });
+    t.equal(key.code, 1);
+    t.match(key.stderr, /^error: (AUDIT_KEY_MISMATCH|NOTE_KEY_INVALID): /);
+    t.same(await readdir(root), ['modgate.yaml']);
+  },
+);

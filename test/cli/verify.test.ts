@@ -46,7 +46,7 @@ t.test('verify zip prints the h1 alone on the last line, or a coded error', asyn
     'v1.2.3',
   ]);
   t.equal(cut.code, 1);
-  t.match(cut.stderr, /^error: ZIP_CORRUPT: /m);
+  t.match(cut.stderr, /^error: ZIP_INVALID: /m);
 });
 
 t.test('verify mod prints the go.mod h1', async (t) => {
@@ -77,15 +77,25 @@ t.test('verify gosum checks every line against the checksum database', async (t)
   );
   const env = { GOPROXY: 'off', GOSUMDB: '', GOPRIVATE: '', GONOSUMDB: '' };
   const spec = `${db.verifierKey} ${db.url}`;
-  const ok = await modgate(
+  // The pinned client of `serve`: a plain-http database is refused unless the config allows it.
+  const refused = await modgate(
     ['verify', 'gosum', sum, '--sumdb', spec, '--data', path.join(dir, 'data')],
+    { env },
+  );
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, /UPSTREAM_INSECURE: refusing plain-http upstream/);
+  t.equal(db.requests.length, 0, 'nothing reached the database');
+  const config = path.join(dir, 'modgate.yaml');
+  await writeFile(config, 'allowHttpUpstream: true\npinning: optional\n');
+  const ok = await modgate(
+    ['verify', 'gosum', sum, '--config', config, '--sumdb', spec, '--data', path.join(dir, 'data')],
     { env },
   );
   t.equal(ok.code, 0, ok.stderr);
   t.match(ok.stdout, /2 lines: 2 verified, 0 failed/);
   await writeFile(sum, `example.com/a v1.0.0 h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n`);
   const bad = await modgate(
-    ['verify', 'gosum', sum, '--sumdb', spec, '--data', path.join(dir, 'data')],
+    ['verify', 'gosum', sum, '--config', config, '--sumdb', spec, '--data', path.join(dir, 'data')],
     { env },
   );
   t.equal(bad.code, 1);

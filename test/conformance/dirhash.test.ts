@@ -14,7 +14,7 @@ interface Hash1Case {
 }
 
 t.test('dirhash.json', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const d = await readJson<{ hash1: Hash1Case[]; hashDir: any; hashZip: any }>(
     'xmod-tables',
     'dirhash.json',

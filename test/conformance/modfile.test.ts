@@ -10,7 +10,7 @@ async function fixtureMod(name: string): Promise<string> {
 }
 
 t.test('cmd/go retraction fixtures', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const m = parseModFile(await fixtureMod('example.com_retract_rationale_v1.9.0.txt'));
   t.equal(m.module, 'example.com/retract/rationale');
   const byLow = new Map(m.retract.map((r) => [r.low, r.rationale]));
@@ -49,7 +49,7 @@ t.test('cmd/go retraction fixtures', async (t) => {
 });
 
 t.test('x/mod modfile testdata', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const m = parseModFile(await readFile(td('xmod', 'modfile', 'testdata', 'retract.in'), 'utf8'));
   t.equal(m.module, 'abc');
   t.same(

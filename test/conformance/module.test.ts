@@ -63,7 +63,7 @@ interface PathCase {
 }
 
 t.test('module.json', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const d = await readJson<Record<string, any>>('xmod-tables', 'module.json');
   let n = 0;
   for (const c of d.checkPath as PathCase[]) {
@@ -208,7 +208,7 @@ function sortCompare(a: [string, string], b: [string, string]): number {
 }
 
 t.test('module_pseudo.json', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const d = await readJson<Record<string, any>>('xmod-tables', 'module_pseudo.json');
   const when = new Date(d.pseudoTime);
   for (const c of d.pseudo) {

@@ -74,7 +74,7 @@ function codeOf(fn: () => unknown): string | null {
 }
 
 t.test('note.json', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const d = await readJson<NoteJson>('xmod-tables', 'note.json');
   const byName = new Map(d.keys.map((k) => [k.name, k]));
   const verifier = (n: string): Verifier => parseVerifierKey(byName.get(n)!.verifierKey);
@@ -148,7 +148,7 @@ t.test('note.json', async (t) => {
 });
 
 t.test('note_bad_keys.json: every malformed key is rejected', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const d = await readJson<{
     badSignerKeys: string[];
     badVerifierKeys: string[];
@@ -185,7 +185,7 @@ interface RealEntry {
 }
 
 t.test('sum.golang.org genuine notes', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const d = await readJson<{ verifierKey: string; entries: RealEntry[] }>(
     'sumdb-real',
     'sum_golang_org.json',

@@ -31,7 +31,7 @@ interface Table {
 }
 
 t.test('semver.json', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const d = await readJson<Table>('xmod-tables', 'semver.json');
   t.equal(d.cases.length, 32);
   for (const c of [...d.cases, ...d.extraGenerated]) {

@@ -92,7 +92,7 @@ class Remote {
 }
 
 t.test('sumdb_client_test.json (tile height 2)', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const d = await readJson<ClientJson>('sumdb', 'sumdb_client_test.json');
   const texts = new Map<string, string>();
   for (const r of d.remote)
@@ -237,7 +237,7 @@ interface FixtureJson {
 
 for (const fixture of ['sumdb-fixture-real', 'sumdb-fixture-600']) {
   t.test(fixture, async (t) => {
-    if (!conformance(t)) return;
+    conformance(t);
     const d = await readJson<FixtureJson>('sumdb', fixture, 'fixture.json');
     const serve = (requests: string[]): SumdbTransportLike => ({
       async get(path) {

@@ -78,7 +78,7 @@ interface TlogJson {
 }
 
 t.test('tlog.json', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const d = await readJson<TlogJson>('xmod-tables', 'tlog.json');
 
   t.test('hashes', async (t) => {
@@ -197,7 +197,7 @@ interface Tree100 {
 }
 
 t.test('tlog_tree100.json', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const d = await readJson<Tree100>('xmod-tables', 'tlog_tree100.json');
   const all: Hash[] = [];
   const reader: HashReader = { readHashes: (ix) => ix.map((i) => all[i]!) };

@@ -20,7 +20,7 @@ interface FixtureSum {
 
 /** The real go command against modgate in front of the fake upstream (GOSUMDB=off). */
 t.test('go mod download, go list -versions and go get @latest through modgate', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const modules = await loadTxtarModules(td('go', 'mod'));
   const up = await startFakeUpstream(modules);
   const dir = t.testdir();

@@ -21,7 +21,7 @@ interface FixtureSum {
  * mistake makes go fail with SECURITY ERROR.
  */
 t.test('go verifies through modgate with GOSUMDB on', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const sums = (await readJson<FixtureSum[]>('go', 'mod_fixture_sums.json')).filter(
     (s) => s.checkErr === '<nil>' && s.module !== 'rsc.io/badzip',
   );

@@ -31,6 +31,12 @@ t.test('per-upstream credentials: basic and bearer, from config or env', async (
     },
   });
   t.teardown(() => gw.close());
+  t.same(
+    seen.map((s) => s.auth).sort(),
+    [`Basic ${Buffer.from('svc:pw').toString('base64')}`, 'Bearer tok-from-env'],
+    'the start-up probe carries each upstream its own credentials',
+  );
+  seen.length = 0;
   const res = await request(`${gw.url}/example.com/m/@v/list`);
   t.equal(res.statusCode, 404);
   await res.body.dump();

@@ -89,7 +89,10 @@ t.test('verified artifacts are served with their evidence', async (t) => {
   t.equal(res.status, 200);
   const evidence = (await files(dir, 'cache')).find((f) => f.endsWith('v1.0.0.zip.evidence.json'));
   t.ok(evidence, 'evidence stored beside the artifact');
-  const ev = JSON.parse(await readFile(evidence!, 'utf8'));
+  // The evidence is sealed with the state key: an envelope around the JSON body.
+  const sealed = JSON.parse(await readFile(evidence!, 'utf8'));
+  t.match(sealed.mac, /^[0-9a-f]{64}$/);
+  const ev = JSON.parse(sealed.body);
   t.equal(ev.method, 'sumdb');
   t.match(ev.h1, /^h1:/);
   t.type(ev.sumdb.treeSize, 'number');

@@ -18,8 +18,11 @@ export async function startTestGateway(
     http: { retries: 1, retryBaseMs: 5, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 },
     ...raw,
   });
-  return startGateway(config, {
+  const gw = await startGateway(config, {
     logger: pino({ level: process.env.MODGATE_TEST_LOG ?? 'silent' }),
     ...parts,
   });
+  // Tests count upstream requests: the start-up probe's are done before the test begins.
+  await gw.probed;
+  return gw;
 }

@@ -8,25 +8,28 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /**
- * Go's own known-answer vectors live beside the checkout in ../shared/testdata
- * (override with MODGATE_TESTDATA). They are read in place, never copied.
+ * Go's own known-answer vectors, committed in test/vectors (see its README for
+ * sources and licenses). MODGATE_TESTDATA may point at another copy with the
+ * same layout, e.g. a newer set beside the checkout.
  */
-export const testdataDir =
-  process.env.MODGATE_TESTDATA ?? path.resolve(repoRoot, '../shared/testdata');
+export const testdataDir = process.env.MODGATE_TESTDATA
+  ? path.resolve(process.env.MODGATE_TESTDATA)
+  : path.resolve(repoRoot, 'test/vectors');
 
-export function hasTestdata(): boolean {
-  return existsSync(path.join(testdataDir, 'README.md'));
+export function hasTestdata(dir = testdataDir): boolean {
+  return existsSync(path.join(dir, 'README.md'));
 }
 
 /**
- * Guard for conformance suites: when the vectors are absent the suite says so
- * in one line and skips itself (the only skip allowed in main).
+ * Guard for conformance suites. The vectors are part of the project, so their
+ * absence is a broken checkout or a wrong override: the suite fails loudly
+ * rather than skipping, since a skipped conformance suite proves nothing.
  */
-export function conformance(t: Test): boolean {
-  if (hasTestdata()) return true;
-  t.comment(`conformance vectors not found at ${testdataDir}: skipping this suite`);
-  t.plan(0, 'conformance vectors absent');
-  return false;
+export function conformance(t: Test, dir = testdataDir): true {
+  if (hasTestdata(dir)) return true;
+  const message = `conformance vectors not found at ${dir} (test/vectors, or MODGATE_TESTDATA)`;
+  t.fail(message);
+  throw new Error(message);
 }
 
 export function td(...parts: string[]): string {

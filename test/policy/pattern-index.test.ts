@@ -34,7 +34,7 @@ t.test('the index agrees with Go prefix-pattern matching', async (t) => {
 });
 
 t.test('the index agrees with the x/mod matchPrefixPatterns vectors', async (t) => {
-  if (!conformance(t)) return;
+  conformance(t);
   const { matchPrefixPatterns: cases } = await readJson<{
     matchPrefixPatterns: Array<{ globs: string; target: string; want: boolean }>;
   }>('xmod-tables', 'module.json');

@@ -29,8 +29,17 @@ t.test('fetchChain lists pins of an untrusted chain, root included when trusted'
     [spkiPin(chain.leaf.x509), spkiPin(chain.intermediate.x509)],
     'what the server sent',
   );
-  t.equal(untrusted.lines[0], `${spkiPin(chain.leaf.x509)}  CN=localhost`);
-  t.match(untrusted.lines[1], /^sha256\/\S+ {2}CN=Test Intermediate CA, O=modgate tests$/);
+  t.equal(untrusted.lines[0], `${spkiPin(chain.leaf.x509)}  CN=localhost  <- leaf`);
+  t.match(
+    untrusted.lines[1],
+    /^sha256\/\S+ {2}CN=Test Intermediate CA, O=modgate tests {2}<- CA: pin this one$/,
+    'the top CA of what was sent is the one to pin',
+  );
+  t.match(untrusted.verdict[0], /^chain: NOT trusted by the system roots \(/);
+  t.equal(
+    untrusted.verdict[1],
+    `to pin: pins: { "127.0.0.1": ["${spkiPin(chain.intermediate.x509)}"] }  (see docs/pins.md)`,
+  );
 
   const trusted = await fetchChain(`${srv.url}/path`, { ca: [chain.root.certPem] });
   t.equal(trusted.authorized, true);
@@ -42,6 +51,13 @@ t.test('fetchChain lists pins of an untrusted chain, root included when trusted'
     trusted.certs.map((c) => c.selfSigned),
     [false, false, true],
   );
+  t.same(
+    trusted.certs.map((c) => c.pinThis),
+    [false, false, true],
+    'the root is marked',
+  );
+  t.equal(trusted.verdict[0], 'chain: trusted by the system roots plus --ca');
+  t.match(trusted.lines[2], /<- CA: pin this one$/);
 });
 
 t.test('fetchChain through a CONNECT proxy, and failures', async (t) => {

@@ -15,6 +15,7 @@
  * | SUMDB_BAD_RESPONSE | a response is malformed (bad record, tree note, record id)     |
  * | SUMDB_BAD_REQUEST  | the module path, version or tile height is not acceptable      |
  * | CHECKSUM_MISMATCH  | checkHashes/verifyGoSumLine: a hash differs from the database  |
+ * | SUMDB_STATE_INVALID| the stored tree head does not verify with the configured key   |
  * | NOTE_*             | from note.ts: a signed head does not verify with the key       |
  */
 import { ModgateError, isModgateError } from '../../errors.js';
@@ -168,20 +169,37 @@ export class SumdbClient {
     return this.initDone;
   }
 
+  /**
+   * Checks, without any network request, that the stored tree head verifies
+   * with the configured key (as the go command does at start). A head that
+   * does not stops the start: resetting it silently would let whoever wrote
+   * it, or a key swap, roll the gateway back to trusting any tree.
+   */
+  async checkStoredHead(): Promise<void> {
+    const msg = await this.opts.store.getHead(this.name);
+    if (msg) this.openStoredHead(msg);
+  }
+
+  private openStoredHead(msg: Buffer): Tree {
+    try {
+      return parseTree(openNote(msg, [this.verifier]).text);
+    } catch (err) {
+      const where = this.opts.store.location?.(this.name) ?? 'the checksum database state';
+      throw new ModgateError(
+        'SUMDB_STATE_INVALID',
+        `the stored tree head of ${this.name} (${where}) does not verify with the configured key: ${(err as Error).message}. ` +
+          'If the key was changed on purpose, move that file away; otherwise the state was tampered with.',
+        { name: this.name, file: where },
+        { cause: err },
+      );
+    }
+  }
+
   /** Loads the stored head and checks it against its own tiles, as Go's client does at start. */
   private async loadStoredHead(): Promise<void> {
     const msg = await this.opts.store.getHead(this.name);
     if (!msg) return;
-    let tree: Tree;
-    try {
-      tree = parseTree(openNote(msg, [this.verifier]).text);
-    } catch (err) {
-      this.opts.logger?.warn?.(
-        { err, name: this.name },
-        'ignoring stored checksum database head that does not verify with the configured key',
-      );
-      return;
-    }
+    const tree = this.openStoredHead(msg);
     if (!(await treeHash(tree.n, this.reader(tree))).equals(tree.hash)) {
       throw new ModgateError(
         'SUMDB_BAD_TILE',

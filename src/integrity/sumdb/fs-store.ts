@@ -46,7 +46,6 @@ function safeTile(p: string): string {
   return path.join(...p.split('/'));
 }
 
-/** Writes data to file atomically (temp file, fsync, rename, fsync of the directory). */
 /** Atomic replace (temp file, fsync, rename, fsync of the folder), creating the folder first. */
 export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
@@ -67,6 +66,10 @@ export class FsSumdbStore implements SumdbStore {
 
   private base(name: string): string {
     return path.join(this.dir, safeName(name));
+  }
+
+  location(name: string): string {
+    return path.join(this.base(name), 'latest');
   }
 
   getHead(name: string): Promise<Buffer | null> {

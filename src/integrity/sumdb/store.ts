@@ -26,6 +26,8 @@ export interface SumdbStore {
   getTile(name: string, path: string): Promise<Buffer | null>;
   putTile(name: string, path: string, data: Buffer): Promise<void>;
   putEvidence(name: string, evidence: ForkEvidence): Promise<void>;
+  /** Where the state of a database lives, for error messages (a file path). */
+  location?(name: string): string;
 }
 
 /** A SumdbStore in memory (tests, or when no state directory is configured). */

@@ -1,0 +1,100 @@
+/** The two proxies under test, each a separate process in front of one upstream URL. */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { spawnGateway, type Child } from '../lib.js';
+import { SUMDB_KEY, SUMDB_NAME } from './project.js';
+
+/**
+ * `modgate serve` with `upstream` as its only upstream and the checksum
+ * database (the real key) reached at `upstream`/sumdb/. Plain HTTP on loopback,
+ * as the direct path and the peer are: the comparison is of the work each
+ * proxy does, not of TLS.
+ */
+export function startModgate(upstream: string, dataDir: string): Promise<Child> {
+  return spawnGateway(
+    [
+      '--insecure-http',
+      '--allow-http-upstream',
+      '--upstream',
+      upstream,
+      '--sumdb',
+      `${SUMDB_KEY} ${upstream}/sumdb/${SUMDB_NAME}`,
+      '--data',
+      dataDir,
+    ],
+    {
+      MODGATE_PINNING: 'optional',
+      MODGATE_PRIVATE: '',
+      MODGATE_NO_SUMDB: '',
+      MODGATE_LOG__LEVEL: 'error',
+    },
+  );
+}
+
+export interface Peer {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The goproxy peer (bench/peers/goproxy) with its disk cache in `cacheDir`.
+ * `sumdb` is the GOSUMDB its fetcher checks downloads against ("off": zip
+ * rules only). Reusable by any scenario that needs a second proxy to compare with.
+ */
+export async function startGoproxyPeer(
+  bin: string,
+  upstream: string,
+  cacheDir: string,
+  sumdb: string,
+): Promise<Peer> {
+  const proc = spawn(
+    bin,
+    [
+      '-cache',
+      cacheDir,
+      '-upstream',
+      upstream,
+      '-sumdb',
+      sumdb,
+      '-sumdb-name',
+      SUMDB_NAME,
+      '-sumdb-url',
+      `${upstream}/sumdb/${SUMDB_NAME}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: process.env.HOME } },
+  );
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    proc.on('exit', (code) => reject(new Error(`goproxy peer exited ${code}: ${err}`)));
+  });
+  return {
+    url,
+    pid: proc.pid!,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+/** User + system CPU seconds a process has used so far (/proc/<pid>/stat, fields 14 and 15). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces; fields are counted after its ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / CLOCK_TICKS;
+}
+
+// sysconf(_SC_CLK_TCK) is 100 on every Linux that Node supports.
+const CLOCK_TICKS = 100;

@@ -1,0 +1,81 @@
+import { createHash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import { ModgateError } from '../errors.js';
+
+export interface Expected {
+  sha256: string;
+  size: number;
+}
+
+/** sha256 and length of a buffer against the evidence. */
+export function matches(bytes: Buffer, want: Expected): boolean {
+  return (
+    bytes.length === want.size && createHash('sha256').update(bytes).digest('hex') === want.sha256
+  );
+}
+
+/**
+ * Passes a stored artifact through while hashing it. The newest chunk is
+ * held back until the next one arrives, and the last one until the hash is
+ * checked: on a mismatch the stream fails before the final bytes leave, so a
+ * client never receives a complete (Content-Length long) tampered body.
+ */
+export function verifyingStream(
+  source: Readable,
+  want: Expected,
+  onMismatch: (reason: string) => Promise<void>,
+): Readable {
+  const hash = createHash('sha256');
+  let size = 0;
+  let held: Buffer | undefined;
+  const check = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      size += chunk.length;
+      const out = held;
+      held = chunk;
+      if (size > want.size) return fail('is longer than its evidence', cb);
+      cb(null, out);
+    },
+    flush(cb) {
+      if (size !== want.size) return fail(`has ${size} bytes, its evidence ${want.size}`, cb);
+      if (hash.digest('hex') !== want.sha256)
+        return fail('does not hash to the sha256 of its evidence', cb);
+      cb(null, held);
+    },
+  });
+  function fail(reason: string, cb: (err: Error) => void): void {
+    held = undefined;
+    source.unpipe(check);
+    source.destroy();
+    onMismatch(reason).then(
+      () => cb(tampered(reason)),
+      () => cb(tampered(reason)),
+    );
+  }
+  source.on('error', (err) => check.destroy(err));
+  return source.pipe(check);
+}
+
+/** Hashes a whole stored artifact; resolves with the reason of a mismatch, or null. */
+export async function checkWhole(source: Readable, want: Expected): Promise<string | null> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+    if (size > want.size) {
+      source.destroy();
+      return 'is longer than its evidence';
+    }
+  }
+  if (size !== want.size) return `has ${size} bytes, its evidence ${want.size}`;
+  return hash.digest('hex') === want.sha256 ? null : 'does not hash to the sha256 of its evidence';
+}
+
+export function tampered(reason: string): ModgateError {
+  return new ModgateError(
+    'CACHE_TAMPERED',
+    `SECURITY ERROR: a cached artifact ${reason}; it is quarantined and will be fetched again`,
+  );
+}
