@@ -115,7 +115,7 @@ t.test('a bad-token flood is aggregated per client, code and second', async (t) 
   }
   t.same([...statuses], [[401, N]], 'every flood request is refused with 401');
   const seconds = Math.ceil((Date.now() - started) / 1000) + 1;
-  t.equal(up.hits.size, 0, 'nothing reached the upstream');
+  t.equal(up.count('.zip'), 0, 'no module request reached the upstream');
   const metrics = await (await gw.app.inject({ url: '/metrics', headers: auth })).body;
   await gw.close();
   const access = (await trail(dir)).filter(
@@ -124,8 +124,9 @@ t.test('a bad-token flood is aggregated per client, code and second', async (t) 
   );
   const total = access.reduce((n, r) => n + r.count, 0);
   t.equal(total, N, 'the counts add up to every answer');
+  // Two clients, one code: at most burst + 1 records per client and second.
   t.ok(access.length <= 2 * seconds * 6, `${access.length} records for ${seconds}s`);
-  t.ok(access.length < 100, 'the trail stays small');
+  t.ok(access.length < N / 10, 'the trail stays small');
   t.ok(
     access.some((r) => r.count > 1 && r.window),
     'aggregated records carry their second',

@@ -35,9 +35,10 @@ t.test('one log line per request with its facts; one start line, after listen', 
     await gw.close();
     await up.close();
   });
-  const starts = log.lines().filter((l) => /listening/i.test(String(l.msg)));
+  await gw.probed;
+  const starts = log.lines().filter((l) => /listening|serving on/i.test(String(l.msg)));
   t.equal(starts.length, 1, 'one start line');
-  t.match(starts[0], { msg: `modgate listening on ${gw.url}`, url: gw.url });
+  t.match(starts[0], { msg: new RegExp(`^modgate serving on ${gw.url};`), url: gw.url });
   t.notOk(
     log.lines().some((l) => String(l.msg).startsWith('Server listening')),
     "fastify's own line is gone",
