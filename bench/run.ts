@@ -16,6 +16,7 @@ const scenarios: Record<string, () => Promise<Result[]>> = {
   cold: async () => (await import('./scenarios/cold.js')).coldFetch(),
   verify: async () => (await import('./scenarios/verify.js')).verifyThroughput(),
   rss: async () => (await import('./scenarios/rss.js')).rssBigZip(),
+  bombs: async () => (await import('./scenarios/bombs.js')).bombRss(),
   herd: async () => (await import('./scenarios/concurrency.js')).coldHerd(),
   policy: async () => (await import('./scenarios/policy.js')).policyCost(),
   clients: async () => (await import('./scenarios/concurrency.js')).manyClients(),

@@ -24,6 +24,12 @@ export interface RequestContext {
    * gone. Every piece of work done for this request alone listens to it.
    */
   signal: AbortSignal;
+  /**
+   * Why the client asks, when it says so (`x-modgate-purpose`, e.g.
+   * `preflight` from `modgate policy check`): recorded so that pre-flight
+   * traffic is told apart from builds.
+   */
+  purpose?: string;
 }
 
 export interface Reason {
@@ -87,6 +93,8 @@ export interface DecisionRecord {
   cache: 'hit' | 'miss' | 'stale';
   upstream?: string;
   evidence?: Evidence & { zipSha256?: string };
+  /** Defaults to ctx.purpose. */
+  purpose?: string;
 }
 
 export interface CompletionRecord {

@@ -29,6 +29,7 @@ export function linkFromEnv(): LinkOptions {
 }
 
 const CHUNK = 64 * 1024;
+const MODULE_PATH = /\/@v\/|\/@latest$|^\/sumdb\//;
 const sleep = (ms: number): Promise<void> =>
   ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
 
@@ -60,7 +61,7 @@ export interface Replay {
   url: string;
   /** Answers served, by path (a path asked twice counts twice). */
   hits: Map<string, number>;
-  /** Paths asked for that the recording does not hold (answered 404). */
+  /** Module and checksum-database paths asked for that the recording does not hold (answered 404). */
   misses: Set<string>;
   bytesSent(): number;
   close(): Promise<void>;
@@ -91,7 +92,8 @@ export async function startReplay(
     // Recorded as the client spelled it ("!" or "%21"); the relay records decoded paths.
     const urlPath = Object.hasOwn(manifest.answers, raw) ? raw : (decodePath(raw) ?? raw);
     const a = Object.hasOwn(manifest.answers, urlPath) ? manifest.answers[urlPath] : undefined;
-    if (!a) misses.add(urlPath);
+    // Only module and checksum-database paths can show a gap in the recording (not a probe of /).
+    if (!a && MODULE_PATH.test(urlPath)) misses.add(urlPath);
     hits.set(urlPath, (hits.get(urlPath) ?? 0) + 1);
     if (!a || a.status !== 200) return void res.writeHead(a?.status ?? 404).end('not found\n');
     const ext = /\.[a-z]+$/.exec(urlPath)?.[0] ?? '';

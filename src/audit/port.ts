@@ -64,6 +64,7 @@ export function auditPort(
 
 function accessEntry(r: AccessRecord): AccessEntry {
   return {
+    ...(r.ctx.purpose ? { purpose: r.ctx.purpose } : {}),
     type: 'access',
     requestId: r.ctx.requestId,
     ...(r.ctx.clientRequestId !== undefined ? { clientRequestId: r.ctx.clientRequestId } : {}),
@@ -83,7 +84,9 @@ function accessEntry(r: AccessRecord): AccessEntry {
 
 function toEntry(r: DecisionRecord): DecisionEntry {
   const ev = r.evidence;
+  const purpose = r.purpose ?? r.ctx.purpose;
   return {
+    ...(purpose ? { purpose } : {}),
     type: 'decision',
     time: new Date().toISOString(),
     requestId: r.ctx.requestId,

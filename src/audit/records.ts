@@ -111,6 +111,8 @@ export interface DecisionEntry {
   cache: 'hit' | 'miss';
   upstream?: string;
   evidence?: Evidence;
+  /** `preflight` for `modgate policy check` traffic; absent for builds. */
+  purpose?: string;
 }
 
 export interface CompletionEntry {
@@ -132,6 +134,7 @@ export interface AccessEntry {
   type: 'access';
   time?: string;
   requestId: string;
+  purpose?: string;
   clientRequestId?: string;
   client: { id: string; method: string; groups: string[]; address: string };
   kind: string;

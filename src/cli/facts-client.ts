@@ -4,37 +4,82 @@ import { escapePath, escapeVersion } from '../integrity/module.js';
 import { isRetracted, parseModFile } from '../integrity/modfile.js';
 import { highestForRetractions, parseList } from '../goproxy/facts.js';
 import type { ModuleFacts } from '../contracts.js';
+import { PURPOSE_HEADER } from '../http/purpose.js';
 
-/** Fetches policy facts (publish time, retraction, deprecation) through a running modgate. */
+export interface FactsSourceOptions {
+  ca?: string;
+  token?: string;
+  /** A dispatcher of its own (the config's pinned one); else an agent trusting `ca`. */
+  dispatcher?: Dispatcher;
+}
+
+/**
+ * Fetches policy facts (publish time, retraction, deprecation) from a GOPROXY
+ * (a running modgate, or the config's upstream). Every request says it is a
+ * pre-flight, so a gateway records it as such. A failed fetch is remembered
+ * (the first reason), so that the report says once why facts are missing.
+ */
 export class GatewayFacts {
   private readonly dispatcher: Dispatcher;
+  private readonly own: boolean;
+  private readonly token: string | undefined;
   private readonly latestMod = new Map<
     string,
     Promise<ReturnType<typeof parseModFile> | undefined>
   >();
+  failures = 0;
+  firstFailure: string | undefined;
 
   constructor(
-    private readonly base: string,
-    opts: { ca?: string; token?: string },
-    private readonly token = opts.token,
+    readonly base: string,
+    opts: FactsSourceOptions,
   ) {
-    this.dispatcher = new Agent(opts.ca ? { connect: { ca: readFileSync(opts.ca, 'utf8') } } : {});
+    this.token = opts.token;
+    this.own = !opts.dispatcher;
+    this.dispatcher =
+      opts.dispatcher ??
+      new Agent(opts.ca ? { connect: { ca: readFileSync(opts.ca, 'utf8') } } : {});
+  }
+
+  private fail(why: string): undefined {
+    this.failures++;
+    this.firstFailure ??= why;
+    return undefined;
   }
 
   private async get(p: string): Promise<string | undefined> {
-    const res = await request(`${this.base}${p}`, {
-      dispatcher: this.dispatcher,
-      ...(this.token ? { headers: { authorization: `Bearer ${this.token}` } } : {}),
-    });
-    const text = await res.body.text();
-    return res.statusCode === 200 ? text : undefined;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(`${this.base}${p}`, {
+        dispatcher: this.dispatcher,
+        headers: {
+          [PURPOSE_HEADER]: 'preflight',
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        },
+      });
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      return this.fail(`${this.base} unreachable: ${e.code ? `${e.code}: ` : ''}${e.message}`);
+    }
+    const text = await res.body.text().catch(() => '');
+    if (res.statusCode === 200) return text;
+    // Not found is an answer (the version has no such fact), anything else is a failure to learn it.
+    if (res.statusCode === 404 || res.statusCode === 410) return undefined;
+    return this.fail(
+      `${this.base} answered ${res.statusCode}: ${text.split('\n')[0]?.slice(0, 200)}`,
+    );
   }
 
   async forVersion(module: string, version: string): Promise<ModuleFacts> {
     const facts: ModuleFacts = {};
     const info = await this.get(`/${escapePath(module)}/@v/${escapeVersion(version)}.info`);
-    const time = info ? (JSON.parse(info) as { Time?: string }).Time : undefined;
-    if (time) facts.publishTime = time;
+    let time: string | undefined;
+    try {
+      time = info ? (JSON.parse(info) as { Time?: string }).Time : undefined;
+    } catch {
+      this.fail(`${this.base}: the .info of ${module}@${version} is not JSON`);
+    }
+    if (typeof time === 'string') facts.publishTime = time;
     let latest = this.latestMod.get(module);
     if (!latest) {
       latest = this.fetchLatestMod(module);
@@ -55,10 +100,14 @@ export class GatewayFacts {
     const target = list ? highestForRetractions(parseList(list)) : undefined;
     if (!target) return undefined;
     const text = await this.get(`/${escapePath(module)}/@v/${escapeVersion(target)}.mod`);
-    return text ? parseModFile(text) : undefined;
+    try {
+      return text ? parseModFile(text) : undefined;
+    } catch {
+      return this.fail(`${this.base}: the go.mod of ${module}@${target} does not parse`);
+    }
   }
 
-  close(): Promise<void> {
-    return this.dispatcher.close();
+  async close(): Promise<void> {
+    if (this.own) await this.dispatcher.close();
   }
 }

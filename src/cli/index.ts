@@ -8,6 +8,7 @@ import { registerDemo } from './demo.js';
 import { registerPolicy } from './policy.js';
 import { registerAudit } from './audit.js';
 import { modgateVersion } from './version.js';
+import { addExamples } from './examples.js';
 
 /** Registers every command; each lives in its own file under src/cli. */
 export function buildProgram(): Command {
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerPolicy(program);
   registerAudit(program);
   registerDemo(program);
+  addExamples(program);
   return program;
 }
 

@@ -12,6 +12,10 @@ import { parseRequirements } from '../policy/requirements.js';
 import { createGate } from '../wiring.js';
 import { GatewayFacts } from './facts-client.js';
 import { configFrom, withConfig } from './options.js';
+import { mapLimit } from './pool.js';
+import { factsNote, isFactGap, report } from './policy-report.js';
+import type { ModgateConfig } from '../config/types.js';
+import { createDispatcher, createRouter } from '../upstream-wiring.js';
 
 interface EvalOpts {
   config?: string;
@@ -23,6 +27,9 @@ interface EvalOpts {
   token?: string;
 }
 
+/** Lookups at once: enough to hide latency, few enough not to flood a gateway. */
+const JOBS = 8;
+
 const ANON = { id: 'cli', method: 'anonymous' as const, groups: [] as string[] };
 
 function common(cmd: Command): Command {
@@ -31,7 +38,7 @@ function common(cmd: Command): Command {
     .option('--data <file>', "policy data, YAML or JSON (default: the policy folder's data.yaml)")
     .option(
       '--gateway <url>',
-      'a running modgate to fetch facts from (publish time, retraction); default: $GOPROXY when it is http(s)',
+      'a running modgate to fetch facts from (publish time, retraction); default: the upstream serve would use',
     )
     .option(
       '--offline',
@@ -41,33 +48,60 @@ function common(cmd: Command): Command {
     .option('--token <token>', 'token for --gateway (default $MODGATE_TOKEN)');
 }
 
-async function context(
-  o: EvalOpts,
-): Promise<{ gate: RegoGate; facts?: GatewayFacts; close(): Promise<void> }> {
+interface Context {
+  gate: RegoGate;
+  facts?: GatewayFacts;
+  /** Why no facts are fetched at all (offline, no upstream). */
+  noFacts?: string;
+  close(): Promise<void>;
+}
+
+async function context(o: EvalOpts): Promise<Context> {
   const config = await configFrom(o, {
     'policy.path': o.policy,
     'policy.dataFile': o.data,
     'policy.mode': 'enforce',
   });
   const { gate, engine } = await createGate(config, pino({ level: 'silent' }), { watch: false });
-  const gw = o.offline ? undefined : (o.gateway ?? firstHttpProxy(process.env.GOPROXY));
-  const token = o.token ?? process.env.MODGATE_TOKEN;
-  const facts = gw
-    ? new GatewayFacts(gw.replace(/\/+$/, ''), {
-        ...(o.ca ? { ca: o.ca } : {}),
-        ...(token ? { token } : {}),
-      })
-    : undefined;
+  const src = await factsSource(o, config);
   return {
     gate,
-    ...(facts ? { facts } : {}),
-    close: async () => (engine.close(), await facts?.close()),
+    ...src,
+    close: async () => (engine.close(), await src.facts?.close(), await src.dispatcher?.close()),
   };
 }
 
-function firstHttpProxy(v: string | undefined): string | undefined {
-  const first = v?.split(/[,|]/)[0]?.trim();
-  return first && /^https?:\/\//.test(first) ? first : undefined;
+/**
+ * Facts come from --gateway (a modgate, trusted with --ca), else from the
+ * config's first http(s) upstream (GOPROXY, `go env GOPROXY`, the config file),
+ * reached as serve reaches it: through the pinned dispatcher.
+ */
+async function factsSource(
+  o: EvalOpts,
+  config: ModgateConfig,
+): Promise<{ facts?: GatewayFacts; noFacts?: string; dispatcher?: { close(): Promise<void> } }> {
+  if (o.offline) return { noFacts: 'offline (--offline)' };
+  if (o.gateway) {
+    const token = o.token ?? process.env.MODGATE_TOKEN;
+    return {
+      facts: new GatewayFacts(o.gateway.replace(/\/+$/, ''), {
+        ...(o.ca ? { ca: o.ca } : {}),
+        ...(token ? { token } : {}),
+      }),
+    };
+  }
+  const first = createRouter(config).publicUpstreams.find((e) => /^https?:\/\//.test(e.url));
+  if (!first)
+    return {
+      noFacts:
+        'no upstream to ask: GOPROXY (environment or go env), upstream in the config and --gateway name no http(s) proxy',
+    };
+  const dispatcher = await createDispatcher(config, pino({ level: 'silent' }));
+  const facts = new GatewayFacts(first.url.replace(/\/+$/, ''), {
+    dispatcher,
+    ...(o.token ? { token: o.token } : {}),
+  });
+  return { facts, dispatcher };
 }
 
 /** Evaluates one module version; missing facts that a rule needs deny with FACT_UNAVAILABLE. */
@@ -80,7 +114,7 @@ async function decide(
 ): Promise<{ decision: RawDecision; facts: ModuleFacts }> {
   let f: ModuleFacts = {};
   const unavailable: string[] = [];
-  if (facts) f = await facts.forVersion(module, version).catch(() => ({}));
+  if (facts) f = await facts.forVersion(module, version);
   const d = gate.evaluate({ kind, module, version, identity: ANON, facts: f });
   const raw = gate.engineData();
   if ((kind === 'zip' || kind === 'list') && (raw.minReleaseAgeHours ?? 0) > 0 && !f.publishTime)
@@ -91,7 +125,7 @@ async function decide(
     ...d.deny,
     ...unavailable.map((what) => ({
       code: 'FACT_UNAVAILABLE',
-      message: `${module}@${version}: ${what} unknown${facts ? '' : ' (offline)'}`,
+      message: `${module}@${version}: ${what} unknown`,
     })),
   ];
   return { decision: { allow: deny.length === 0, deny, warn: d.warn }, facts: f };
@@ -121,6 +155,8 @@ export function registerPolicy(program: Command): void {
             o.version,
             o.kind,
           );
+          const note = factsNote(ctx, decision.deny.some(isFactGap) ? 1 : 0);
+          if (note) process.stderr.write(`note: ${note}\n`);
           const input = buildInput(
             { kind: o.kind, module: o.module, version: o.version, identity: ANON, facts },
             ctx.gate.engineDataCompiled(),
@@ -138,7 +174,24 @@ export function registerPolicy(program: Command): void {
       'evaluate every requirement of a go.mod or go.sum (CI pre-flight): exit 1 on any denial',
     )
     .option('--format <fmt>', 'text or json', 'text')
-    .action(async (file: string, o: EvalOpts & { format: string }) => {
+    .option('--jobs <n>', `requirements checked at once (default ${JOBS}, at most 32)`)
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  modgate policy check go.sum\n' +
+        '  modgate policy check go.sum --gateway https://modgate.corp.example --ca certs/ca.pem --token "$MODGATE_TOKEN"\n' +
+        '  modgate policy check go.mod --offline --format json\n' +
+        '\nFacts (publish time, retraction) come from --gateway, else from the upstream serve would use\n' +
+        '(GOPROXY, go env GOPROXY, the config). Requests say x-modgate-purpose: preflight, so a gateway\n' +
+        'records them as pre-flight traffic. Exit 1 on any denial.',
+    )
+    .action(async (file: string, o: EvalOpts & { format: string; jobs?: string }) => {
+      const jobs = o.jobs === undefined ? JOBS : Number(o.jobs);
+      if (!Number.isInteger(jobs) || jobs < 1 || jobs > 32)
+        throw new ModgateError(
+          'USAGE',
+          `--jobs must be a whole number from 1 to 32, got ${o.jobs}`,
+        );
       const reqs = parseRequirements(
         file,
         await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
@@ -147,18 +200,18 @@ export function registerPolicy(program: Command): void {
       );
       const ctx = await context(o);
       try {
-        const results = [];
-        for (const r of reqs)
-          results.push({
-            ...r,
-            ...(await decide(ctx.gate, ctx.facts, r.module, r.version, r.kind)).decision,
-          });
+        const results = await mapLimit(reqs, jobs, async (r) => ({
+          ...r,
+          ...(await decide(ctx.gate, ctx.facts, r.module, r.version, r.kind)).decision,
+        }));
         const denied = results.filter((r) => !r.allow);
+        const gaps = results.filter((r) => r.deny.some(isFactGap)).length;
+        const note = factsNote(ctx, gaps);
         if (o.format === 'json')
           process.stdout.write(
-            `${JSON.stringify({ file, checked: results.length, denied: denied.length, results }, null, 2)}\n`,
+            `${JSON.stringify({ file, checked: results.length, denied: denied.length, ...(note ? { factsUnavailable: { requirements: gaps, note } } : {}), results }, null, 2)}\n`,
           );
-        else process.stdout.write(report(file, results));
+        else process.stdout.write(report(file, results, note));
         process.exitCode = denied.length ? 1 : 0;
       } finally {
         await ctx.close();
@@ -185,28 +238,4 @@ export function registerPolicy(program: Command): void {
       });
       process.exitCode = r.status ?? 1;
     });
-}
-
-function report(
-  file: string,
-  results: Array<{
-    module: string;
-    version: string;
-    kind: string;
-    allow: boolean;
-    deny: Array<{ code: string; message: string }>;
-    warn: Array<{ code: string; message: string }>;
-  }>,
-): string {
-  const lines = [
-    `modgate policy check ${file}: ${results.length} requirements, ${results.filter((r) => !r.allow).length} denied`,
-    '',
-  ];
-  for (const r of results) {
-    const mark = r.allow ? (r.warn.length ? 'WARN ' : 'ok   ') : 'DENY ';
-    lines.push(`${mark} ${r.module} ${r.version}${r.kind === 'mod' ? ' (go.mod only)' : ''}`);
-    for (const d of r.deny) lines.push(`        ${d.code}: ${d.message}`);
-    for (const w of r.warn) lines.push(`        warning ${w.code}: ${w.message}`);
-  }
-  return `${lines.join('\n')}\n`;
 }

@@ -31,6 +31,8 @@ export interface FakeUpstream {
   url: string;
   /** Request counts by URL path. */
   hits: Map<string, number>;
+  /** Counts of the x-modgate-purpose header values received ('' when absent). */
+  purposes: Map<string, number>;
   count(pathSuffix: string): number;
   add(m: FakeModule): void;
   remove(modulePath: string, version: string): void;
@@ -53,6 +55,7 @@ export async function startFakeUpstream(
 ): Promise<FakeUpstream> {
   const byKey = new Map<string, FakeModule>();
   const hits = new Map<string, number>();
+  const purposes = new Map<string, number>();
   const faults = new Map<string, Misbehaviour & { used?: number }>();
   const add = (m: FakeModule): void => void byKey.set(`${m.path}@${m.version}`, m);
   modules.forEach(add);
@@ -60,6 +63,8 @@ export async function startFakeUpstream(
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const p = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     hits.set(p, (hits.get(p) ?? 0) + 1);
+    const purpose = String(req.headers['x-modgate-purpose'] ?? '');
+    purposes.set(purpose, (purposes.get(purpose) ?? 0) + 1);
     const db = opts.sumdb;
     if (db && p.startsWith(`/sumdb/${db.name}/`)) {
       const sub = p.slice(`/sumdb/${db.name}`.length);
@@ -87,6 +92,7 @@ export async function startFakeUpstream(
   return {
     url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     hits,
+    purposes,
     count: (suffix) =>
       [...hits.entries()].filter(([p]) => p.endsWith(suffix)).reduce((n, [, c]) => n + c, 0),
     add,

@@ -85,6 +85,8 @@ function foldRune(cp: number): number {
 
 /** Go's strToFold: equal results iff the inputs are equal under simple Unicode case folding. */
 export function strToFold(s: string): string {
+  // Most names fold to themselves; returning the same string spares a copy per entry.
+  if (!/[^\x00-\x40\x5b-\x7f]/.test(s)) return s;
   let out = '';
   for (const c of s) out += String.fromCodePoint(foldRune(c.codePointAt(0)!));
   return out;

@@ -48,6 +48,31 @@ export async function openZipFile(file: string): Promise<ZipFile> {
   }
 }
 
+/**
+ * Serves the small reads of many small entries from one 1 MiB window, so
+ * that a zip of tens of thousands of files costs a few hundred reads, not
+ * one per entry. Large reads go straight to the file.
+ */
+export class ReadWindow implements ZipSource {
+  private buf: Buffer = Buffer.alloc(0);
+  private start = 0;
+  constructor(private readonly src: ZipSource) {}
+  get size(): number {
+    return this.src.size;
+  }
+  async read(pos: number, len: number): Promise<Buffer> {
+    if (len >= 64 << 10) return this.src.read(pos, len);
+    if (pos < this.start || pos + len > this.start + this.buf.length) {
+      if (pos < 0 || pos + len > this.src.size)
+        throw invalid('truncated: a read runs past the end');
+      const buf = await this.src.read(pos, Math.min(1 << 20, this.src.size - pos));
+      [this.buf, this.start] = [buf, pos];
+      return buf.subarray(0, len);
+    }
+    return this.buf.subarray(pos - this.start, pos - this.start + len);
+  }
+}
+
 export interface Inflated {
   sha256: Buffer;
   data?: Buffer;
@@ -56,7 +81,7 @@ export interface Inflated {
 /** Entries at most this large (stored and inflated) are inflated in one synchronous call. */
 const SMALL = 256 << 10;
 /** Read size for the stored bytes of larger entries, and the inflater's output chunk. */
-const PIECE = 1 << 20;
+const PIECE = 512 << 10;
 
 function overrun(name: string, declared: number, produced: number): ModgateError {
   return new ModgateError(
@@ -90,7 +115,10 @@ async function inflate(
     const raw = await src.read(start, csize);
     let out: { buffer: Buffer; engine: { bytesWritten: number } };
     try {
-      out = inflateRawSync(raw, { maxOutputLength: declared + 1, info: true }) as unknown as {
+      // A small output chunk: a zip of many tiny files would otherwise allocate 16 KiB per file.
+      const chunkSize = Math.max(64, Math.min(16 << 10, declared + 1));
+      const opts = { maxOutputLength: declared + 1, chunkSize, info: true };
+      out = inflateRawSync(raw, opts) as unknown as {
         buffer: Buffer;
         engine: { bytesWritten: number };
       };
@@ -122,7 +150,11 @@ async function inflateStream(
     inf.on('data', (b: Buffer) => {
       produced += b.length;
       if (produced > declared) return void inf.destroy(overrun(name, declared, produced));
-      sink(b);
+      try {
+        sink(b);
+      } catch (err) {
+        inf.destroy(err as Error);
+      }
     });
     inf.on('end', resolve);
     inf.on('error', reject);
@@ -141,7 +173,7 @@ async function inflateStream(
   try {
     await done;
   } catch (err) {
-    if (err instanceof ModgateError) throw err;
+    if (!String((err as NodeJS.ErrnoException).code).startsWith('Z_')) throw err;
     throw invalid(`bad deflate data in ${name}: ${(err as Error).message}`, { name });
   }
   if (inf.bytesWritten !== csize)
@@ -154,6 +186,7 @@ export async function digestEntry(
   d: ZipDirectory,
   i: number,
   keep: boolean,
+  onInflated?: (bytes: number) => void,
 ): Promise<Inflated> {
   const name = entryName(d, i).toString('utf8');
   const hash = createHash('sha256');
@@ -161,6 +194,7 @@ export async function digestEntry(
   let n = 0;
   let crc = 0;
   await inflate(src, d, i, name, (b) => {
+    onInflated?.(b.length);
     n += b.length;
     if (n > d.usize[i]!) throw overrun(name, d.usize[i]!, n);
     hash.update(b);
@@ -172,6 +206,8 @@ export async function digestEntry(
   if (crc >>> 0 !== d.crc[i]) throw invalid(`checksum error in ${name}`, { name });
   return { sha256: hash.digest(), ...(keep ? { data: Buffer.concat(chunks) } : {}) };
 }
+
+const STOPPED = new Error('stopped after another entry failed');
 
 /** Entries inflated at once: inflation runs in the thread pool while the main thread hashes. */
 const PARALLEL_ENTRIES = 3;
@@ -188,8 +224,15 @@ export async function digestAll(
   out: Buffer,
   want: (i: number) => boolean,
   keep: number,
+  onInflated?: (bytes: number) => void,
 ): Promise<Buffer | undefined> {
   const errors = new Map<number, unknown>();
+  const win = new ReadWindow(src);
+  // Entries in flight stop as soon as one fails: a bomb must not keep the others inflating.
+  const observe = (n: number): void => {
+    if (errors.size) throw STOPPED;
+    onInflated?.(n);
+  };
   let kept: Buffer | undefined;
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -197,11 +240,11 @@ export async function digestAll(
       const i = next++;
       if (!want(i)) continue;
       try {
-        const r = await digestEntry(src, d, i, i === keep);
+        const r = await digestEntry(win, d, i, i === keep, observe);
         r.sha256.copy(out, 32 * i);
         if (r.data) kept = r.data;
       } catch (err) {
-        errors.set(i, err);
+        if (err !== STOPPED) errors.set(i, err);
       }
     }
   };
@@ -212,8 +255,9 @@ export async function digestAll(
 
 /**
  * Copies the digests taken while the zip streamed in, when they describe
- * exactly the entries of the central directory (offset, name, method, sizes,
- * CRC-32); returns false, copying nothing usable, otherwise.
+ * exactly the entries of the central directory (offset, method, sizes,
+ * CRC-32: checkLocalHeaders has already proven that the local header at each
+ * offset names the same file); returns false otherwise.
  */
 export function fromStream(
   d: ZipDirectory,
@@ -225,13 +269,12 @@ export function fromStream(
     const s = streamed[i]!;
     const same =
       s.offset === d.offset[i] &&
-      s.name.equals(entryName(d, i)) &&
       s.method === d.method[i] &&
       s.compressedSize === d.csize[i] &&
       s.uncompressedSize === d.usize[i] &&
       s.crc32 === d.crc[i];
     if (!same) return false;
-    s.sha256.copy(out, 32 * i);
+    if (out.write(s.sha256, 32 * i, 32, 'latin1') !== 32) return false;
   }
   return true;
 }

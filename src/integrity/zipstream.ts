@@ -5,18 +5,20 @@ import { crc32, createInflateRaw } from 'node:zlib';
 /** One entry as seen while the zip streamed in: where it was, what it held, and its digest. */
 export interface StreamedEntry {
   offset: number;
-  name: Buffer;
   method: number;
   compressedSize: number;
   uncompressedSize: number;
   crc32: number;
-  sha256: Buffer;
+  /** The content's sha256, as 32 latin1 characters (a string costs far less than a Buffer). */
+  sha256: string;
 }
 
 const LOCAL = 0x04034b50;
 const CENTRAL = 0x02014b50;
 const DESCRIPTOR = 0x08074b50;
 const MAX_TOTAL = 500 * 1024 * 1024;
+/** Entries a verification accepts (MAX_ENTRIES in zip.ts); past that the list is dropped. */
+const MAX_STREAMED = 100_000;
 
 /**
  * A pass-through stream that inflates and hashes each entry of a zip from its
@@ -24,7 +26,7 @@ const MAX_TOTAL = 500 * 1024 * 1024;
  * nothing after the last byte. It is only an accelerator and decides nothing:
  * verifyModuleZip checks every layout and module rule on the finished file
  * either way, and takes these digests in place of inflating again only when
- * they match the central directory entry for entry (offset, name, method,
+ * they match the central directory entry for entry (offset, method,
  * sizes, CRC-32), so both paths accept exactly the same zips. Anything
  * unusual (stored entries of unknown size, unknown records, an entry
  * inflating past the size its local header declares, more than 500 MiB of
@@ -88,14 +90,13 @@ export class ZipStreamDigester extends Transform {
         const method = this.buf.readUInt16LE(8);
         const csize = this.buf.readUInt32LE(18);
         const usize = this.buf.readUInt32LE(22);
-        const head = this.consume(30 + nameLen + extraLen);
-        const name = Buffer.from(head.subarray(30, 30 + nameLen));
+        this.consume(30 + nameLen + extraLen);
+        if (this.out.length >= MAX_STREAMED) return void (this.state = 'failed');
         if ((method !== 0 && method !== 8) || (method === 0 && flags & 8) || csize === 0xffffffff)
           return void (this.state = 'failed');
         this.cur = {
           e: {
             offset,
-            name,
             method,
             compressedSize: method === 0 ? csize : 0,
             uncompressedSize: 0,
@@ -203,7 +204,7 @@ export class ZipStreamDigester extends Transform {
       ...c.e,
       uncompressedSize: c.n,
       crc32: c.crc >>> 0,
-      sha256: c.hash.digest(),
+      sha256: c.hash.digest().toString('latin1'),
     });
     this.cur = undefined;
     this.inflater = undefined;

@@ -311,6 +311,15 @@ const RETRYABLE_CODES = new Set([
   'UND_ERR_CLOSED',
 ]);
 
+/** Node's TLS verification failures that an interception CA unknown to modgate causes. */
+const UNTRUSTED_CHAIN = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+]);
+
 /** Maps network and undici errors to ModgateError, keeping pin and other coded errors. */
 export function toUpstreamError(err: unknown, upstream: string): ModgateError {
   if (isModgateError(err)) return err;
@@ -320,9 +329,12 @@ export function toUpstreamError(err: unknown, upstream: string): ModgateError {
   const code = String((err as NodeJS.ErrnoException | undefined)?.code ?? '');
   const timeout = code.includes('TIMEOUT') || code === 'ETIMEDOUT';
   const message = err instanceof Error ? err.message : String(err);
+  const hint = UNTRUSTED_CHAIN.has(code)
+    ? `\nthe chain is not trusted: behind a TLS-inspecting proxy, put its CA in extraCaFile and pin it (\`modgate pins ${shown}\`, docs/pins.md)`
+    : '';
   return new ModgateError(
     timeout ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNAVAILABLE',
-    `upstream ${shown}: ${message}${code ? ` (${code})` : ''}`,
+    `upstream ${shown}: ${message}${code ? ` (${code})` : ''}${hint}`,
     { upstream: shown, retryable: RETRYABLE_CODES.has(code) },
     { cause: err },
   );

@@ -79,6 +79,16 @@ export function pinsFor(source: PinSource, host: string): readonly string[] | un
   return dot > 0 ? get(`*${h.slice(dot)}`) : undefined;
 }
 
+/** UPSTREAM_UNPINNED, with the way to get a pin. */
+function unpinned(host: string, url = `https://${host}`): ModgateError {
+  return new ModgateError(
+    'UPSTREAM_UNPINNED',
+    `no TLS key pins are configured for ${host}\n` +
+      `see its chain with \`modgate pins ${url}\` and add the CA's pin under pins."${host}"; see docs/pins.md`,
+    { host },
+  );
+}
+
 function checkAll(source: PinSource): void {
   if (typeof source === 'function') return;
   for (const pins of source instanceof Map ? source.values() : Object.values(source))
@@ -108,10 +118,7 @@ export function pinCheck(
     const host = normalizeHost(hostname);
     const pins = pinsFor(opts.pins, host);
     if (!pins || pins.length === 0) {
-      if (opts.pinning === 'required')
-        return new ModgateError('UPSTREAM_UNPINNED', `no TLS key pins are configured for ${host}`, {
-          host,
-        });
+      if (opts.pinning === 'required') return unpinned(host);
       opts.onPinEvent?.({ kind: 'unpinned', host });
       return undefined;
     }
@@ -188,10 +195,7 @@ export class PinnedDispatcher extends Dispatcher {
     if (origin.protocol === 'https:' && this.#opts.pinning === 'required') {
       const host = normalizeHost(origin.hostname);
       const pins = pinsFor(this.#opts.pins, host);
-      if (!pins || pins.length === 0)
-        throw new ModgateError('UPSTREAM_UNPINNED', `no TLS key pins are configured for ${host}`, {
-          host,
-        });
+      if (!pins || pins.length === 0) throw unpinned(host, origin.origin);
     }
     return this.#current.dispatch(options, handler);
   }

@@ -20,7 +20,16 @@ export type RedirectRule = 'none' | 'same-origin' | string[];
 export function redirectRules(
   config: Record<string, RedirectRule>,
 ): (upstream: string) => RedirectRule {
-  const entries = Object.entries(config).map(([k, rule]) => ({ prefix: new URL(k), rule }));
+  const entries = Object.entries(config).map(([k, rule]) => {
+    try {
+      return { prefix: new URL(k), rule };
+    } catch {
+      throw new ModgateError(
+        'CONFIG_INVALID',
+        `followRedirects key ${JSON.stringify(k)} is not a URL`,
+      );
+    }
+  });
   entries.sort((a, b) => b.prefix.pathname.length - a.prefix.pathname.length);
   return (upstream) => {
     const u = new URL(upstream);
@@ -116,7 +125,7 @@ export async function checkRedirect(
 function refuse(upstream: URL, from: URL, target: string, why: string): ModgateError {
   return new ModgateError(
     'UPSTREAM_REDIRECT',
-    `upstream ${redactUrl(upstream)} redirected ${redactUrl(from)} to ${target}: refused, ${why}`,
-    { upstream: redactUrl(upstream), target },
+    `upstream ${upstream.origin} redirected ${redactUrl(from)} to ${target}: refused, ${why}`,
+    { upstream: upstream.origin, target },
   );
 }

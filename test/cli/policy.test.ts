@@ -197,3 +197,120 @@ t.test(
     t.match(JSON.parse(young.stdout).decision.deny, [{ code: 'MIN_RELEASE_AGE' }]);
   },
 );
+
+t.test(
+  'policy check takes the upstream from go env as serve does, and marks its requests as pre-flight',
+  async (t) => {
+    const dir = t.testdir();
+    const data = path.join(dir, 'data.yaml');
+    await writeFile(data, YAML.stringify({ minReleaseAgeHours: 24 }));
+    const up = await startFakeUpstream([
+      await makeModule('example.com/old', 'v1.0.0', {}, '2020-01-01T00:00:00Z'),
+      await makeModule('example.com/young', 'v1.0.0', {}, new Date().toISOString()),
+    ]);
+    t.teardown(() => up.close());
+    const goenv = path.join(dir, 'go.env');
+    await writeFile(goenv, `GOPROXY=${up.url}\n`);
+    const sum = path.join(dir, 'go.sum');
+    await writeFile(
+      sum,
+      [
+        'example.com/old v1.0.0 h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+        'example.com/young v1.0.0 h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+        '',
+      ].join('\n'),
+    );
+    const r = await modgate(['policy', 'check', sum, '--data', data], {
+      cwd: dir,
+      env: {
+        GOPROXY: undefined,
+        GOENV: goenv,
+        GOFLAGS: '',
+        MODGATE_CONFIG: '',
+        MODGATE_ALLOW_HTTP_UPSTREAM: 'true',
+        MODGATE_PINNING: 'optional',
+      },
+    });
+    t.equal(r.code, 1, r.stdout + r.stderr);
+    t.match(r.stdout, /2 requirements, 1 denied/);
+    t.match(
+      r.stdout,
+      /ok    example\.com\/old v1\.0\.0/,
+      'the publish time came from go env GOPROXY',
+    );
+    t.match(r.stdout, /DENY  example\.com\/young v1\.0\.0\n\s+MIN_RELEASE_AGE/);
+    t.notMatch(r.stdout, /FACT_UNAVAILABLE/);
+    t.ok(up.count('.info') >= 2, 'the upstream was asked');
+    t.same(
+      [...up.purposes.keys()],
+      ['preflight'],
+      'every request says x-modgate-purpose: preflight',
+    );
+  },
+);
+
+t.test('missing facts are explained once, with the fix, not per requirement', async (t) => {
+  const dir = t.testdir();
+  const data = path.join(dir, 'data.yaml');
+  await writeFile(data, YAML.stringify({ minReleaseAgeHours: 24, denyRetracted: true }));
+  const sum = path.join(dir, 'go.sum');
+  const lines: string[] = [];
+  for (let i = 0; i < 30; i++)
+    lines.push(`example.com/m${i} v1.0.0 h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`);
+  await writeFile(sum, `${lines.join('\n')}\n`);
+  const off = await modgate(['policy', 'check', sum, '--data', data, '--offline'], { env });
+  t.equal(off.code, 1, 'still fails closed');
+  t.match(off.stdout, /30 requirements, 30 denied/);
+  t.equal(off.stdout.match(/facts unavailable for/g)?.length, 1, 'said once');
+  t.match(
+    off.stdout,
+    /note: facts unavailable for 30 requirement\(s\): offline \(--offline\); fix: .*--gateway/,
+  );
+  t.notMatch(off.stdout, /^\s+FACT_UNAVAILABLE/m, 'no per-requirement message lines');
+  t.match(
+    off.stdout,
+    /DENY  example\.com\/m0 v1\.0\.0  \[FACT_UNAVAILABLE: publish time \(cool-down\) unknown, retraction unknown\]\n/,
+  );
+  // An unreachable upstream: the failure is named once.
+  const closed = await startFakeUpstream([]);
+  const url = closed.url;
+  await closed.close();
+  const down = await modgate(['policy', 'check', sum, '--data', data, '--format', 'json'], {
+    env: { ...env, GOPROXY: url, MODGATE_ALLOW_HTTP_UPSTREAM: 'true', MODGATE_PINNING: 'optional' },
+  });
+  t.equal(down.code, 1);
+  const j = JSON.parse(down.stdout);
+  t.equal(j.factsUnavailable.requirements, 30);
+  t.match(
+    j.factsUnavailable.note,
+    new RegExp(`lookups failed, first: ${url.replace(/\./g, '\\.')} unreachable`),
+  );
+});
+
+t.test('policy check through --gateway: concurrent, counted, marked', async (t) => {
+  const dir = t.testdir();
+  const data = path.join(dir, 'data.yaml');
+  await writeFile(data, YAML.stringify({ minReleaseAgeHours: 24 }));
+  const mods = [];
+  for (let i = 0; i < 12; i++)
+    mods.push(await makeModule(`example.com/p${i}`, 'v1.0.0', {}, '2020-01-01T00:00:00Z'));
+  const up = await startFakeUpstream(mods);
+  const gw = await startTestGateway(path.join(dir, 'gw'), { upstream: up.url });
+  t.teardown(async () => {
+    await gw.close();
+    await up.close();
+  });
+  const sum = path.join(dir, 'go.sum');
+  await writeFile(
+    sum,
+    mods.map((m) => `${m.path} v1.0.0 h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`).join('\n') +
+      '\n',
+  );
+  const r = await modgate(['policy', 'check', sum, '--data', data, '--gateway', gw.url], { env });
+  t.equal(r.code, 0, r.stdout);
+  t.match(r.stdout, /12 requirements, 0 denied/);
+  t.equal(up.count('.info'), 12, 'one .info per requirement reached the upstream');
+  const bad = await modgate(['policy', 'check', sum, '--jobs', '0', '--offline'], { env });
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /^error: USAGE: --jobs must be/);
+});

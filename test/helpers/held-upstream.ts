@@ -14,6 +14,11 @@ export async function startHeldUpstream(modules: FakeModule[], hold: RegExp) {
     files.set(`${base}.info`, Buffer.from(m.info));
     files.set(`${base}.mod`, Buffer.from(m.mod));
     files.set(`${base}.zip`, m.zip);
+    const list = `/${m.path}/@v/list`;
+    files.set(
+      list,
+      Buffer.concat([files.get(list) ?? Buffer.alloc(0), Buffer.from(`${m.version}\n`)]),
+    );
   }
   const hits = new Map<string, number>();
   const held: Array<{ path: string; send: () => void }> = [];

@@ -292,7 +292,10 @@ t.test('UpstreamClient surfaces the pin codes unchanged and does not retry them'
     retries: 2,
     retryBaseMs: 1,
   });
-  await t.rejects(c2.get(srv.url, '/x'), { code: 'UPSTREAM_UNPINNED' });
+  await t.rejects(c2.get(srv.url, '/x'), {
+    code: 'UPSTREAM_UNPINNED',
+    message: `no TLS key pins are configured for 127.0.0.1\nsee its chain with \`modgate pins ${srv.url}\` and add the CA's pin under pins."127.0.0.1"; see docs/pins.md`,
+  });
   await t.rejects(c2.get('http://127.0.0.1:9', '/x'), { code: 'UPSTREAM_INSECURE' });
   t.equal(srv.requests, 0);
 });
