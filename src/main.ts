@@ -168,6 +168,7 @@ export async function startGateway(
     },
   });
   metrics.inflightSource = () => artifacts.inflight;
+  metrics.queueSource = () => cap.waiting;
   const metadata = new MetadataService({
     store,
     client,

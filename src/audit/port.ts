@@ -64,6 +64,7 @@ export function auditPort(
 
 function accessEntry(r: AccessRecord): AccessEntry {
   return {
+    ...(r.ctx.purpose ? { purpose: r.ctx.purpose } : {}),
     type: 'access',
     requestId: r.ctx.requestId,
     ...(r.ctx.clientRequestId !== undefined ? { clientRequestId: r.ctx.clientRequestId } : {}),

@@ -134,6 +134,7 @@ export interface AccessEntry {
   type: 'access';
   time?: string;
   requestId: string;
+  purpose?: string;
   clientRequestId?: string;
   client: { id: string; method: string; groups: string[]; address: string };
   kind: string;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { configFrom, withConfig } from './options.js';
-import { redactConfig } from '../config/redact.js';
+import { createRedactor, redactConfig } from '../config/redact.js';
 import type { ModgateConfig } from '../config/types.js';
 import { parseGoSumdb } from '../integrity/sumdb/gosumdb.js';
 import { createRouter } from '../upstream-wiring.js';
@@ -14,11 +14,13 @@ export function effectiveOf(config: ModgateConfig): { upstream: string; sumdb: s
     .map((e, i) => (i === 0 ? e.url : `${chain[i - 1]!.fallBackOnError ? '|' : ','}${e.url}`))
     .join('');
   const db = parseGoSumdb(config.sumdb);
+  // The effective chain is printed: it must not carry the userinfo of a configured URL.
+  const redact = createRedactor(config);
   return {
-    upstream: upstream || '(none: modules outside private routes get 404)',
+    upstream: redact(upstream || '(none: modules outside private routes get 404)'),
     sumdb: db.off
       ? 'off (every module is verified by trust on first use only)'
-      : `${db.name}${db.url ? ` at ${db.url}` : ' (through the upstreams, else directly)'}`,
+      : redact(`${db.name}${db.url ? ` at ${db.url}` : ' (through the upstreams, else directly)'}`),
   };
 }
 

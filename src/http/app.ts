@@ -50,7 +50,7 @@ export function buildServer(d: ServerDeps): FastifyInstance {
   });
   const finishDeps = { metrics: d.metrics, access };
   const opts: FastifyServerOptions & Record<string, unknown> = {
-    loggerInstance: quietListen(d.logger),
+    loggerInstance: d.logger,
     // One line per request, written when the answer is done (finish.ts).
     logController: new LogController({ disableRequestLogging: true }),
     // modgate's own id; a client's X-Request-Id is kept apart (RequestContext.clientRequestId).
@@ -75,6 +75,7 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     opts.https = { allowHTTP1: true, ...d.https };
   }
   const app = Fastify(opts as FastifyServerOptions) as unknown as FastifyInstance;
+  quietListen(app.log as Logger);
   d.metrics.timings = () => requestStorage.getStore()?.timings;
   let active = 0;
   d.metrics.activeSource = () => active;
@@ -127,12 +128,10 @@ export function buildServer(d: ServerDeps): FastifyInstance {
  * its own start line once it really serves, so that one is dropped. Request
  * loggers are children and keep their methods.
  */
-function quietListen(logger: Logger): Logger {
-  const root = logger.child({});
+function quietListen(root: Logger): void {
   const info = root.info.bind(root);
   root.info = ((...args: Parameters<Logger['info']>) => {
     if (typeof args[0] === 'string' && args[0].startsWith('Server listening at')) return;
     info(...args);
   }) as Logger['info'];
-  return root;
 }

@@ -11,6 +11,7 @@ import { ModgateError } from '../errors.js';
 import type { Identity, RequestContext } from '../contracts.js';
 import { ANONYMOUS } from '../auth/authenticate.js';
 import { requestStorage, routeKind, type RequestState } from './request-state.js';
+import { purposeOf } from './purpose.js';
 import { sendError } from './send-error.js';
 
 export interface FrontDoorOptions {
@@ -63,11 +64,13 @@ function newState(req: FastifyRequest, reply: FastifyReply, deadlineMs: number):
       lifetime.abort(new ModgateError('CLIENT_GONE', 'the client went away'));
   });
   const clientId = req.headers['x-request-id'];
+  const purpose = purposeOf(req.headers);
   const ctx: RequestContext = {
     requestId: String(req.id),
     ...(typeof clientId === 'string' && clientId !== ''
       ? { clientRequestId: clientId.replace(/[^\x20-\x7e]/g, '?').slice(0, MAX_CLIENT_ID) }
       : {}),
+    ...(purpose ? { purpose } : {}),
     identity: { ...ANONYMOUS, groups: [] },
     address: req.ip,
     startedAt: Date.now(),

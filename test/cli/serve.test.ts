@@ -18,7 +18,7 @@ const env = {
 };
 
 t.test(
-  'serve logs a listening line with the real URL and shuts down gracefully on SIGTERM',
+  'serve logs its start line with the real URL and shuts down gracefully on SIGTERM',
   async (t) => {
     const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
     t.teardown(() => up.close());
@@ -54,7 +54,7 @@ t.test(
         for (const line of out.split('\n')) {
           if (!line.startsWith('{')) continue;
           const rec = JSON.parse(line) as { msg?: string; url?: string };
-          if (rec.msg?.includes('listening') && rec.url) resolve(rec.url);
+          if (rec.msg?.startsWith('modgate serving on') && rec.url) resolve(rec.url);
         }
       });
       child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));

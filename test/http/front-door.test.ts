@@ -238,3 +238,18 @@ t.test('the request signal aborts at the deadline and when the client goes', asy
   t.equal(await abortedP, 'CLIENT_GONE');
   t.same(reasons, ['REQUEST_TIMEOUT']);
 });
+
+t.test('the hook puts a declared, known purpose on the context', async (t) => {
+  const app = Fastify();
+  registerFrontDoor(app, {
+    identify: createIdentify({ tokens: [], required: false }),
+    deadlineMs: 60_000,
+    protectHealth: false,
+  });
+  app.get('/p', async (req) => req.modgate!.ctx.purpose ?? 'none');
+  const ask = (v?: string) =>
+    app.inject({ url: '/p', headers: v ? { 'x-modgate-purpose': v } : {} }).then((r) => r.body);
+  t.equal(await ask('preflight'), 'preflight');
+  t.equal(await ask('anything-else'), 'none');
+  t.equal(await ask(), 'none');
+});
