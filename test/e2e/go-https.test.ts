@@ -104,7 +104,14 @@ t.test('go over HTTPS with .netrc token auth; pinned TLS upstream with its sumdb
   });
   t.equal(res.statusCode, 502);
   t.match(await res.body.text(), /UPSTREAM_PIN_MISMATCH/);
-  const metrics = await request(`${wrongPin.url}/metrics`, { dispatcher });
+  // With auth.required, metrics need a token too.
+  const anonymous = await request(`${wrongPin.url}/metrics`, { dispatcher });
+  t.equal(anonymous.statusCode, 401);
+  await anonymous.body.dump();
+  const metrics = await request(`${wrongPin.url}/metrics`, {
+    dispatcher,
+    headers: { authorization: `Bearer ${token}` },
+  });
   t.match(await metrics.body.text(), /modgate_security_events_total\{event="PIN_MISMATCH"\} [1-9]/);
   await dispatcher.close();
 });

@@ -342,22 +342,25 @@ t.test('constructor checks', async (t) => {
   t.equal((await c.latest()).treeSize, 0, 'an empty database');
 });
 
-t.test('a stored head under another key is ignored with a warning', async (t) => {
-  const db = await createFakeSumdb({ records: records(0, 3) });
-  const other = await createFakeSumdb({ name: db.name, records: records(0, 5) });
-  const store = new MemorySumdbStore();
-  store.heads.set(db.name, await other.signedHead());
-  const warnings: string[] = [];
-  const c = new SumdbClient({
-    name: db.name,
-    verifierKey: db.verifierKey,
-    transport: db.transport,
-    store,
-    logger: { warn: (_o, m) => void warnings.push(m) },
-  });
-  t.equal((await c.lookup('example.com/mod1', 'v1.0.1')).evidence.treeSize, 3);
-  t.equal(warnings.length, 1);
-});
+t.test(
+  'a stored head under another key stops the client: it is never silently reset',
+  async (t) => {
+    const db = await createFakeSumdb({ records: records(0, 3) });
+    const other = await createFakeSumdb({ name: db.name, records: records(0, 5) });
+    const store = new MemorySumdbStore();
+    const foreign = await other.signedHead();
+    store.heads.set(db.name, foreign);
+    const c = new SumdbClient({
+      name: db.name,
+      verifierKey: db.verifierKey,
+      transport: db.transport,
+      store,
+    });
+    await t.rejects(c.checkStoredHead(), { code: 'SUMDB_STATE_INVALID' });
+    await t.rejects(c.lookup('example.com/mod1', 'v1.0.1'), { code: 'SUMDB_STATE_INVALID' });
+    t.same(store.heads.get(db.name), foreign, 'the stored head is kept as evidence');
+  },
+);
 
 t.test('parseGoSumdb', async (t) => {
   const k = generateKeyPair('sumdb.example.com/db');
