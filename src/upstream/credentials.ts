@@ -7,17 +7,12 @@
  * |-----------------|------------------------------------------------------|
  * | CONFIG_INVALID  | a credentials key is not an http(s) URL               |
  */
+import type { Credential } from '../config/types.js';
 import { ModgateError } from '../errors.js';
 import { underPrefix } from './url.js';
 
-export interface CredentialSpec {
-  type: 'basic' | 'bearer';
-  username?: string;
-  password?: string;
-  passwordEnv?: string;
-  token?: string;
-  tokenEnv?: string;
-}
+/** A configured upstream credential (the config's own shape). */
+export type CredentialSpec = Credential;
 
 /** Authorization header value for a URL, or undefined. */
 export type CredentialMatcher = (url: URL) => string | undefined;
