@@ -54,10 +54,27 @@ version_denials contains reason("VERSION_BANNED", sprintf("%s is banned (%s): %s
 }
 
 version_denials contains reason("MIN_RELEASE_AGE", sprintf("%s was published %s, less than %v hours ago (cool-down)", [module_version, object.get(input.facts, "publishTime", "recently"), hours])) if {
+	hours := cooldown_hours
+	input.facts.publishEpoch + (hours * 3600) > input.request.epoch
+}
+
+# Fail closed: a cool-down cannot be checked without the publish time (the
+# .info could not be fetched, or had no valid Time), so the version is refused
+# rather than let through as if it were old enough.
+version_denials contains reason("PUBLISH_TIME_UNKNOWN", sprintf("modgate could not learn when %s was published, and the cool-down of %v hours needs it", [module_version, hours])) if {
+	hours := cooldown_hours
+	input.module.version != ""
+	not publish_time_known
+}
+
+# A helper rule, because "not is_number(x)" is undefined, not true, when x is missing.
+publish_time_known if is_number(input.facts.publishEpoch)
+
+# The cool-down in force for this module (undefined when off or exempt).
+cooldown_hours := hours if {
 	hours := object.get(cfg, "minReleaseAgeHours", 0)
 	hours > 0
 	not input.match.cooldownExempt
-	input.facts.publishEpoch + (hours * 3600) > input.request.epoch
 }
 
 version_denials contains reason("VERSION_RETRACTED", sprintf("%s is retracted by its author", [module_version])) if {

@@ -80,10 +80,54 @@ test_cooldown if {
 	e.allow
 }
 
-test_cooldown_needs_publish_time if {
-	no_time := json.patch(base_input("zip"), [{"op": "remove", "path": "/facts/publishEpoch"}])
-	d := modgate.decision with input as no_time with data.settings as {"minReleaseAgeHours": 72}
+test_cooldown_fails_closed_without_publish_time if {
+	every kind in ["zip", "list"] {
+		no_time := json.patch(base_input(kind), [{"op": "remove", "path": "/facts/publishEpoch"}])
+		d := modgate.decision with input as no_time with data.settings as {"minReleaseAgeHours": 72}
+		not d.allow
+		codes(d) == {"PUBLISH_TIME_UNKNOWN"}
+		{r.message | some r in d.deny} == {"modgate could not learn when example.com/m@v1.2.0 was published, and the cool-down of 72 hours needs it"}
+	}
+}
+
+test_unknown_publish_time_denied_whatever_its_shape if {
+	every epoch in ["1735689600", null, true] {
+		inp := json.patch(base_input("zip"), [{"op": "replace", "path": "/facts/publishEpoch", "value": epoch}])
+		codes(modgate.decision) == {"PUBLISH_TIME_UNKNOWN"} with input as inp with data.settings as {"minReleaseAgeHours": 72}
+	}
+}
+
+test_unknown_publish_time_needs_a_cooldown_in_force if {
+	no_time := json.patch(base_input("zip"), [{"op": "remove", "path": "/facts/publishEpoch"}, {"op": "remove", "path": "/facts/publishTime"}])
+	off := modgate.decision with input as no_time with data.settings as {"minReleaseAgeHours": 0}
+	off.allow
+	unset := modgate.decision with input as no_time
+	unset.allow
+	exempt := json.patch(no_time, [{"op": "replace", "path": "/match/cooldownExempt", "value": true}])
+	e := modgate.decision with input as exempt with data.settings as {"minReleaseAgeHours": 72}
+	e.allow
+	every kind in ["mod", "info", "latest", "sumdb"] {
+		other := json.patch(no_time, [{"op": "replace", "path": "/request/kind", "value": kind}])
+		o := modgate.decision with input as other with data.settings as {"minReleaseAgeHours": 72}
+		o.allow
+	}
+}
+
+test_unknown_publish_time_needs_a_version if {
+	# The @v/list request itself is a module, not a version: its entries are decided one by one.
+	whole_list := json.patch(base_input("list"), [{"op": "remove", "path": "/module/version"}, {"op": "remove", "path": "/facts/publishEpoch"}])
+	d := modgate.decision with input as whole_list with data.settings as {"minReleaseAgeHours": 72}
 	d.allow
+}
+
+test_unknown_publish_time_is_waivable if {
+	inp := json.patch(base_input("zip"), [
+		{"op": "remove", "path": "/facts/publishEpoch"},
+		{"op": "replace", "path": "/match/waivers", "value": [{"reason": "vendored", "expires": "2026-02-01T00:00:00Z", "expiresEpoch": 1769904000}]},
+	])
+	d := modgate.decision with input as inp with data.settings as {"minReleaseAgeHours": 72}
+	d.allow
+	"WAIVED" in warn_codes(d)
 }
 
 test_retracted if {

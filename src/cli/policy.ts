@@ -107,6 +107,8 @@ async function factsSource(
   return { facts, dispatcher };
 }
 
+const COOLDOWN_GAP = 'publish time (cool-down)';
+
 /** Evaluates one module version; missing facts that a rule needs deny with FACT_UNAVAILABLE. */
 async function decide(
   gate: RegoGate,
@@ -121,11 +123,14 @@ async function decide(
   const d = gate.evaluate({ kind, module, version, identity: ANON, facts: f });
   const raw = gate.engineData();
   if ((kind === 'zip' || kind === 'list') && (raw.minReleaseAgeHours ?? 0) > 0 && !f.publishTime)
-    unavailable.push('publish time (cool-down)');
+    unavailable.push(COOLDOWN_GAP);
   if ((kind === 'zip' || kind === 'list') && raw.denyRetracted && f.retracted === undefined)
     unavailable.push('retraction');
   const deny = [
-    ...d.deny,
+    // The policy's own PUBLISH_TIME_UNKNOWN says what the gap below says.
+    ...d.deny.filter(
+      (r) => !(r.code === 'PUBLISH_TIME_UNKNOWN' && unavailable.includes(COOLDOWN_GAP)),
+    ),
     ...unavailable.map((what) => ({
       code: 'FACT_UNAVAILABLE',
       message: `${module}@${version}: ${what} unknown`,

@@ -52,13 +52,9 @@ export class GatewayFlow {
   ): Promise<Served<ArtifactHit>> {
     this.assertAuditable();
     // Source rules first, so that a disallowed source is never fetched.
-    const pre = await this.d.gate.decide({
-      kind,
-      module,
-      version,
-      identity: ctx.identity,
-      facts: {},
-    });
+    const pre = beforeFacts(
+      await this.d.gate.decide({ kind, module, version, identity: ctx.identity, facts: {} }),
+    );
     if (!pre.allow) return this.refuse(ctx, kind, module, version, pre);
     // Facts (publish time, retraction) are gathered while the zip downloads.
     const mine = new AbortController();
@@ -274,6 +270,19 @@ export class GatewayFlow {
       ...(typeof e.details.upstream === 'string' ? { upstream: e.details.upstream } : {}),
     });
   }
+}
+
+/**
+ * Denial codes that only say a fact is unknown. Before any fact was gathered
+ * they are no verdict yet: the decision made with the facts settles them.
+ */
+const UNKNOWN_FACT_CODES = new Set(['PUBLISH_TIME_UNKNOWN']);
+
+/** The decision made before facts, without the denials that only await them. */
+function beforeFacts(d: Decision): Decision {
+  if (d.allow) return d;
+  const deny = d.deny.filter((r) => !UNKNOWN_FACT_CODES.has(r.code));
+  return deny.length ? { ...d, deny } : { ...d, allow: true, deny };
 }
 
 /** The go command's "version not available" answers: 404, 410, and 403 from a proxy. */
