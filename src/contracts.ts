@@ -71,10 +71,18 @@ export interface DecisionRequest {
   facts: ModuleFacts;
 }
 
+/** Facts gathered from the upstream for policy rules, beyond what a request carries itself. */
+export type PolicyFact = 'publishTime' | 'retracted' | 'deprecated';
+
 export interface PolicyGate {
   decide(req: DecisionRequest): Promise<Decision>;
   /** Versions of a list the policy allows (metadata rules only). */
   filterVersions(module: string, versions: string[], identity: Identity): Promise<string[]>;
+  /**
+   * The gathered facts the policy in force needs to decide a zip: a zip waits
+   * for these and no others. A gate without it is taken to need them all.
+   */
+  factsNeeded?(): ReadonlySet<PolicyFact>;
 }
 
 export interface DecisionRecord {

@@ -186,7 +186,7 @@ export async function startGateway(
   const policy = parts.gate
     ? undefined
     : await createGate(config, logger, {
-        listFacts: (m, v) => facts.forList(m, v),
+        listFacts: (m, v, needs) => facts.forList(m, v, needs),
         audit,
         metrics,
       });

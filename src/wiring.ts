@@ -22,10 +22,10 @@ import { validatePins } from './tls/pins.js';
 import { buildHttpsOptions, type HttpsFileOptions } from './tls/server.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import { createRouter } from './upstream-wiring.js';
-import type { AuditPort, ModuleFacts } from './contracts.js';
+import type { AuditPort } from './contracts.js';
 import type { Metrics } from './observability/metrics.js';
 import { PolicyEngine, type ReloadEvent } from './policy/engine.js';
-import { RegoGate } from './policy/gate.js';
+import { RegoGate, type GateOptions } from './policy/gate.js';
 import { PolicyPool } from './policy/pool.js';
 
 /** The policies folder shipped with modgate, used when the configured default is absent from the working folder. */
@@ -45,7 +45,7 @@ export async function createGate(
   config: ModgateConfig,
   logger: Logger,
   opts: {
-    listFacts?: (module: string, versions: string[]) => Promise<Map<string, ModuleFacts>>;
+    listFacts?: GateOptions['listFacts'];
     audit?: AuditPort;
     metrics?: Metrics;
     watch?: boolean;

@@ -183,7 +183,8 @@ export const configSchema = {
         requestFactsMs: {
           ...posInt,
           default: 10000,
-          description: 'Time one request may spend gathering list facts before hiding the rest.',
+          description:
+            'Time one request may spend gathering policy facts: a list hides the versions still without them, a zip is decided with what is known (a missing fact the policy needs denies).',
         },
       },
     },

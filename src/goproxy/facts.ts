@@ -3,9 +3,10 @@ import { parseModFile, isRetracted } from '../integrity/modfile.js';
 import { compare, isValid, prerelease } from '../integrity/semver.js';
 import type { ArtifactService } from './artifacts.js';
 import type { MetadataService } from './metadata.js';
-import type { ModuleFacts } from '../contracts.js';
+import type { ModuleFacts, PolicyFact } from '../contracts.js';
 import { ByteLru } from '../storage/lru.js';
 import { currentBudget, type RequestBudget } from './budget.js';
+import { SharedWork } from './shared.js';
 import type { TaskSet } from './tasks.js';
 
 type ModFacts = ReturnType<typeof parseModFile>;
@@ -25,10 +26,13 @@ export interface FactsOptions {
  * read (highest release of the unfiltered list, else highest prerelease).
  * Everything goes through the verified artifact path and its cache. Module
  * facts (the latest go.mod) are gathered once per module and shared by all its
- * versions; publish times are immutable and kept for good.
+ * versions (concurrent requests of one module share one gathering); publish
+ * times are immutable and kept for good.
  */
 export class FactsService {
   private readonly modules = new ByteLru<{ at: number; mod: ModFacts | null }>(4096);
+  /** Module facts being gathered, shared by every version that asks meanwhile. */
+  private readonly gathering: SharedWork<ModFacts | null>;
   /** Publish times per module: version -> Time (null: the .info has none). */
   private readonly times = new ByteLru<Map<string, string | null>>(4 * 1024 * 1024);
 
@@ -36,40 +40,71 @@ export class FactsService {
     private readonly artifacts: ArtifactService,
     private readonly metadata: MetadataService,
     private readonly opts: FactsOptions,
-  ) {}
-
-  /** Gathers a version's facts in the background (tracked: close() aborts and awaits it). */
-  prefetch(module: string, version: string, signal: AbortSignal): Promise<ModuleFacts> {
-    const p = this.opts.tasks.run((stop) =>
-      this.forVersion(module, version, AbortSignal.any([signal, stop])),
-    );
-    p.catch(() => undefined);
-    return p;
+  ) {
+    this.gathering = new SharedWork(opts.tasks);
   }
 
-  async forVersion(module: string, version: string, signal?: AbortSignal): Promise<ModuleFacts> {
+  /**
+   * Starts gathering all of a version's facts in the background (tracked:
+   * close() aborts and awaits it), for a decision that will join what it needs.
+   */
+  prefetch(module: string, version: string, signal: AbortSignal): void {
+    this.opts.tasks
+      .run((stop) => this.forVersion(module, version, AbortSignal.any([signal, stop])))
+      .catch(() => undefined);
+  }
+
+  /**
+   * A version's facts: those in `needs` gathered (joining a gathering already
+   * under way), the others as far as they are known.
+   */
+  async forVersion(
+    module: string,
+    version: string,
+    signal?: AbortSignal,
+    needs: ReadonlySet<PolicyFact> = ALL_FACTS,
+  ): Promise<ModuleFacts> {
+    const known = (): string | undefined => this.times.get(module)?.get(version) ?? undefined;
     const [publishTime, mod] = await Promise.all([
-      this.publishTime(module, version, signal),
-      this.moduleFacts(module, signal),
+      needs.has('publishTime') ? this.publishTime(module, version, signal) : known(),
+      needs.has('retracted') || needs.has('deprecated')
+        ? this.moduleFacts(module, signal)
+        : this.freshModule(module),
     ]);
-    const facts: ModuleFacts = {};
-    if (publishTime) facts.publishTime = publishTime;
-    if (mod) {
-      facts.retracted = isRetracted(version, mod.retract);
-      if (mod.deprecated) facts.deprecated = mod.deprecated;
-    }
-    return facts;
+    return factsOf(version, publishTime, mod);
+  }
+
+  /**
+   * What is known of a version now, from what earlier requests gathered,
+   * without any upstream request: for decisions that need no facts.
+   */
+  known(module: string, version: string): ModuleFacts {
+    const time = this.times.get(module)?.get(version) ?? undefined;
+    return factsOf(version, time, this.freshModule(module));
+  }
+
+  /** The module's go.mod facts if gathered within the TTL, without fetching. */
+  private freshModule(module: string): ModFacts | null {
+    const memo = this.modules.get(module);
+    return memo && Date.now() - memo.at < this.opts.ttlMs ? memo.mod : null;
   }
 
   /**
    * Facts for each version of a list, gathered lazily and concurrently under
    * the request's budget (currentBudget). A version whose publish time could
-   * not be had within the budget is added to budget.hidden and left out.
+   * not be had within the budget is added to budget.hidden and left out. Only
+   * the facts in `needs` are fetched; others are taken from what is known.
    */
-  async forList(module: string, versions: string[]): Promise<Map<string, ModuleFacts>> {
+  async forList(
+    module: string,
+    versions: string[],
+    needs: ReadonlySet<PolicyFact> = ALL_FACTS,
+  ): Promise<Map<string, ModuleFacts>> {
     const budget = currentBudget.getStore();
-    const signal = budget?.signal;
-    const mod = await this.moduleFacts(module, signal, budget);
+    const mod =
+      needs.has('retracted') || needs.has('deprecated')
+        ? await this.moduleFacts(module, budget?.signal, budget)
+        : this.freshModule(module);
     const times = this.timesOf(module);
     const out = new Map<string, ModuleFacts>();
     const set = (v: string, t: string | null | undefined): void => {
@@ -80,7 +115,7 @@ export class FactsService {
     };
     const todo: string[] = [];
     for (const v of versions) {
-      if (times.has(v)) set(v, times.get(v));
+      if (times.has(v) || !needs.has('publishTime')) set(v, times.get(v));
       else todo.push(v);
     }
     let next = 0;
@@ -148,7 +183,11 @@ export class FactsService {
     }
   }
 
-  /** The module's latest go.mod (retractions, deprecation), shared by all its versions. */
+  /**
+   * The module's latest go.mod (retractions, deprecation), shared by all its
+   * versions: gathered once per TTL, and once for all the requests that ask
+   * while it is being gathered.
+   */
   private async moduleFacts(
     module: string,
     signal?: AbortSignal,
@@ -158,6 +197,16 @@ export class FactsService {
     if (memo && Date.now() - memo.at < this.opts.ttlMs) return memo.mod;
     // Up to two fetches: the list (when its cache expired) and the go.mod.
     if (budget && !(budget.take() && budget.take())) return null;
+    try {
+      // Shared by the requests that ask meanwhile; abandoned once every one has left.
+      return await this.gathering.do(module, signal ?? NEVER, (s) => this.gatherModule(module, s));
+    } catch (err) {
+      if (isModgateError(err)) return null;
+      throw err;
+    }
+  }
+
+  private async gatherModule(module: string, signal: AbortSignal): Promise<ModFacts | null> {
     try {
       const list = await this.metadata.get({ kind: 'list', module }, signal);
       const target = highestForRetractions(parseList(list.body));
@@ -173,6 +222,24 @@ export class FactsService {
       throw err;
     }
   }
+}
+
+const NEVER = new AbortController().signal;
+
+const ALL_FACTS: ReadonlySet<PolicyFact> = new Set(['publishTime', 'retracted', 'deprecated']);
+
+function factsOf(
+  version: string,
+  publishTime: string | undefined,
+  mod: ModFacts | null,
+): ModuleFacts {
+  const facts: ModuleFacts = {};
+  if (publishTime) facts.publishTime = publishTime;
+  if (mod) {
+    facts.retracted = isRetracted(version, mod.retract);
+    if (mod.deprecated) facts.deprecated = mod.deprecated;
+  }
+  return facts;
 }
 
 function infoTime(body: Buffer | undefined): string | null {

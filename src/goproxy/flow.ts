@@ -14,7 +14,7 @@ import type {
 } from '../contracts.js';
 import { compare } from '../integrity/semver.js';
 import { currentBudget, RequestBudget } from './budget.js';
-import { raceSignal } from './tasks.js';
+import { beforeFacts, zipFacts } from './zip-facts.js';
 
 export interface Served<T> {
   value: T;
@@ -59,18 +59,18 @@ export class GatewayFlow {
     // Facts (publish time, retraction) are gathered while the zip downloads.
     const mine = new AbortController();
     const signal = AbortSignal.any([ctx.signal, mine.signal]);
-    const pending = kind === 'zip' ? this.d.facts.prefetch(module, version, signal) : undefined;
+    if (kind === 'zip') this.d.facts.prefetch(module, version, signal);
     let hit: ArtifactHit;
+    let facts: ModuleFacts = {};
     try {
       hit = await this.d.artifacts.get(module, version, kind, ctx.signal);
+      if (kind === 'zip') facts = await zipFacts(this.d, ctx, module, version);
     } catch (err) {
       mine.abort(err);
       await this.recordFailure(ctx, kind, module, version, err);
       throw err;
     }
-    let facts: ModuleFacts = {};
     if (kind === 'zip') {
-      facts = await raceSignal(pending!, ctx.signal);
       facts.zipSize = hit.info.size;
       if (hit.evidence.zip) facts.fileCount = hit.evidence.zip.fileCount;
     }
@@ -270,19 +270,6 @@ export class GatewayFlow {
       ...(typeof e.details.upstream === 'string' ? { upstream: e.details.upstream } : {}),
     });
   }
-}
-
-/**
- * Denial codes that only say a fact is unknown. Before any fact was gathered
- * they are no verdict yet: the decision made with the facts settles them.
- */
-const UNKNOWN_FACT_CODES = new Set(['PUBLISH_TIME_UNKNOWN']);
-
-/** The decision made before facts, without the denials that only await them. */
-function beforeFacts(d: Decision): Decision {
-  if (d.allow) return d;
-  const deny = d.deny.filter((r) => !UNKNOWN_FACT_CODES.has(r.code));
-  return deny.length ? { ...d, deny } : { ...d, allow: true, deny };
 }
 
 /** The go command's "version not available" answers: 404, 410, and 403 from a proxy. */

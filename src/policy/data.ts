@@ -1,4 +1,6 @@
+import type { PolicyFact } from '../contracts.js';
 import { ModgateError } from '../errors.js';
+import { POLICY_FACTS, isPolicyFact } from './needs.js';
 import { parseRange } from './ranges.js';
 import { PatternIndex } from './pattern-index.js';
 
@@ -12,6 +14,8 @@ export interface PolicyData {
   pseudoVersions?: 'allow' | 'warn' | 'deny';
   incompatible?: 'allow' | 'warn' | 'deny';
   maxZipBytes?: number;
+  /** Facts an operator's own rules read, beyond those the shipped rules' settings imply (src/policy/needs.ts). */
+  needsFacts?: PolicyFact[];
   groups?: Record<string, string[]>;
   waivers?: Array<{ module: string; versions: string; reason: string; expires: string }>;
 }
@@ -104,6 +108,11 @@ export function compileData(raw: unknown): CompiledData {
     if (v !== undefined && !['allow', 'warn', 'deny'].includes(v as string))
       throw invalid(`${k} must be allow, warn or deny`);
   }
+  if (
+    d.needsFacts !== undefined &&
+    (!Array.isArray(d.needsFacts) || !(d.needsFacts as unknown[]).every(isPolicyFact))
+  )
+    throw invalid(`needsFacts must be a list of facts: ${POLICY_FACTS.join(', ')}`);
   if (d.sources !== undefined && d.sources !== null && !isMapping(d.sources))
     throw invalid('sources must be a mapping with allow and deny lists');
   if (d.groups !== undefined && d.groups !== null && !isMapping(d.groups))

@@ -91,6 +91,11 @@ export class PolicyEngine {
     return this.current.sourceRevision;
   }
 
+  /** An opa bundle (an operator's own rules) rather than a policies folder. */
+  get bundled(): boolean {
+    return isBundle(this.src.path);
+  }
+
   get data(): CompiledData {
     return this.current.data;
   }

@@ -1,4 +1,11 @@
-import type { Decision, DecisionRequest, Identity, ModuleFacts, PolicyGate } from '../contracts.js';
+import type {
+  Decision,
+  DecisionRequest,
+  Identity,
+  ModuleFacts,
+  PolicyFact,
+  PolicyGate,
+} from '../contracts.js';
 import { ModgateError } from '../errors.js';
 import { PolicyEngine, type RawDecision } from './engine.js';
 import type { CompiledData, PolicyData } from './data.js';
@@ -10,12 +17,17 @@ import {
   type Evaluation,
   type GateDecision,
 } from './evaluation.js';
+import { factsNeeded } from './needs.js';
 import type { PolicyPool } from './pool.js';
 
 export interface GateOptions {
   mode: 'enforce' | 'dry-run';
-  /** Facts per version, for filtering lists (publish time, retraction). */
-  listFacts?: (module: string, versions: string[]) => Promise<Map<string, ModuleFacts>>;
+  /** Facts per version, for filtering lists: only those in `needs` are fetched. */
+  listFacts?: (
+    module: string,
+    versions: string[],
+    needs: ReadonlySet<PolicyFact>,
+  ) => Promise<Map<string, ModuleFacts>>;
   /** Called on engine errors (an audit security event). */
   onPolicyError?: (req: DecisionRequest, d: RawDecision) => void;
   /** Decision cache size in entries (default 10,000; 0 turns the cache off). */
@@ -76,9 +88,10 @@ export class RegoGate implements PolicyGate {
 
   /** The versions of a list that metadata rules allow (sources, bans, cool-down, retraction, pseudo). */
   async filterVersions(module: string, versions: string[], identity: Identity): Promise<string[]> {
+    const needs = this.factsNeeded();
     const facts =
-      this.opts.listFacts && this.needsListFacts()
-        ? await this.opts.listFacts(module, versions)
+      this.opts.listFacts && needs.size > 0
+        ? await this.opts.listFacts(module, versions, needs)
         : new Map<string, ModuleFacts>();
     const decisions = await Promise.all(
       versions.map((version) =>
@@ -103,9 +116,9 @@ export class RegoGate implements PolicyGate {
     return this.engine.data;
   }
 
-  private needsListFacts(): boolean {
-    const raw = this.engineData();
-    return (raw.minReleaseAgeHours ?? 0) > 0 || raw.denyRetracted === true;
+  /** The gathered facts the policy in force needs (src/policy/needs.ts), as of its current data. */
+  factsNeeded(): ReadonlySet<PolicyFact> {
+    return factsNeeded(this.engineData(), this.engine.bundled);
   }
 
   /** Evaluates in this thread, through the decision cache (in-thread engines only). */

@@ -7,7 +7,7 @@ import { ModgateError, isErrorCode } from '../errors.js';
 import type { PolicyData } from './data.js';
 import type { PolicySource, ReloadEvent } from './engine.js';
 import { DEFAULT_BUDGET_MS, overBudget, policyError, type Evaluation } from './evaluation.js';
-import { SourceWatcher } from './watch.js';
+import { isBundle, SourceWatcher } from './watch.js';
 import type { EvalMessage, WorkerInit, WorkerReply } from './worker.js';
 
 export interface PoolOptions {
@@ -112,6 +112,11 @@ export class PolicyPool {
 
   get sourceRevision(): string | undefined {
     return this.gen.info.sourceRevision;
+  }
+
+  /** An opa bundle (an operator's own rules) rather than a policies folder. */
+  get bundled(): boolean {
+    return isBundle(this.src.path);
   }
 
   get settings(): PolicyData {

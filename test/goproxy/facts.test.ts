@@ -228,8 +228,101 @@ t.test('prefetch gathers the facts of a version as a background task', async (t)
     infos: { 'v1.0.0': info('v1.0.0', '2024-01-01T00:00:00Z') },
     mods: { 'v1.0.0': `module ${M}\n` },
   });
-  const p = f.facts.prefetch(M, 'v1.0.0', new AbortController().signal);
-  t.same(await p, { publishTime: '2024-01-01T00:00:00Z', retracted: false });
+  t.same(f.facts.known(M, 'v1.0.0'), {}, 'nothing known before');
+  f.facts.prefetch(M, 'v1.0.0', new AbortController().signal);
+  t.ok(f.tasks.size > 0, 'tracked as a background task');
+  // The fakes ignore the abort: closing waits for the prefetch to finish.
   await f.tasks.close();
   t.equal(f.gets.length, 2);
+  t.same(f.facts.known(M, 'v1.0.0'), { publishTime: '2024-01-01T00:00:00Z', retracted: false });
+});
+
+t.test('known() answers from what was gathered, without any fetch', async (t) => {
+  const f = fakes({
+    list: 'v1.0.0\nv1.1.0\n',
+    infos: { 'v1.0.0': info('v1.0.0', '2024-01-01T00:00:00Z') },
+    mods: { 'v1.1.0': `// Deprecated: use example.com/m2\nmodule ${M}\n\nretract v1.0.0\n` },
+  });
+  t.same(f.facts.known(M, 'v1.0.0'), {});
+  await f.facts.forVersion(M, 'v1.0.0');
+  const calls = f.gets.length + f.lists.length;
+  t.same(f.facts.known(M, 'v1.0.0'), {
+    publishTime: '2024-01-01T00:00:00Z',
+    retracted: true,
+    deprecated: 'use example.com/m2',
+  });
+  // Another version of the module: its module facts are known, its publish time is not.
+  t.same(f.facts.known(M, 'v1.1.0'), { retracted: false, deprecated: 'use example.com/m2' });
+  t.equal(f.gets.length + f.lists.length, calls, 'no fetch');
+});
+
+t.test('only the facts asked for are gathered', async (t) => {
+  const versions = ['v1.0.0', 'v1.1.0'];
+  const mk = () =>
+    fakes({
+      list: versions.join('\n'),
+      infos: Object.fromEntries(versions.map((v) => [v, info(v, '2024-01-01T00:00:00Z')])),
+      mods: { 'v1.1.0': `module ${M}\n\nretract v1.0.0\n` },
+    });
+  const time = mk();
+  t.same(await time.facts.forVersion(M, 'v1.0.0', undefined, new Set(['publishTime'])), {
+    publishTime: '2024-01-01T00:00:00Z',
+  });
+  t.same(time.lists, [], 'no list for a publish time');
+  t.same(time.gets, [`${M}@v1.0.0.info`]);
+  const retraction = mk();
+  t.same(await retraction.facts.forVersion(M, 'v1.0.0', undefined, new Set(['retracted'])), {
+    retracted: true,
+  });
+  t.same(retraction.gets, [`${M}@v1.1.0.mod`], 'no .info for a retraction');
+  const list = mk();
+  const facts = await list.facts.forList(M, versions, new Set(['retracted']));
+  t.same(Object.fromEntries(facts), {
+    'v1.0.0': { retracted: true },
+    'v1.1.0': { retracted: false },
+  });
+  t.notOk(
+    list.gets.some((g) => g.endsWith('.info')),
+    'a list needing retractions fetches no .info',
+  );
+  const none = mk();
+  t.same(Object.fromEntries(await none.facts.forList(M, versions, new Set())), {
+    'v1.0.0': {},
+    'v1.1.0': {},
+  });
+  t.equal(none.gets.length + none.lists.length, 0, 'nothing needed, nothing fetched');
+});
+
+t.test('concurrent versions of one module share one gathering of its module facts', async (t) => {
+  const versions = Array.from({ length: 20 }, (_, i) => `v1.0.${i}`);
+  const f = fakes({
+    list: versions.join('\n'),
+    infos: Object.fromEntries(versions.map((v) => [v, info(v, '2024-01-01T00:00:00Z')])),
+    mods: { 'v1.0.19': `module ${M}\n\nretract v1.0.3\n` },
+  });
+  const all = await Promise.all(versions.map((v) => f.facts.forVersion(M, v)));
+  t.same(f.lists, [`${M} list`], 'one list for 20 versions asked at once');
+  t.equal(f.gets.filter((g) => g.endsWith('.mod')).length, 1, 'one go.mod');
+  t.same(
+    all.map((x) => x.retracted),
+    versions.map((v) => v === 'v1.0.3'),
+  );
+});
+
+t.test('a version that stops waiting leaves the shared gathering to the others', async (t) => {
+  const f = fakes({
+    list: 'v1.0.0\nv1.1.0\n',
+    infos: {
+      'v1.0.0': info('v1.0.0', '2024-01-01T00:00:00Z'),
+      'v1.1.0': info('v1.1.0', '2024-01-01T00:00:00Z'),
+    },
+    mods: { 'v1.1.0': `module ${M}\n` },
+  });
+  const gone = new AbortController();
+  gone.abort(new Error('client gone'));
+  const left = f.facts.forVersion(M, 'v1.0.0', gone.signal, new Set(['retracted']));
+  const stayed = f.facts.forVersion(M, 'v1.1.0', undefined, new Set(['retracted']));
+  t.same(await left, {}, 'the one that left gets nothing');
+  t.same(await stayed, { retracted: false }, 'the other gets the facts');
+  t.same(f.lists, [`${M} list`]);
 });
