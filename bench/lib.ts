@@ -37,7 +37,12 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts `modgate serve` as a child process on a free port and waits until /healthz answers. */
-export async function spawnGateway(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Child> {
+export async function spawnGateway(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  /** The modgate checkout to run (its bin/modgate.js, built); this one by default. */
+  checkout: string = root,
+): Promise<Child> {
   const port = await freePort();
   // BENCH_CPU_PROF=DIR profiles every gateway (node --cpu-prof) into DIR.
   const dir = process.env.BENCH_CPU_PROF;
@@ -46,7 +51,7 @@ export async function spawnGateway(args: string[], env: NodeJS.ProcessEnv = {}):
     process.execPath,
     [
       ...prof,
-      path.join(root, 'bin', 'modgate.js'),
+      path.join(checkout, 'bin', 'modgate.js'),
       'serve',
       '--listen',
       `127.0.0.1:${port}`,

@@ -169,6 +169,7 @@ export async function startGateway(
   });
   metrics.inflightSource = () => artifacts.inflight;
   metrics.queueSource = () => cap.waiting;
+  if (trail) metrics.auditSource = () => trail.log.stats;
   const metadata = new MetadataService({
     store,
     client,

@@ -10,7 +10,7 @@ import { SUMDB_KEY, SUMDB_NAME } from './project.js';
  * as the direct path and the peer are: the comparison is of the work each
  * proxy does, not of TLS.
  */
-export function startModgate(upstream: string, dataDir: string): Promise<Child> {
+export function startModgate(upstream: string, dataDir: string, checkout?: string): Promise<Child> {
   return spawnGateway(
     [
       '--insecure-http',
@@ -28,6 +28,7 @@ export function startModgate(upstream: string, dataDir: string): Promise<Child> 
       MODGATE_NO_SUMDB: '',
       MODGATE_LOG__LEVEL: 'error',
     },
+    checkout,
   );
 }
 

@@ -40,19 +40,36 @@ async function firstAndLast(url: string): Promise<{ first: number; total: number
   }
 }
 
+/** The audit log's write counts from modgate's /metrics (undefined when not exposed). */
+async function auditWrites(url: string): Promise<Record<string, number> | undefined> {
+  const res = await request(`${url}/metrics`).catch(() => undefined);
+  if (!res) return undefined;
+  const text = await res.body.text();
+  if (res.statusCode !== 200) return undefined;
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^modgate_audit_writes\{what="(\w+)"\} (\d+)/gm))
+    out[m[1]!] = Number(m[2]);
+  return out.records ? out : undefined;
+}
+
 /** A cold run and then a warm one through the same proxy process, with its CPU seconds for each. */
 async function coldWarm(
   url: string,
   pid: number,
   m: Manifest,
   tmp: string,
-): Promise<{ cold: Timed; warm: Timed }> {
+): Promise<{ cold: Timed; warm: Timed; audit?: Record<string, number> }> {
   const c0 = cpuSeconds(pid);
   const cold = await timedDownload(url, m.set, tmp);
   const c1 = cpuSeconds(pid);
+  const audit = await auditWrites(url);
   const warm = await timedDownload(url, m.set, tmp);
   const c2 = cpuSeconds(pid);
-  return { cold: { seconds: cold, cpu: c1 - c0 }, warm: { seconds: warm, cpu: c2 - c1 } };
+  return {
+    cold: { seconds: cold, cpu: c1 - c0 },
+    warm: { seconds: warm, cpu: c2 - c1 },
+    ...(audit ? { audit } : {}),
+  };
 }
 
 function missedBy(value: number, target: number): string {
@@ -74,6 +91,10 @@ export async function realWorld(): Promise<Result[]> {
     buildPeer('gocheck', bin),
   ]);
   const peerSumdb = process.env.BENCH_PEER_SUMDB ?? SUMDB_NAME;
+  // BENCH_REALWORLD_PEER=off leaves the goproxy peer out (a shorter run, for comparing modgate builds).
+  const withPeer = process.env.BENCH_REALWORLD_PEER !== 'off';
+  // BENCH_REALWORLD_BASELINE=DIR: also a cold run through another built modgate checkout (before/after).
+  const baseline = process.env.BENCH_REALWORLD_BASELINE;
   const zipBytes = manifest.set.reduce((n, z) => n + z.size, 0);
   const load0 = loadavg()[0]!;
   let replay: Replay | undefined;
@@ -82,18 +103,35 @@ export async function realWorld(): Promise<Result[]> {
     log(`direct (${manifest.set.length} versions, ${(zipBytes / MB).toFixed(0)} MB of zips)...`);
     const direct = await timedDownload(replay.url, manifest.set, tmp);
 
+    let base: Timed | undefined;
+    if (baseline) {
+      log(`baseline modgate (${baseline}) cold...`);
+      const gb = await startModgate(replay.url, path.join(tmp, 'modgate-base'), baseline);
+      try {
+        const c0 = cpuSeconds(gb.proc.pid!);
+        const seconds = await timedDownload(gb.url, manifest.set, tmp);
+        base = { seconds, cpu: cpuSeconds(gb.proc.pid!) - c0 };
+      } finally {
+        await gb.stop();
+      }
+    }
+
     log('modgate cold and warm...');
     const gw = await startModgate(replay.url, path.join(tmp, 'modgate'));
     const mg = await coldWarm(gw.url, gw.proc.pid!, manifest, tmp).finally(() => gw.stop());
+    const audit = mg.audit;
 
-    log('goproxy peer cold and warm...');
-    const peer = await startGoproxyPeer(
-      goproxyBin,
-      replay.url,
-      path.join(tmp, 'goproxy'),
-      peerSumdb,
-    );
-    const gp = await coldWarm(peer.url, peer.pid, manifest, tmp).finally(() => peer.stop());
+    let gp: { cold: Timed; warm: Timed } | undefined;
+    if (withPeer) {
+      log('goproxy peer cold and warm...');
+      const peer = await startGoproxyPeer(
+        goproxyBin,
+        replay.url,
+        path.join(tmp, 'goproxy'),
+        peerSumdb,
+      );
+      gp = await coldWarm(peer.url, peer.pid, manifest, tmp).finally(() => peer.stop());
+    }
 
     const big = manyFileZip(manifest);
     log(`first byte of ${big.path}@${big.version} (${big.files} files)...`);
@@ -114,6 +152,8 @@ export async function realWorld(): Promise<Result[]> {
       direct,
       mg,
       gp,
+      base,
+      audit,
       big,
       bigDirect,
       bigThrough,
@@ -134,7 +174,9 @@ interface Figures {
   zipBytes: number;
   direct: number;
   mg: { cold: Timed; warm: Timed };
-  gp: { cold: Timed; warm: Timed };
+  gp: { cold: Timed; warm: Timed } | undefined;
+  base: Timed | undefined;
+  audit: Record<string, number> | undefined;
   big: SetZip;
   bigDirect: { first: number; total: number };
   bigThrough: { first: number; total: number };
@@ -151,11 +193,7 @@ function results(f: Figures): Result[] {
   const cpuPer100 = (f.mg.cold.cpu / f.zipBytes) * 100 * MB;
   const cpuVsGo = f.mg.cold.cpu / f.go.cpuSeconds;
   const ttfb = f.bigThrough.first / f.bigDirect.total;
-  const peerVerifies =
-    f.peerSumdb === 'off'
-      ? 'goproxy checks zip rules only (GOSUMDB=off in its fetcher)'
-      : `goproxy checks zip rules and looks up ${f.peerSumdb} for each .mod and .zip`;
-  return [
+  const results: Result[] = [
     {
       id: 'realworld.direct',
       label: `${name}: go mod download direct from the replay`,
@@ -206,19 +244,58 @@ function results(f: Figures): Result[] {
       better: 'lower',
       note: `${f.big.files} files, ${(f.big.size / MB).toFixed(1)} MB: first byte ${f.bigThrough.first.toFixed(2)} s, direct transfer ${f.bigDirect.total.toFixed(2)} s${missedBy(ttfb, 1.5)}`,
     },
+  ];
+  if (f.audit)
+    results.push({
+      id: 'realworld.audit',
+      label: `${name}: audit records per fsync, cold`,
+      value: f.audit.records! / Math.max(1, f.audit.fsyncs ?? 0),
+      unit: '',
+      note: `${f.audit.records} records in ${f.audit.batches} group commits, ${f.audit.fsyncs} fsyncs`,
+    });
+  if (f.base) results.push(...baselineResults(f, f.base, name));
+  return f.gp ? [...results, ...peerResults(f, f.gp, name)] : results;
+}
+
+/** The same cold download through a baseline build, in the same run: the before of a change. */
+function baselineResults(f: Figures, base: Timed, name: string): Result[] {
+  return [
+    {
+      id: 'realworld.baseline.cold',
+      label: `${name}: baseline modgate cold / direct`,
+      value: base.seconds / f.direct,
+      unit: 'x',
+      note: `${base.seconds.toFixed(1)} s, ${base.cpu.toFixed(1)} s CPU (${((base.cpu / f.zipBytes) * 100 * MB).toFixed(1)} s per 100 MB)`,
+    },
+    {
+      id: 'realworld.baseline.ratio',
+      label: `${name}: modgate cold / baseline modgate cold`,
+      value: f.mg.cold.seconds / base.seconds,
+      unit: 'x',
+      note: `CPU ${(f.mg.cold.cpu / base.cpu).toFixed(2)}x the baseline's`,
+    },
+  ];
+}
+
+function peerResults(f: Figures, gp: { cold: Timed; warm: Timed }, name: string): Result[] {
+  const peerVerifies =
+    f.peerSumdb === 'off'
+      ? 'goproxy checks zip rules only (GOSUMDB=off in its fetcher)'
+      : `goproxy checks zip rules and looks up ${f.peerSumdb} for each .mod and .zip`;
+  return [
     {
       id: 'realworld.peer.cold',
       label: `${name}: modgate cold / goproxy peer cold`,
-      value: f.mg.cold.seconds / f.gp.cold.seconds,
+      value: f.mg.cold.seconds / gp.cold.seconds,
       unit: 'x',
-      note: `goproxy ${f.gp.cold.seconds.toFixed(1)} s (${f.gp.cold.cpu.toFixed(1)} s CPU); ${peerVerifies}; modgate checks zip rules, hashes and proves each against ${SUMDB_NAME}, evaluates policy, writes audit`,
+      note: `goproxy ${gp.cold.seconds.toFixed(1)} s (${gp.cold.cpu.toFixed(1)} s CPU); ${peerVerifies}; modgate checks zip rules, hashes and proves each against ${SUMDB_NAME}, evaluates policy, writes audit`,
     },
     {
       id: 'realworld.peer.warm',
       label: `${name}: modgate warm / goproxy peer warm`,
-      value: f.mg.warm.seconds / f.gp.warm.seconds,
+      value: f.mg.warm.seconds / gp.warm.seconds,
       unit: 'x',
-      note: `goproxy ${f.gp.warm.seconds.toFixed(1)} s (${f.gp.warm.cpu.toFixed(1)} s CPU)`,
+      note: `goproxy ${gp.warm.seconds.toFixed(1)} s (${gp.warm.cpu.toFixed(1)} s CPU)`,
     },
   ];
 }

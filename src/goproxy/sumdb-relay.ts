@@ -118,7 +118,11 @@ export class SumdbRelay {
   constructor(private readonly o: SumdbRelayOptions) {
     this.name = o.name;
     this.height = o.tileHeight ?? 8;
-    this.tiles = new TileSource(o.name, this.height, o.store, (p) => this.fetch(p));
+    // The client's tiles: what a lookup has just proven is what the go command asks for next.
+    this.tiles =
+      o.client.tiles.height === this.height
+        ? o.client.tiles
+        : new TileSource(o.name, this.height, o.store, (p) => this.fetch(p));
   }
 
   parse(sub: string): RelayRequest {

@@ -111,6 +111,25 @@ function tileHash(data: Buffer): Hash {
   return nodeHash(tileHash(data.subarray(0, half)), tileHash(data.subarray(half)));
 }
 
+/**
+ * Hashes already computed over ranges of a tile's bytes, by the Buffer that
+ * holds them. A TileReader that keeps verified tiles hands out the same
+ * Buffer for every proof, so a tile's subtree hashes are computed once
+ * rather than for every lookup and every tile the relay serves; the checks
+ * themselves still run each time. Tile buffers are never written to once read.
+ */
+const rangeHashes = new WeakMap<Buffer, Map<number, Hash>>();
+
+function rangeHash(data: Buffer, start: number, end: number): Hash {
+  if (end - start === HASH_SIZE) return data.subarray(start, end);
+  let known = rangeHashes.get(data);
+  if (!known) rangeHashes.set(data, (known = new Map()));
+  const key = start * (data.length + 1) + end;
+  let h = known.get(key);
+  if (!h) known.set(key, (h = tileHash(data.subarray(start, end))));
+  return h;
+}
+
 /** The stored hash `index`, computed from the data of tile t. */
 export function hashFromTile(t: Tile, data: Buffer, index: number): Hash {
   if (t.h < 1 || t.h > 30 || t.l < 0 || t.l >= 64 || t.w < 1 || t.w > 2 ** t.h) {
@@ -129,7 +148,7 @@ export function hashFromTile(t: Tile, data: Buffer, index: number): Hash {
       `index ${index} is in ${tilePath(t1)} not ${tilePath(t)}`,
     );
   }
-  return tileHash(data.subarray(start, end));
+  return rangeHash(data, start, end);
 }
 
 /** The tiles that must be published when the tree grows from oldSize to newSize. */
@@ -229,7 +248,7 @@ async function readHashesFromTiles(tree: Tree, tr: TileReader, indexes: number[]
     const j = order.get(tilePath(p));
     if (j === undefined) throw inconsistent();
     const want = hashFromTile(p, data[j]!, storedHashIndex(p.l * p.h, t.n));
-    if (!want.equals(tileHash(data[i]!))) throw inconsistent();
+    if (!want.equals(rangeHash(data[i]!, 0, data[i]!.length))) throw inconsistent();
   }
   await tr.saveTiles?.(tiles, data);
   return indexes.map((x, i) => hashFromTile(tiles[indexOrder[i]!]!, data[indexOrder[i]!]!, x));

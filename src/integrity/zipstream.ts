@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { crc32, createInflateRaw } from 'node:zlib';
+import { crc32, createInflateRaw, inflateRawSync } from 'node:zlib';
 
 /** One entry as seen while the zip streamed in: where it was, what it held, and its digest. */
 export interface StreamedEntry {
@@ -19,6 +19,18 @@ const DESCRIPTOR = 0x08074b50;
 const MAX_TOTAL = 500 * 1024 * 1024;
 /** Entries a verification accepts (MAX_ENTRIES in zip.ts); past that the list is dropped. */
 const MAX_STREAMED = 100_000;
+/**
+ * A deflated entry whose bytes have all arrived within this many buffered
+ * bytes is inflated in one synchronous call; a larger one streams through an
+ * inflater. Small entries are most of a module's files, and an inflater
+ * stream per entry (a thread-pool round trip and an output buffer each) cost
+ * more than inflating them.
+ */
+const SYNC_INPUT = 256 << 10;
+/** Output one synchronous call may produce; more streams instead (where absorb() bounds it). */
+const SYNC_OUTPUT = 4 << 20;
+/** The streaming inflater's output chunk. */
+const STREAM_CHUNK = 64 << 10;
 
 /**
  * A pass-through stream that inflates and hashes each entry of a zip from its
@@ -109,7 +121,7 @@ export class ZipStreamDigester extends Transform {
         };
         this.state = 'data';
         this.descriptor = (flags & 8) !== 0;
-        if (method === 8) this.inflater = this.newInflater();
+        this.tried = 0;
         continue;
       }
       if (this.state === 'data') {
@@ -132,6 +144,8 @@ export class ZipStreamDigester extends Transform {
   }
 
   private descriptor = false;
+  /** Buffered bytes at the last synchronous attempt on the current entry (0: none yet). */
+  private tried = 0;
   private atEnd = false;
   private inflater: ReturnType<typeof createInflateRaw> | undefined;
   private ended = false;
@@ -157,21 +171,65 @@ export class ZipStreamDigester extends Transform {
   private newInflater(): ReturnType<typeof createInflateRaw> {
     this.ended = false;
     this.given = 0;
-    const inf = createInflateRaw({ chunkSize: 1 << 20 });
+    const inf = createInflateRaw({ chunkSize: STREAM_CHUNK });
     inf.on('data', (d: Buffer) => this.absorb(d));
     inf.on('end', () => (this.ended = true));
     inf.on('error', () => void (this.state = 'failed'));
     return inf;
   }
 
+  /**
+   * Inflates the entry in one call when its deflate stream ends within the
+   * buffered bytes: 'done', or 'more' when it runs past them (tried again once
+   * twice as many bytes are buffered, so the retries cost at most as much
+   * again), or 'stream' when it is too large for one call or malformed (the
+   * inflater then judges it, as for any large entry).
+   */
+  private inflateAtOnce(): 'done' | 'more' | 'stream' {
+    const avail = this.buf.length;
+    if (avail === 0 || (this.tried > 0 && avail < 2 * this.tried && !this.atEnd)) return 'more';
+    if (this.tried >= SYNC_INPUT) return 'stream';
+    this.tried = avail;
+    const input = this.buf.subarray(0, Math.min(avail, SYNC_INPUT));
+    let out: { buffer: Buffer; engine: { bytesWritten: number } };
+    try {
+      const max = Math.min(this.cur!.limit - this.cur!.n, SYNC_OUTPUT) + 1;
+      const opts = { info: true, maxOutputLength: max, chunkSize: 16 << 10 };
+      out = inflateRawSync(input, opts) as unknown as typeof out;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      return code === 'Z_BUF_ERROR' && input.length === avail && avail < SYNC_INPUT
+        ? 'more'
+        : 'stream';
+    }
+    const used = out.engine.bytesWritten;
+    if (used <= 0 || used > input.length) return 'stream';
+    this.consume(used);
+    this.cur!.e.compressedSize = used;
+    this.absorb(out.buffer);
+    return 'done';
+  }
+
   /** Feeds buffered bytes to the inflater; true once the deflate stream has ended. */
   private async deflatedData(): Promise<boolean> {
-    const inf = this.inflater!;
+    if (!this.inflater) {
+      const r = this.inflateAtOnce();
+      if (r !== 'stream') return r === 'done';
+      this.inflater = this.newInflater();
+    }
+    const inf = this.inflater;
     if (this.buf.length === 0) return false;
     const chunk = this.buf;
-    await new Promise<void>((resolve, reject) =>
-      inf.write(chunk, (err) => (err ? reject(err) : resolve())),
-    );
+    // A stream that fails (bad deflate data) may never call the write back: its error settles it too.
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error): void => reject(err);
+      inf.once('error', fail);
+      inf.write(chunk, (err) => {
+        inf.off('error', fail);
+        if (err) reject(err);
+        else resolve();
+      });
+    });
     await new Promise((r) => setImmediate(r));
     if (!this.ended) {
       this.consume(chunk.length);
@@ -212,7 +270,7 @@ export class ZipStreamDigester extends Transform {
 
   override _flush(cb: TransformCallback): void {
     this.atEnd = true;
-    if (this.state === 'descriptor') {
+    if (this.state === 'descriptor' || this.state === 'data') {
       this.step()
         .catch(() => void (this.state = 'failed'))
         .finally(() => {

@@ -79,6 +79,21 @@ export class Metrics {
     registers: [this.registry],
     collect: (): void => this.active.set(this.activeSource()),
   });
+  /** Reports the audit log's write counts at scrape time (undefined: no audit log). */
+  auditSource: () => { records: number; batches: number; fsyncs: number } | undefined = () =>
+    undefined;
+  readonly auditWrites: Gauge<'what'> = new Gauge({
+    name: 'modgate_audit_writes',
+    help: 'Audit records written since start, the group commits that wrote them, and their fsyncs',
+    labelNames: ['what'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      const s = this.auditSource();
+      if (!s) return;
+      for (const what of ['records', 'batches', 'fsyncs'] as const)
+        this.auditWrites.set({ what }, s[what]);
+    },
+  });
   readonly auditAggregated = new Counter({
     name: 'modgate_audit_aggregated_total',
     help: 'Answers recorded in aggregated audit records (beyond the per-client burst)',

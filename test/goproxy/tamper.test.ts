@@ -145,3 +145,25 @@ t.test('a cached .mod changed on disk is checked before sending', async (t) => {
   t.equal(up.count('/v1.0.0.mod'), 2);
   t.equal(audit.events.filter((e) => e.event === 'CACHE_TAMPERED').length, 1);
 });
+
+t.test('a zip with bad deflate data is refused at once: not cached, recorded', async (t) => {
+  const { up, gw, audit, big, file } = await setup(t);
+  const name = Buffer.from('example.com/big@v1.0.0/big.txt');
+  const bad = Buffer.from(big.zip);
+  const at = bad.indexOf(name);
+  const data = at + name.length + bad.readUInt16LE(at - 30 + 28);
+  // 0xff: a final block of the reserved type, which every inflater rejects.
+  bad.fill(0xff, data, data + 16);
+  up.misbehave(ZIP, { kind: 'replace', body: bad });
+  const res = await request(gw.url + ZIP);
+  const body = await res.body.text();
+  t.not(res.statusCode, 200, 'refused');
+  t.match(body, /deflate|ZIP_INVALID|invalid/i, 'with the reason');
+  await t.rejects(readFile(file), { code: 'ENOENT' }, 'nothing cached');
+  t.ok(
+    audit.decisions.some((d) => d.kind === 'zip' && d.codes.includes('ZIP_INVALID')),
+    'the refusal is recorded',
+  );
+  up.misbehave(ZIP, null);
+  await fetchOk(t, gw.url + ZIP, big);
+});

@@ -135,3 +135,46 @@ t.test(
     t.equal(await stream(Buffer.from('not a zip at all'), 'x', 4), null);
   },
 );
+
+t.test('many small files: each inflated once, straddling chunks or not, same h1', async (t) => {
+  const dir = t.testdir();
+  const files: Record<string, Buffer> = { 'go.mod': Buffer.from('module example.com/many\n') };
+  for (let i = 0; i < 600; i++)
+    files[`pkg${i % 7}/f${i}.go`] = Buffer.from(`package p\n// ${'x'.repeat(i * 13)}\n`);
+  // One entry large enough to take the streaming inflater, among the small ones.
+  files['big/data.txt'] = Buffer.from(
+    Array.from({ length: 40_000 }, (_, i) => `${i * 7919}`).join(','),
+  );
+  const zip = await descriptorZip('example.com/many', 'v1.0.0', files);
+  const file = path.join(dir, 'many.zip');
+  await writeFile(file, zip);
+  const mv = { path: 'example.com/many', version: 'v1.0.0' };
+  const plain = await verifyModuleZip(file, mv);
+  for (const chunk of [97, 4096, 65536, zip.length]) {
+    const streamed = await stream(zip, 'x', chunk);
+    t.equal(streamed?.length, Object.keys(files).length, `${chunk}-byte chunks: every entry`);
+    let inflated = 0;
+    const fast = await verifyModuleZip(file, mv, { streamed, onInflated: (n) => (inflated += n) });
+    t.equal(fast.h1, plain.h1, `${chunk}-byte chunks: same h1`);
+    t.equal(inflated, 0, `${chunk}-byte chunks: nothing inflated again`);
+  }
+});
+
+t.test('corrupt deflate data: no streamed digests, and the zip is refused', async (t) => {
+  const dir = t.testdir();
+  const zip = Buffer.from(
+    await descriptorZip('example.com/a', 'v1.0.0', {
+      'go.mod': Buffer.from('module example.com/a\n'),
+      'a.go': Buffer.from(`package a\n// ${'abc'.repeat(500)}\n`),
+    }),
+  );
+  // The second entry's deflate data starts after its 30-byte header and name.
+  const at = zip.indexOf('a.go') + 'a.go'.length;
+  zip.fill(0xff, at, at + 8);
+  for (const chunk of [13, 65536]) t.equal(await stream(zip, 'x', chunk), null, `${chunk}`);
+  const file = path.join(dir, 'bad.zip');
+  await writeFile(file, zip);
+  await t.rejects(verifyModuleZip(file, { path: 'example.com/a', version: 'v1.0.0' }), {
+    code: 'ZIP_INVALID',
+  });
+});

@@ -85,3 +85,36 @@ t.test(
     t.match(text, /modgate_verification_seconds_count\{kind="zip"\} 1/);
   },
 );
+
+t.test('audit writes: concurrent decisions share group commits and fsyncs', async (t) => {
+  const mods = await Promise.all(
+    Array.from({ length: 12 }, (_, i) => makeModule(`example.com/m${i}`, 'v1.0.0')),
+  );
+  const up = await startFakeUpstream(mods);
+  const gw = await startTestGateway(t.testdir(), { upstream: up.url });
+  t.teardown(async () => {
+    await gw.close();
+    await up.close();
+  });
+  const writes = async (): Promise<Record<string, number>> => {
+    const text = (await gw.app.inject({ url: '/metrics' })).body;
+    const out: Record<string, number> = {};
+    for (const m of text.matchAll(/^modgate_audit_writes\{what="(\w+)"\} (\d+)/gm))
+      out[m[1]!] = Number(m[2]);
+    return out;
+  };
+  const before = await writes();
+  t.ok(before.records! >= 1, 'the start record is counted');
+  const answers = await Promise.all(
+    mods.map((_, i) => gw.app.inject({ url: `/example.com/m${i}/@v/v1.0.0.mod` })),
+  );
+  t.same(
+    answers.map((a) => a.statusCode),
+    mods.map(() => 200),
+  );
+  const after = await writes();
+  const records = after.records! - before.records!;
+  t.ok(records >= mods.length, `${records} records for ${mods.length} decisions`);
+  t.ok(after.fsyncs! - before.fsyncs! <= after.batches! - before.batches!, 'one fsync a commit');
+  t.ok(after.batches! - before.batches! < records, 'records were grouped into fewer commits');
+});

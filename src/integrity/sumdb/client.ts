@@ -49,11 +49,14 @@ const GO_MOD = '/go.mod';
 export class SumdbClient {
   readonly name: string;
   private readonly verifier: Verifier;
-  private readonly tiles: TileSource;
+  /** Verified tiles (memory, then the store, else the server), shared with the relay. */
+  readonly tiles: TileSource;
   private latestTree: Tree = { n: 0, hash: EMPTY_TREE_HASH };
   private latestNote: Buffer | null = null;
   private initDone: Promise<void> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Signed heads being verified and merged, by their bytes: concurrent lookups share one. */
+  private readonly merging = new Map<string, Promise<void>>();
   private readonly records = new Map<string, Promise<VerifiedRecord>>();
 
   constructor(private readonly opts: SumdbClientOptions) {
@@ -262,8 +265,24 @@ export class SumdbClient {
     }
   }
 
-  /** Verifies a signed head and merges it with the newest known one (serialised). */
-  private async mergeHead(msg: Buffer): Promise<void> {
+  /**
+   * Verifies a signed head and merges it with the newest known one. The head
+   * already verified and merged, byte for byte, is not verified again; one
+   * being verified is shared by every lookup that brought it.
+   */
+  private mergeHead(msg: Buffer): Promise<void> {
+    if (this.latestNote?.equals(msg)) return Promise.resolve();
+    const key = msg.toString('latin1');
+    let p = this.merging.get(key);
+    if (!p) {
+      p = this.verifyAndMerge(msg).finally(() => this.merging.delete(key));
+      this.merging.set(key, p);
+    }
+    return p;
+  }
+
+  /** Only the advance of the newest head is serialised; lookups under one head are not. */
+  private async verifyAndMerge(msg: Buffer): Promise<void> {
     const tree = parseTree(openNote(msg, [this.verifier]).text);
     const run = this.queue.then(async () => {
       const latest = this.latestTree;
