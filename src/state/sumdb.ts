@@ -7,7 +7,11 @@
 import { parseForkEvidence, type ForkEvidence, type SumdbStore } from '../integrity/sumdb/store.js';
 import type { SharedState } from './types.js';
 
-type Tiles = Pick<SumdbStore, 'getTile' | 'putTile'> & { location?(name: string): string };
+type Tiles = Pick<SumdbStore, 'getTile' | 'putTile'> & {
+  location?(name: string): string;
+  /** A local copy of each detected fork's evidence, for the operator. */
+  putEvidence?(name: string, evidence: ForkEvidence): Promise<void>;
+};
 
 export class StateSumdbStore implements SumdbStore {
   constructor(
@@ -42,6 +46,7 @@ export class StateSumdbStore implements SumdbStore {
   }
 
   async putEvidence(name: string, evidence: ForkEvidence): Promise<void> {
+    await this.tiles.putEvidence?.(name, evidence).catch(() => undefined);
     await this.state.recordFork(name, JSON.stringify(evidence));
   }
 
