@@ -55,6 +55,8 @@ export function readPasswordFile(config: ModgateConfig): string | undefined {
 /** The pg pool settings of a config; refuses a password in the URL. */
 export function poolConfig(config: ModgateConfig, replicaId: string): pg.PoolConfig {
   const p = config.state.postgres;
+  let connectionString: string | undefined;
+  const password = readPasswordFile(config);
   if (p.url) {
     let url: URL;
     try {
@@ -68,11 +70,12 @@ export function poolConfig(config: ModgateConfig, replicaId: string): pg.PoolCon
         'state.postgres.url holds a password: put it in state.postgres.passwordFile, PGPASSWORD or ~/.pgpass instead',
       );
     }
+    // pg lets the connection string's (absent) password override a separate one: join them here.
+    if (password) url.password = password;
+    connectionString = url.toString();
   }
-  const password = readPasswordFile(config);
   return {
-    ...(p.url ? { connectionString: p.url } : {}),
-    ...(password ? { password } : {}),
+    ...(connectionString ? { connectionString } : password ? { password } : {}),
     max: p.poolSize,
     connectionTimeoutMillis: p.connectTimeoutMs,
     statement_timeout: p.statementTimeoutMs,
