@@ -43,11 +43,13 @@ export async function startCluster(
     await writeFile(path.join(dir, 'keys', 'state.key'), stateKey, { mode: 0o600 });
     if (opts.sharedStore) await symlink(shared, path.join(dir, 'store'));
     const audit = recordingAudit();
+    const raw = opts.raw(i);
     const gw = await startTestGateway(
       dir,
       {
-        ...opts.raw(i),
+        ...raw,
         state: {
+          ...(raw.state as object | undefined),
           kind: 'postgres',
           postgres: {
             url: `postgres://${pg.user}@127.0.0.1:${pg.port}/${database}`,
