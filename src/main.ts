@@ -34,7 +34,8 @@ import {
   type PolicyGate,
 } from './contracts.js';
 import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
-import { StoreTofuLedger } from './integrity/tofu-store.js';
+import { StateTofuLedger } from './integrity/tofu-store.js';
+import { openState, stateParts, stateReadiness } from './state-wiring.js';
 import { FetchCap } from './goproxy/fetch-cap.js';
 import { StateSealer } from './storage/sealed.js';
 import { removeStaleTemps } from './storage/atomic.js';
@@ -110,6 +111,7 @@ export async function startGateway(
   await store.clearTemp();
   await removeStaleTemps(config.dataDir, ['store']);
   const sealer = await StateSealer.loadOrCreate(path.join(config.dataDir, 'keys', 'state.key'));
+  const state = await openState(config, logger);
   const router = createRouter(config);
   if (router.publicUpstreams.length === 0) {
     logger.warn(
@@ -129,22 +131,31 @@ export async function startGateway(
     ...(parts.addresses ? { addresses: parts.addresses } : {}),
   });
   const client = upstream.client;
-  const db = setupSumdb(config, client, router, store, logger, {
-    onSecurity: (event, details) => {
-      metrics.security.inc({ event });
-      logger.error({ event, ...details }, 'security event');
-      void audit.security({ event, details }).catch(() => undefined);
+  const db = setupSumdb(
+    config,
+    client,
+    router,
+    store,
+    logger,
+    {
+      onSecurity: (event, details) => {
+        metrics.security.inc({ event });
+        logger.error({ event, ...details }, 'security event');
+        void audit.security({ event, details }).catch(() => undefined);
+      },
+      onVerified: (seconds) => metrics.observeVerification('sumdb', seconds),
     },
-    onVerified: (seconds) => metrics.observeVerification('sumdb', seconds),
-  });
+    state,
+  );
   await db.client?.checkStoredHead().catch(async (err: unknown) => {
     await trail?.log.close();
     await upstream.close().catch(() => undefined);
+    await state.close().catch(() => undefined);
     throw err;
   });
   const checksums = new ChecksumVerifier({
     sumdb: parts.sumdb !== undefined ? parts.sumdb : db.client,
-    tofu: new StoreTofuLedger(store, sealer),
+    tofu: new StateTofuLedger(state, sealer),
     isPrivate: (m) => router.skipsSumdb(m),
   });
   const cap = new FetchCap({
@@ -161,6 +172,7 @@ export async function startGateway(
     cap,
     limits: config.limits,
     memory: { bytes: config.cache.memoryBytes, maxItemBytes: config.cache.memoryMaxItemBytes },
+    ...stateParts(config, state, logger),
     onSecurity: async (event, details) => {
       metrics.security.inc({ event });
       logger.error({ event, ...details }, 'security event');
@@ -235,9 +247,11 @@ export async function startGateway(
         checks.storage = (err as Error).message;
       }
       checks.audit = audit.healthy() ? 'ok' : 'unwritable';
+      const shared = await stateReadiness(config, state);
+      checks.state = shared.line;
       const up = await health.check();
       checks.upstreams = up.ok ? up.detail : `every upstream fails: ${up.detail}`;
-      const ok = checks.storage === 'ok' && checks.audit === 'ok' && up.ok;
+      const ok = checks.storage === 'ok' && checks.audit === 'ok' && shared.ok && up.ok;
       const ago = metrics.lastUpstreamOk
         ? Math.round((Date.now() - metrics.lastUpstreamOk) / 1000)
         : -1;
@@ -293,6 +307,7 @@ export async function startGateway(
       // After the requests: one still in flight may be waiting for its decision.
       await policy?.engine.close();
       await trail?.log.close();
+      await state.close();
     },
   };
 }

@@ -13,6 +13,8 @@ import { Router } from './goproxy/router.js';
 import { SumdbRelay } from './goproxy/sumdb-relay.js';
 import { SumdbClient } from './integrity/sumdb/client.js';
 import { FsSumdbStore } from './integrity/sumdb/fs-store.js';
+import { StateSumdbStore } from './state/sumdb.js';
+import type { SharedState } from './state/types.js';
 import { parseGoSumdb } from './integrity/sumdb/gosumdb.js';
 import type { Metrics } from './observability/metrics.js';
 import type { BlobStore } from './storage/types.js';
@@ -164,6 +166,7 @@ export function setupSumdb(
   store: BlobStore,
   logger: Logger,
   hooks: Pick<ConstructorParameters<typeof SumdbRelay>[0], 'onSecurity' | 'onVerified'> = {},
+  shared?: SharedState,
 ): { client: SumdbClient | null; relay: SumdbRelay | null; transport: SumdbTransport | null } {
   const spec = parseGoSumdb(config.sumdb);
   if (spec.off) {
@@ -176,7 +179,9 @@ export function setupSumdb(
     chain: router.publicUpstreams,
     ...(spec.url ? { url: spec.url } : {}),
   });
-  const state = new FsSumdbStore(path.join(config.dataDir, 'sumdb'));
+  // Tiles stay local; the tree head and fork evidence live in the shared state when there is one.
+  const tiles = new FsSumdbStore(path.join(config.dataDir, 'sumdb'));
+  const state = shared ? new StateSumdbStore(tiles, shared) : tiles;
   const sumdb = new SumdbClient({
     name: spec.name,
     verifierKey: spec.verifierKey,

@@ -1,3 +1,4 @@
+import { readPasswordFile } from '../state/open.js';
 import type { ModgateConfig } from './types.js';
 
 const SECRET_KEYS = new Set(['password', 'token', 'sha256']);
@@ -32,7 +33,17 @@ export function createRedactor(config: ModgateConfig): Redactor {
     if (c.passwordEnv) add(process.env[c.passwordEnv]);
     if (c.tokenEnv) add(process.env[c.tokenEnv]);
   }
+  if (config.state.kind === 'postgres') {
+    // The shared state's password: from the environment or its file, never the config.
+    add(process.env.PGPASSWORD);
+    try {
+      add(readPasswordFile(config));
+    } catch {
+      // An unreadable file stops the start with its own error.
+    }
+  }
   const urls = [
+    config.state.postgres.url ?? '',
     config.upstream ?? '',
     config.sumdb ?? '',
     config.audit.shipUrl ?? '',

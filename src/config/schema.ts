@@ -326,6 +326,72 @@ export const configSchema = {
         syslog: str,
       },
     },
+    cluster: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      description: 'This replica among several that share one state (state.kind: postgres).',
+      properties: {
+        replicaId: {
+          ...str,
+          pattern: '^[A-Za-z0-9._:-]{1,128}$',
+          description:
+            "This replica's name: the holder of its leases and the author of what it writes to the shared state. Default: the host name.",
+        },
+        leaseTtlMs: {
+          type: 'integer',
+          minimum: 1000,
+          maximum: 3600000,
+          default: 30000,
+          description:
+            'How long a cold fetch holds its cluster lease without a renewal (renewed every third of it): a crashed holder is taken over after at most this long.',
+        },
+        leasePollMs: {
+          type: 'integer',
+          minimum: 10,
+          maximum: 10000,
+          default: 500,
+          description:
+            'Longest pause between looks (at the cache, then the lease) while another replica fetches the same artifact; pauses start at 20 ms and double up to this.',
+        },
+      },
+    },
+    state: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      description:
+        'Where tree heads, fork evidence, the TOFU ledger and fetch leases live: local files (one node) or PostgreSQL (replicas).',
+      properties: {
+        kind: { enum: ['local', 'postgres'], default: 'local' },
+        serveCachedWhenDown: {
+          ...bool,
+          default: true,
+          description:
+            'While the shared state is unreachable, still serve cache hits whose evidence verifies (everything else is STATE_UNAVAILABLE).',
+        },
+        postgres: {
+          type: 'object',
+          default: {},
+          additionalProperties: false,
+          properties: {
+            url: {
+              ...str,
+              description:
+                'postgres://USER@HOST:PORT/DB[?sslmode=verify-full&sslrootcert=FILE] without a password. Default: the PG* environment (PGHOST, PGPORT, PGUSER, PGDATABASE, ...).',
+            },
+            passwordFile: {
+              ...str,
+              description:
+                'A file holding the password (e.g. a mounted secret). Otherwise PGPASSWORD or ~/.pgpass (PGPASSFILE); never the config file.',
+            },
+            poolSize: { ...posInt, maximum: 1000, default: 10 },
+            connectTimeoutMs: { ...posInt, default: 5000 },
+            statementTimeoutMs: { ...posInt, default: 10000 },
+          },
+        },
+      },
+    },
     log: {
       type: 'object',
       default: {},

@@ -91,5 +91,17 @@ export interface ModgateConfig {
     shipUrl?: string;
     syslog?: string;
   };
+  cluster: { replicaId?: string; leaseTtlMs: number; leasePollMs: number };
+  state: {
+    kind: 'local' | 'postgres';
+    serveCachedWhenDown: boolean;
+    postgres: {
+      url?: string;
+      passwordFile?: string;
+      poolSize: number;
+      connectTimeoutMs: number;
+      statementTimeoutMs: number;
+    };
+  };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }

@@ -152,6 +152,9 @@ export const HTTP_CODES = [
 /** The artifact cache. */
 export const STORAGE_CODES = ['STORAGE_UNAVAILABLE', 'STORAGE_BAD_KEY', 'CACHE_TAMPERED'] as const;
 
+/** The shared state of replicas (tree heads, fork evidence, TOFU, leases). */
+export const STATE_CODES = ['STATE_UNAVAILABLE', 'STATE_SCHEMA_NEWER'] as const;
+
 /** Anything thrown that was not a ModgateError. */
 export const INTERNAL_CODES = ['INTERNAL'] as const;
 
@@ -168,6 +171,7 @@ export type ConfigCode = (typeof CONFIG_CODES)[number];
 export type TlsCode = (typeof TLS_CODES)[number];
 export type HttpCode = (typeof HTTP_CODES)[number];
 export type StorageCode = (typeof STORAGE_CODES)[number];
+export type StateCode = (typeof STATE_CODES)[number];
 export type InternalCode = (typeof INTERNAL_CODES)[number];
 
 export type ErrorCode =
@@ -179,6 +183,7 @@ export type ErrorCode =
   | TlsCode
   | HttpCode
   | StorageCode
+  | StateCode
   | InternalCode;
 
 /** The families by name, for docs and tests. */
@@ -194,6 +199,7 @@ export const ERROR_FAMILIES = {
   tls: TLS_CODES,
   http: HTTP_CODES,
   storage: STORAGE_CODES,
+  state: STATE_CODES,
   internal: INTERNAL_CODES,
 } as const satisfies Record<string, readonly ErrorCode[]>;
 

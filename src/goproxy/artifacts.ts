@@ -18,7 +18,7 @@ import { EvidenceStore, type StoredEvidence } from './evidence.js';
 import { checkWhole, matches, tampered, verifyingStream } from './hit-stream.js';
 import { checkInfo, readSmall, spool } from './spool.js';
 import type { FetchCap } from './fetch-cap.js';
-import { SharedWork } from './shared.js';
+import { SharedWork, type ClusterFlight } from './shared.js';
 import { TaskSet } from './tasks.js';
 
 export type { StoredEvidence } from './evidence.js';
@@ -53,6 +53,10 @@ export interface ArtifactDeps {
   memory: { bytes: number; maxItemBytes: number };
   /** Security events (checksum mismatch with the quarantine key, tampered cache entries). */
   onSecurity: (event: string, details: Record<string, unknown>) => Promise<void>;
+  /** Single-flight across replicas (shared state); absent: this process only. */
+  cluster?: ClusterFlight;
+  /** Runs before every answer (hits too) when hits must not be served without the shared state. */
+  guard?: () => Promise<void>;
 }
 
 type Want = { kind: ArtifactKind; module: string; version: string };
@@ -87,12 +91,19 @@ export class ArtifactService {
   ): Promise<ArtifactHit> {
     const want: Want = { kind, module, version };
     const key = artifactKey(module, version, kind);
+    await this.d.guard?.();
     const ready = await this.peek(want, key);
     if (ready) return ready;
-    return this.flights.do(
-      key,
-      signal,
-      async (s) => (await this.cached(want, key)) ?? this.fetch(want, key, s),
+    const cluster = this.d.cluster;
+    return this.flights.do(key, signal, async (s) =>
+      cluster
+        ? cluster.run(
+            key,
+            s,
+            () => this.cached(want, key),
+            (w) => this.fetch(want, key, w),
+          )
+        : ((await this.cached(want, key)) ?? this.fetch(want, key, s)),
     );
   }
 

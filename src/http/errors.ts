@@ -127,6 +127,9 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   STORAGE_UNAVAILABLE: 503,
   CACHE_TAMPERED: 503,
   STORAGE_BAD_KEY: 500,
+  // state
+  STATE_UNAVAILABLE: 503,
+  STATE_SCHEMA_NEWER: 500,
   // internal
   INTERNAL: 500,
 };

@@ -263,27 +263,34 @@ t.test(
   },
 );
 
-t.test('a forked /latest raises the alarm and the stored head is served', async (t) => {
-  const r = await rig(t, 20);
-  const base = `/sumdb/${r.db.name}`;
-  const honest = await r.get(`${base}/latest`);
-  t.equal(honest.status, 200);
-  await r.db.misbehave('fork');
-  const forked = await r.get(`${base}/latest`);
-  t.equal(forked.status, 200);
-  t.equal(forked.body, honest.body, 'the stored, verified head is served');
-  t.match(forked.headers['x-modgate-stale'], /SUMDB_FORK/);
-  const grown = await r.db.misbehave('fork-grow').then(() => r.get(`${base}/latest`));
-  t.equal(grown.body, honest.body, 'a larger inconsistent tree is not served either');
-  const evidence = (await r.stored()).filter((f) => f.includes('evidence'));
-  t.ok(evidence.length >= 1, 'fork evidence saved');
-  const trail = await r.trail();
-  t.ok(
-    trail.some((x) => x.type === 'security' && x.event === 'SUMDB_FORK'),
-    'fork alarm audited',
-  );
-  t.match(accessOf(trail, `${base}/latest`).at(-1), { status: 200, kind: 'sumdb' });
-});
+t.test(
+  'a forked /latest raises the alarm; once evidence is recorded nothing is served',
+  async (t) => {
+    const r = await rig(t, 20);
+    const base = `/sumdb/${r.db.name}`;
+    const honest = await r.get(`${base}/latest`);
+    t.equal(honest.status, 200);
+    await r.db.misbehave('fork');
+    const forked = await r.get(`${base}/latest`);
+    t.equal(forked.status, 200);
+    t.equal(forked.body, honest.body, 'the stored, verified head is served');
+    t.match(forked.headers['x-modgate-stale'], /SUMDB_FORK/);
+    const grown = await r.db.misbehave('fork-grow').then(() => r.get(`${base}/latest`));
+    t.not(grown.body, honest.body, 'a larger inconsistent tree is not served either');
+    t.equal(grown.status, 502, 'the recorded fork stops the relay');
+    t.match(grown.body, /^SUMDB_FORK: SECURITY ERROR/);
+    const evidence = (await r.stored()).filter((f) => f.includes('evidence'));
+    t.ok(evidence.length >= 1, 'fork evidence saved');
+    const again = await r.get(`${base}/latest`);
+    t.equal(again.status, 502, 'and keeps it stopped');
+    const trail = await r.trail();
+    t.ok(
+      trail.some((x) => x.type === 'security' && x.event === 'SUMDB_FORK'),
+      'fork alarm audited',
+    );
+    t.match(accessOf(trail, `${base}/latest`).at(-1), { status: 502, kind: 'sumdb' });
+  },
+);
 
 t.test('a forged /latest without a stored head is refused', async (t) => {
   const r = await rig(t, 4);

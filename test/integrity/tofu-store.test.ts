@@ -3,16 +3,16 @@ import type { Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { StoreTofuLedger } from '../../src/integrity/tofu-store.js';
+import { StateTofuLedger } from '../../src/integrity/tofu-store.js';
 import { ChecksumVerifier } from '../../src/integrity/checksums.js';
-import { FsBlobStore } from '../../src/storage/fs.js';
+import { LocalState } from '../../src/state/local.js';
 import { StateSealer } from '../../src/storage/sealed.js';
 
 async function setup(t: Test) {
   const root = t.testdir();
-  const store = new FsBlobStore(root);
+  const store = new LocalState({ dir: root, replicaId: 'r1', tofuDir: path.join(root, 'tofu') });
   const sealer = StateSealer.fromKey(randomBytes(32));
-  const ledger = new StoreTofuLedger(store, sealer);
+  const ledger = new StateTofuLedger(store, sealer);
   const entries = async () =>
     (await readdir(path.join(root, 'tofu'))).map((f) => path.join(root, 'tofu', f));
   return { store, sealer, ledger, entries };

@@ -7,7 +7,8 @@
  * Error codes:
  * | code               | meaning                                                        |
  * |--------------------|----------------------------------------------------------------|
- * | SUMDB_FORK         | two signed heads are inconsistent (evidence is saved)          |
+ * | SUMDB_FORK         | two signed heads are inconsistent (evidence is saved), or fork |
+ * |                    | evidence is recorded in the (shared) state: every answer stops |
  * | SUMDB_BAD_PROOF    | a record does not match the hash proven by the tree            |
  * | SUMDB_BAD_TILE     | a tile is missing, has the wrong size, or does not match       |
  * | SUMDB_NOT_FOUND    | the database has no record for the module version (404/410)  |
@@ -45,6 +46,8 @@ interface VerifiedRecord {
 }
 
 const GO_MOD = '/go.mod';
+/** Lost compare-and-set races in a row before a merge gives up (replicas advancing at once). */
+const MAX_HEAD_RACES = 16;
 
 export class SumdbClient {
   readonly name: string;
@@ -53,6 +56,8 @@ export class SumdbClient {
   readonly tiles: TileSource;
   private latestTree: Tree = { n: 0, hash: EMPTY_TREE_HASH };
   private latestNote: Buffer | null = null;
+  /** The head last read from or written to the store: what compare-and-set expects. */
+  private storedNote: Buffer | null = null;
   private initDone: Promise<void> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   /** Signed heads being verified and merged, by their bytes: concurrent lookups share one. */
@@ -78,12 +83,14 @@ export class SumdbClient {
   /** The newest verified signed head held by this client (after loading the stored one). */
   async head(): Promise<SignedHead | null> {
     await this.init();
+    await this.assertNoFork();
     return this.latestNote ? this.headInfo() : null;
   }
 
   /** Fetches /latest, verifies it and merges it; returns the newest verified head. */
   async latest(): Promise<SignedHead> {
     await this.init();
+    await this.assertNoFork();
     const msg = await this.fetch('/latest');
     if (!msg) throw new ModgateError('SUMDB_UNAVAILABLE', `${this.name}/latest not found`);
     await this.mergeHead(msg).catch((err: unknown) => {
@@ -101,6 +108,7 @@ export class SumdbClient {
     const goModOnly = version.endsWith(GO_MOD);
     const vers = goModOnly ? version.slice(0, -GO_MOD.length) : version;
     const remote = `/lookup/${escapeLookupElem(modulePath, 'path')}@${escapeLookupElem(vers, 'version')}`;
+    await this.assertNoFork();
     const rec = await this.record(remote);
     const prefixes = goModOnly
       ? [`${modulePath} ${version} `]
@@ -154,6 +162,14 @@ export class SumdbClient {
     }
     if (v.endsWith(GO_MOD)) return this.checkHashes(m, v.slice(0, -GO_MOD.length), { modH1: h });
     return this.checkHashes(m, v, { zipH1: h });
+  }
+
+  /** Fork evidence recorded by this or any replica sharing the state stops every answer. */
+  private async assertNoFork(): Promise<void> {
+    const evidence = await this.opts.store.forkEvidence(this.name).catch((err: unknown) => {
+      throw asSumdbError(err);
+    });
+    if (evidence) throw forkError(evidence);
   }
 
   private headInfo(): SignedHead {
@@ -211,6 +227,7 @@ export class SumdbClient {
     }
     this.latestTree = tree;
     this.latestNote = msg;
+    this.storedNote = msg;
   }
 
   private async fetch(path: string): Promise<Buffer | null> {
@@ -284,18 +301,50 @@ export class SumdbClient {
   /** Only the advance of the newest head is serialised; lookups under one head are not. */
   private async verifyAndMerge(msg: Buffer): Promise<void> {
     const tree = parseTree(openNote(msg, [this.verifier]).text);
-    const run = this.queue.then(async () => {
+    const run = this.queue.then(() => this.advance(tree, msg));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * An older or equal head must be a prefix of the newest; a newer one is
+   * stored by compare-and-set from the head it was checked against. On a lost
+   * race (another replica moved the shared head) that head is verified and
+   * checked like any other, adopted, and the merge is tried again.
+   */
+  private async advance(tree: Tree, msg: Buffer): Promise<void> {
+    for (let race = 0; race < MAX_HEAD_RACES; race++) {
       const latest = this.latestTree;
       const latestNote = this.latestNote ?? Buffer.alloc(0);
       if (tree.n === latest.n && tree.hash.equals(latest.hash)) return;
       if (tree.n <= latest.n) return this.checkTrees(tree, msg, latest, latestNote);
       await this.checkTrees(latest, latestNote, tree, msg);
-      this.latestTree = tree;
-      this.latestNote = Buffer.from(msg);
-      await this.opts.store.putHead(this.name, this.latestNote);
-    });
-    this.queue = run.catch(() => undefined);
-    return run;
+      if (await this.opts.store.advanceHead(this.name, this.storedNote, msg)) {
+        this.latestTree = tree;
+        this.latestNote = Buffer.from(msg);
+        this.storedNote = this.latestNote;
+        return;
+      }
+      await this.adoptStoredHead();
+    }
+    throw new ModgateError(
+      'SUMDB_UNAVAILABLE',
+      `the stored tree head of ${this.name} changed ${MAX_HEAD_RACES} times during one update`,
+    );
+  }
+
+  /** After a lost race: the head another writer stored, verified and checked before it is trusted. */
+  private async adoptStoredHead(): Promise<void> {
+    const stored = await this.opts.store.getHead(this.name);
+    this.storedNote = stored;
+    if (!stored) return;
+    const tree = this.openStoredHead(stored);
+    const latest = this.latestTree;
+    const latestNote = this.latestNote ?? Buffer.alloc(0);
+    if (tree.n <= latest.n) return this.checkTrees(tree, stored, latest, latestNote);
+    await this.checkTrees(latest, latestNote, tree, stored);
+    this.latestTree = tree;
+    this.latestNote = stored;
   }
 
   /** Checks that `older` is a prefix of `newer` using newer's tiles; a mismatch is a fork. */

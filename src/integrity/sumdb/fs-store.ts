@@ -2,7 +2,8 @@
  * A SumdbStore on the filesystem:
  *   <dir>/<name>/latest                 newest verified signed tree head
  *   <dir>/<name>/tile/H/L/NNN[.p/W]     verified tiles
- *   <dir>/<name>/evidence/<time>-<rand>.json   fork evidence
+ *   <dir>/<name>/fork.json              the first fork evidence (created exclusively)
+ *   <dir>/<name>/evidence/<time>-<rand>.json   every fork evidence detected
  * Every write is atomic: a temporary file is written, fsynced and renamed.
  *
  * Error codes:
@@ -13,10 +14,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic as writeAtomic } from '../../storage/atomic.js';
+import { createFileExclusive, writeFileAtomic as writeAtomic } from '../../storage/atomic.js';
 import { ModgateError } from '../../errors.js';
 import { parseTilePath } from '../tiles.js';
-import type { ForkEvidence, SumdbStore } from './store.js';
+import { parseForkEvidence, type ForkEvidence, type SumdbStore } from './store.js';
 
 function safeName(name: string): string {
   const parts = name.split('/');
@@ -62,6 +63,8 @@ async function readOrNull(file: string): Promise<Buffer | null> {
 }
 
 export class FsSumdbStore implements SumdbStore {
+  private heads: Promise<unknown> = Promise.resolve();
+
   constructor(private readonly dir: string) {}
 
   private base(name: string): string {
@@ -76,8 +79,18 @@ export class FsSumdbStore implements SumdbStore {
     return readOrNull(path.join(this.base(name), 'latest'));
   }
 
-  putHead(name: string, signedNote: Buffer): Promise<void> {
-    return writeFileAtomic(path.join(this.base(name), 'latest'), signedNote);
+  /** One process owns the folder: compare-and-set is serialised here. */
+  advanceHead(name: string, expected: Buffer | null, next: Buffer): Promise<boolean> {
+    const file = path.join(this.base(name), 'latest');
+    const run = this.heads.then(async () => {
+      const cur = await readOrNull(file);
+      if (cur === null ? expected !== null : expected === null || !cur.equals(expected))
+        return false;
+      await writeFileAtomic(file, next);
+      return true;
+    });
+    this.heads = run.catch(() => undefined);
+    return run;
   }
 
   getTile(name: string, tile: string): Promise<Buffer | null> {
@@ -88,13 +101,24 @@ export class FsSumdbStore implements SumdbStore {
     return writeFileAtomic(path.join(this.base(name), safeTile(tile)), data);
   }
 
-  putEvidence(name: string, evidence: ForkEvidence): Promise<void> {
+  async putEvidence(name: string, evidence: ForkEvidence): Promise<void> {
     const stamp = evidence.detectedAt.replace(/[^0-9A-Za-z]/g, '');
     const file = path.join(
       this.base(name),
       'evidence',
       `${stamp}-${randomBytes(4).toString('hex')}.json`,
     );
-    return writeFileAtomic(file, `${JSON.stringify(evidence, null, 2)}\n`);
+    const text = `${JSON.stringify(evidence, null, 2)}\n`;
+    await writeFileAtomic(file, text);
+    await createFileExclusive(path.join(this.base(name), 'fork.json'), text, 0o644).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      },
+    );
+  }
+
+  async forkEvidence(name: string): Promise<ForkEvidence | null> {
+    const raw = await readOrNull(path.join(this.base(name), 'fork.json'));
+    return raw === null ? null : parseForkEvidence(name, raw.toString('utf8'));
   }
 }

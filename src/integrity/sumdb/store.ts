@@ -1,6 +1,8 @@
 /**
  * Persistent state of a checksum-database client: the newest verified signed
- * tree head, verified tiles (immutable), and fork evidence.
+ * tree head, verified tiles (immutable), and fork evidence. Replicas of one
+ * gateway may share the head and the evidence (src/state): the head moves only
+ * by compare-and-set, and evidence recorded by any of them stops them all.
  */
 
 /** Two signed heads of one database that cannot both be true. */
@@ -21,11 +23,19 @@ export interface ForkEvidence {
 
 export interface SumdbStore {
   getHead(name: string): Promise<Buffer | null>;
-  putHead(name: string, signedNote: Buffer): Promise<void>;
+  /**
+   * Stores `next` only if the stored head is still `expected` (null: none yet);
+   * false when another writer moved it first. The caller has checked that
+   * `next` is consistent with `expected`.
+   */
+  advanceHead(name: string, expected: Buffer | null, next: Buffer): Promise<boolean>;
   /** `path` is a canonical tile path such as "tile/8/0/x001/234.p/5". */
   getTile(name: string, path: string): Promise<Buffer | null>;
   putTile(name: string, path: string, data: Buffer): Promise<void>;
+  /** Records fork evidence unless some is recorded for the database already. */
   putEvidence(name: string, evidence: ForkEvidence): Promise<void>;
+  /** The recorded fork evidence: while there is some, no answer of the database is trusted. */
+  forkEvidence(name: string): Promise<ForkEvidence | null>;
   /** Where the state of a database lives, for error messages (a file path). */
   location?(name: string): string;
 }
@@ -40,8 +50,11 @@ export class MemorySumdbStore implements SumdbStore {
     return this.heads.get(name) ?? null;
   }
 
-  async putHead(name: string, signedNote: Buffer): Promise<void> {
-    this.heads.set(name, Buffer.from(signedNote));
+  async advanceHead(name: string, expected: Buffer | null, next: Buffer): Promise<boolean> {
+    const cur = this.heads.get(name) ?? null;
+    if (cur === null ? expected !== null : expected === null || !cur.equals(expected)) return false;
+    this.heads.set(name, Buffer.from(next));
+    return true;
   }
 
   async getTile(name: string, path: string): Promise<Buffer | null> {
@@ -52,7 +65,45 @@ export class MemorySumdbStore implements SumdbStore {
     this.tiles.set(`${name}/${path}`, Buffer.from(data));
   }
 
-  async putEvidence(_name: string, evidence: ForkEvidence): Promise<void> {
-    this.evidence.push(evidence);
+  async putEvidence(name: string, evidence: ForkEvidence): Promise<void> {
+    if (!this.evidence.some((e) => e.name === name)) this.evidence.push(evidence);
   }
+
+  async forkEvidence(name: string): Promise<ForkEvidence | null> {
+    return this.evidence.find((e) => e.name === name) ?? null;
+  }
+}
+
+/**
+ * Recorded evidence read back. Evidence that no longer parses still stops the
+ * database (fail closed): it says so instead of the two heads.
+ */
+export function parseForkEvidence(name: string, raw: string): ForkEvidence {
+  try {
+    const e = JSON.parse(raw) as Partial<ForkEvidence>;
+    if (
+      e &&
+      typeof e.olderNote === 'string' &&
+      typeof e.newerNote === 'string' &&
+      typeof e.computedOlderHash === 'string' &&
+      Array.isArray(e.proof) &&
+      e.older &&
+      e.newer
+    ) {
+      return { ...e, name } as ForkEvidence;
+    }
+  } catch {
+    // below
+  }
+  const unreadable = `(recorded fork evidence for ${name} is unreadable)`;
+  return {
+    name,
+    detectedAt: '',
+    olderNote: unreadable,
+    newerNote: unreadable,
+    older: { treeSize: 0, rootHash: '' },
+    newer: { treeSize: 0, rootHash: '' },
+    computedOlderHash: '',
+    proof: [],
+  };
 }

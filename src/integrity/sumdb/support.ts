@@ -2,9 +2,13 @@
 import { ModgateError, isModgateError } from '../../errors.js';
 import type { ForkEvidence } from './store.js';
 
-/** Translates tlog and transport failures into SUMDB_* codes; NOTE_* and SUMDB_* pass through. */
+/** Translates tlog and transport failures into SUMDB_* codes; NOTE_*, SUMDB_* and STATE_* pass through. */
 export function asSumdbError(err: unknown): ModgateError {
-  if (isModgateError(err) && (err.code.startsWith('SUMDB_') || err.code.startsWith('NOTE_'))) {
+  // STATE_*: the shared state failed, not the database; the caller answers 503 for it.
+  if (
+    isModgateError(err) &&
+    (err.code.startsWith('SUMDB_') || err.code.startsWith('NOTE_') || err.code.startsWith('STATE_'))
+  ) {
     return err;
   }
   if (isModgateError(err) && err.code.startsWith('TLOG_')) {
