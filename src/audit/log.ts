@@ -282,7 +282,8 @@ export class AuditLog {
       (withRecord && seq === this.checkpointRecordSeq)
     )
       return undefined;
-    const cp = signCheckpoint({ seq, hash }, this.opts.key);
+    const replica = this.store.replica;
+    const cp = signCheckpoint({ seq, hash, ...(replica ? { replica } : {}) }, this.opts.key);
     await this.store.writeCheckpoint(cp);
     this.lastCheckpointSeq = seq;
     this.stats.checkpoints++;

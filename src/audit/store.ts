@@ -41,6 +41,8 @@ export interface RetentionRequest {
 export interface ChainStore {
   /** Names the chain in messages: a folder, or a replica of a database. */
   readonly label: string;
+  /** The replica whose chain this is (database stores); checkpoints name it. */
+  readonly replica?: string;
   /**
    * Finds the chain's head (repairing what a crash may have left, checking the
    * tail against the newest checkpoint). Throws AUDIT_CORRUPT when the stored
