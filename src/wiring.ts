@@ -5,12 +5,14 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { auditPort } from './audit/port.js';
 import { loadOrCreateAuditKey, readAuditKey } from './audit/checkpoint.js';
 import { AuditLog } from './audit/log.js';
+import { PgChainStore } from './audit/pg-store.js';
 import { CheckpointShipper } from './audit/ship.js';
 import { createRedactor } from './config/redact.js';
 import type { ModgateConfig } from './config/types.js';
@@ -105,6 +107,11 @@ export function auditDir(config: ModgateConfig): string {
   return config.audit.dir ?? path.join(config.dataDir, 'audit');
 }
 
+/** This replica's chain id in a shared audit database: audit.replica, else the host name. */
+export function auditReplica(config: ModgateConfig): string {
+  return config.audit.replica ?? os.hostname();
+}
+
 export function auditKeyFile(config: ModgateConfig): string {
   return config.audit.keyFile ?? path.join(config.dataDir, 'keys', 'audit.key');
 }
@@ -136,8 +143,16 @@ export async function createAudit(
           onError: (err) => logger.error({ err }, 'checkpoint shipping failed'),
         })
       : undefined;
+  const store =
+    config.audit.store === 'postgres'
+      ? new PgChainStore({
+          ...(config.state.postgres?.url ? { url: config.state.postgres.url } : {}),
+          replica: auditReplica(config),
+          verifierKey: key.verifierKey,
+        })
+      : undefined;
   const log = await AuditLog.open({
-    dir: auditDir(config),
+    ...(store ? { store, startDetails: { replica: store.replica } } : { dir: auditDir(config) }),
     key,
     checkpointIntervalSec: config.audit.checkpointSeconds,
     ...(shipper ? { onCheckpoint: (cp) => shipper.enqueue(cp) } : {}),

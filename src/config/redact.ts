@@ -36,6 +36,7 @@ export function createRedactor(config: ModgateConfig): Redactor {
     config.upstream ?? '',
     config.sumdb ?? '',
     config.audit.shipUrl ?? '',
+    config.state?.postgres?.url ?? '',
     ...config.routes.map((r) => r.upstream),
     ...Object.keys(config.credentials),
   ];

@@ -81,6 +81,8 @@ export interface ModgateConfig {
   };
   audit: {
     enabled: boolean;
+    store: 'fs' | 'postgres';
+    replica?: string;
     dir?: string;
     keyFile?: string;
     verifierKey?: string;
@@ -91,5 +93,6 @@ export interface ModgateConfig {
     shipUrl?: string;
     syslog?: string;
   };
+  state: { postgres?: { url?: string } };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
