@@ -131,7 +131,10 @@ function registerVerifyCmd(audit: Command): void {
         'modgate audit verify --data /var/lib/modgate',
         'modgate audit verify --audit-dir ./copy/audit --verifier-key modgate-audit+1a2b3c4d+AX...',
         'modgate audit verify --data /var/lib/modgate --shipped received.notes --require-checkpoints',
+        'modgate audit verify --config modgate.yaml   # audit.store: postgres: every replica',
+        'modgate audit verify --postgres postgres://auditor@db/modgate --verifier-key modgate-audit+...',
       ]) +
+        '\nWith a PostgreSQL trail: one verdict line per replica, and BROKEN names the replica and seq.' +
         '\nExit 0: intact (an unauthenticated trail, with no checkpoint, prints a WARNING).\n' +
         'Exit 1: broken at a record, checkpoints signed by another key, or an error.',
     )
@@ -178,6 +181,7 @@ export function registerAudit(program: Command): void {
         'modgate audit query --data /var/lib/modgate --decision deny --since 24h',
         'modgate audit query --module "golang.org/x/*" --format csv > served.csv',
         'modgate audit query --format json | head',
+        'modgate audit query --config modgate.yaml --replica gw-2 --since 1h   # PostgreSQL trail',
       ]) + '\nA reader that stops early (head) ends the output quietly with exit 0.',
     )
     .action(async (o: DirOpts & Record<string, string | undefined>) => {
