@@ -5,6 +5,7 @@
  * tail) caught with the replica and seq named.
  */
 import t, { type Test } from 'tap';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadOrCreateAuditKey } from '../../src/audit/checkpoint.js';
 import { AuditLog } from '../../src/audit/log.js';
@@ -24,12 +25,14 @@ async function cluster(t: Test) {
   const root = t.testdir();
   const keyFile = path.join(root, 'audit.key');
   const key = await loadOrCreateAuditKey(keyFile);
+  const shipped: Buffer[] = [];
   const logs = await Promise.all(
     ['a', 'b'].map((replica) =>
       AuditLog.open({
         store: new PgChainStore({ url, replica, verifierKey: key.verifierKey }),
         key,
         checkpointIntervalSec: 0,
+        onCheckpoint: (cp) => void shipped.push(cp.note),
       }),
     ),
   );
@@ -43,11 +46,14 @@ async function cluster(t: Test) {
   await Promise.all(logs.map((l) => l.checkpoint()));
   await write(20, 40);
   await Promise.all(logs.map((l) => l.close()));
+  // What a collector that appends every shipped note to one file holds.
+  const shippedFile = path.join(root, 'received.notes');
+  await writeFile(shippedFile, Buffer.concat(shipped));
   const sql = (q: string) => server.psql(q, name);
   const run = (args: string[]) =>
     modgate(['audit', ...args, '--postgres', url], { cwd: root, env });
   const verify = () => run(['verify', '--verifier-key', key.verifierKey]);
-  return { url, key, keyFile, root, sql, run, verify };
+  return { url, key, keyFile, root, sql, run, verify, shippedFile };
 }
 
 t.test('two replicas written concurrently verify together, per replica', async (t) => {
@@ -104,6 +110,34 @@ t.test('a deleted row, reordered rows and a cut tail are each caught', async (t)
   r = await cut.verify();
   t.equal(r.code, 1);
   t.match(r.stdout, /BROKEN in replica a at record 36: .*truncated/);
+});
+
+t.test('shipped checkpoints catch a replica cut together with its checkpoints', async (t) => {
+  const c = await cluster(t);
+  const withShipped = () =>
+    c.run(['verify', '--verifier-key', c.key.verifierKey, '--shipped', c.shippedFile]);
+  let r = await withShipped();
+  t.equal(r.code, 0, r.stdout + r.stderr);
+  t.match(r.stdout, /^replica a: OK: 43 records, 2 signed/m, 'shipped notes go to their replica');
+  await c.sql(`DELETE FROM modgate_audit_records WHERE replica = 'b' AND seq > 30`);
+  await c.sql(`DELETE FROM modgate_audit_checkpoints WHERE replica = 'b' AND seq > 30`);
+  r = await c.verify();
+  t.equal(r.code, 0, 'cut with its checkpoints, the database alone cannot tell');
+  t.match(r.stdout, /^replica b: OK: 30 records, 1 signed checkpoints/m);
+  r = await withShipped();
+  t.equal(r.code, 1, 'the shipped checkpoints can');
+  t.match(r.stdout, /BROKEN in replica b at record 31: .*truncated/);
+  await c.sql(`DELETE FROM modgate_audit_checkpoints WHERE replica = 'b'`);
+  r = await c.verify();
+  t.equal(r.code, 0, 'without shipped notes, a cut chain with no checkpoints only warns');
+  t.match(r.stdout, /UNAUTHENTICATED in replica\(s\) b/);
+  r = await withShipped();
+  t.equal(r.code, 1);
+  t.match(r.stdout, /BROKEN in replica b at record 31: .*truncated/);
+  await c.sql(`DELETE FROM modgate_audit_records WHERE replica = 'b'`);
+  r = await withShipped();
+  t.equal(r.code, 1, 'a replica deleted whole is still named by what it shipped');
+  t.match(r.stdout, /BROKEN in replica b at record 1: .*truncated/);
 });
 
 t.test('query, report and export give the union of the chains', async (t) => {
