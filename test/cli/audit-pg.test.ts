@@ -171,4 +171,15 @@ t.test('a database without audit tables is one clear error', async (t) => {
   const r = await modgate(['audit', 'query', '--postgres', url], { cwd: t.testdir(), env });
   t.equal(r.code, 1);
   t.match(r.stderr, /^error: AUDIT_DB_UNREADABLE: no audit tables/);
+  const down = `postgres://auditor:s3cret-pw@127.0.0.1:1/none`;
+  for (const cmd of ['verify', 'query', 'report', 'export']) {
+    const key = cmd === 'verify' ? ['--verifier-key', 'unused'] : [];
+    const d = await modgate(['audit', cmd, '--postgres', down, ...key], { cwd: t.testdir(), env });
+    t.equal(d.code, 1, `${cmd}: exit 1`);
+    t.match(
+      d.stderr,
+      /^error: AUDIT_DB_UNREADABLE: cannot read the audit store at postgres:\/\/auditor:\*\*\*@/,
+    );
+    t.notMatch(d.stderr, /s3cret-pw/, `${cmd}: the password is not printed`);
+  }
 });
