@@ -22,12 +22,14 @@ const scenarios: Record<string, () => Promise<Result[]>> = {
   waivers: async () => (await import('./scenarios/policy-waivers.js')).policyWaivers(),
   clients: async () => (await import('./scenarios/concurrency.js')).manyClients(),
   realworld: async () => (await import('./scenarios/realworld.js')).realWorld(),
+  audit: async () => (await import('./scenarios/audit.js')).auditAppend(),
 };
 
 // The real-world graph downloads hundreds of MB five times (and records them first when needed),
-// so it runs only when named: npm run bench -- realworld.
+// so it runs only when named: npm run bench -- realworld. The audit append figures need a
+// PostgreSQL (MODGATE_BENCH_POSTGRES): npm run bench -- audit.
 const timeouts: Record<string, number> = { realworld: 3_600_000 };
-const onlyWhenNamed = new Set(['realworld']);
+const onlyWhenNamed = new Set(['realworld', 'audit']);
 
 function runChild(name: string): Promise<Result[]> {
   return new Promise((resolve) => {

@@ -5,14 +5,17 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { auditPort } from './audit/port.js';
 import { loadOrCreateAuditKey, readAuditKey } from './audit/checkpoint.js';
 import { AuditLog } from './audit/log.js';
+import { PgChainStore } from './audit/pg-store.js';
 import { CheckpointShipper } from './audit/ship.js';
 import { createRedactor } from './config/redact.js';
+import { poolConfig } from './state/open.js';
 import type { ModgateConfig } from './config/types.js';
 import { ModgateError, isModgateError } from './errors.js';
 import { createIdentify } from './auth/authenticate.js';
@@ -105,6 +108,26 @@ export function auditDir(config: ModgateConfig): string {
   return config.audit.dir ?? path.join(config.dataDir, 'audit');
 }
 
+/**
+ * This replica's chain id in a shared audit database: audit.replica, else
+ * cluster.replicaId when it fits a chain id, else the host name.
+ */
+export function auditReplica(config: ModgateConfig): string {
+  if (config.audit.replica) return config.audit.replica;
+  const id = config.cluster.replicaId;
+  if (id && /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(id)) return id;
+  return os.hostname();
+}
+
+/** The audit chain's connection: the same database, URL and password file as state.postgres. */
+function pgConnection(config: ModgateConfig): { url?: string; password?: string } {
+  const pc = poolConfig(config, auditReplica(config));
+  return {
+    ...(pc.connectionString ? { url: pc.connectionString } : {}),
+    ...(typeof pc.password === 'string' ? { password: pc.password } : {}),
+  };
+}
+
 export function auditKeyFile(config: ModgateConfig): string {
   return config.audit.keyFile ?? path.join(config.dataDir, 'keys', 'audit.key');
 }
@@ -136,8 +159,16 @@ export async function createAudit(
           onError: (err) => logger.error({ err }, 'checkpoint shipping failed'),
         })
       : undefined;
+  const store =
+    config.audit.store === 'postgres'
+      ? new PgChainStore({
+          ...pgConnection(config),
+          replica: auditReplica(config),
+          verifierKey: key.verifierKey,
+        })
+      : undefined;
   const log = await AuditLog.open({
-    dir: auditDir(config),
+    ...(store ? { store, startDetails: { replica: store.replica } } : { dir: auditDir(config) }),
     key,
     checkpointIntervalSec: config.audit.checkpointSeconds,
     ...(shipper ? { onCheckpoint: (cp) => shipper.enqueue(cp) } : {}),

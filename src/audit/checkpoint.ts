@@ -4,10 +4,12 @@
  *   modgate audit log v1
  *   <seq of the last covered record>
  *   <base64 of that record's SHA-256>
+ *   [replica <id>]       (chains of a replica in a shared database)
  *
  *   — <key name> <base64 signature>
  *
- * Stored as <dir>/checkpoints/<seq>.note. The Ed25519 key lives in a file of
+ * Stored as <dir>/checkpoints/<seq>.note, or in the database's checkpoint
+ * table. The replica line binds a checkpoint to one replica's chain. The Ed25519 key lives in a file of
  * two lines (signer key, verifier key), mode 0600.
  */
 import { chmod, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
@@ -31,7 +33,12 @@ export interface CheckpointBody {
   seq: number;
   /** SHA-256 hex of record `seq`. */
   hash: string;
+  /** The replica whose chain it covers (database chains only). */
+  replica?: string;
 }
+
+/** A replica id: what `audit.replica` and the replica line of a checkpoint accept. */
+export const REPLICA_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export interface Checkpoint extends CheckpointBody {
   note: Buffer;
@@ -42,12 +49,16 @@ export interface AuditKey {
   verifierKey: string;
 }
 
-export function checkpointText(seq: number, hashHex: string): string {
-  return `${CHECKPOINT_HEADER}\n${seq}\n${hexToBase64(hashHex)}\n`;
+export function checkpointText(seq: number, hashHex: string, replica?: string): string {
+  const r = replica === undefined ? '' : `replica ${replica}\n`;
+  return `${CHECKPOINT_HEADER}\n${seq}\n${hexToBase64(hashHex)}\n${r}`;
 }
 
 export function signCheckpoint(body: CheckpointBody, key: AuditKey): Checkpoint {
-  return { ...body, note: signNote(checkpointText(body.seq, body.hash), [key.signer]) };
+  return {
+    ...body,
+    note: signNote(checkpointText(body.seq, body.hash, body.replica), [key.signer]),
+  };
 }
 
 function invalid(why: string): ModgateError {
@@ -57,14 +68,21 @@ function invalid(why: string): ModgateError {
 /** Parses checkpoint text (no signature check). Throws AUDIT_CHECKPOINT_INVALID. */
 export function parseCheckpointText(text: string): CheckpointBody {
   const lines = text.split('\n');
-  if (lines.length !== 4 || lines[3] !== '') throw invalid('expected three lines');
+  if (lines.length !== 4 && lines.length !== 5) throw invalid('expected three or four lines');
+  if (lines.at(-1) !== '') throw invalid('text must end with a newline');
   if (lines[0] !== CHECKPOINT_HEADER) throw invalid('unknown header');
+  let replica: string | undefined;
+  if (lines.length === 5) {
+    const m = /^replica (.*)$/.exec(lines[3] as string);
+    if (!m || !REPLICA_RE.test(m[1] as string)) throw invalid('bad replica line');
+    replica = m[1] as string;
+  }
   const seqText = lines[1] as string;
   if (!/^[1-9][0-9]{0,15}$/.test(seqText) || !Number.isSafeInteger(Number(seqText)))
     throw invalid('bad size');
   const h = lines[2] as string;
   if (!/^[A-Za-z0-9+/]{43}=$/.test(h)) throw invalid('bad hash');
-  return { seq: Number(seqText), hash: base64ToHex(h) };
+  return { seq: Number(seqText), hash: base64ToHex(h), ...(replica ? { replica } : {}) };
 }
 
 /** Verifies and parses a checkpoint note. Throws NOTE_* or AUDIT_CHECKPOINT_INVALID. */
@@ -78,6 +96,12 @@ export function claimedSeq(note: Buffer | string): number {
   const text = note.toString();
   const m = /^modgate audit log v1\n([1-9][0-9]{0,15})\n/.exec(text);
   return m ? Number(m[1]) : 0;
+}
+
+/** The replica a note names (not authenticated: for routing shipped notes to their chain). */
+export function claimedReplica(note: Buffer | string): string | undefined {
+  const m = /^modgate audit log v1\n[^\n]*\n[^\n]*\nreplica ([^\n]*)\n/.exec(note.toString());
+  return m ? m[1] : undefined;
 }
 
 /** Splits a file of concatenated checkpoint notes (as shipped) into notes. */

@@ -1,11 +1,15 @@
 /** Options and counters of AuditLog (src/audit/log.ts). */
 import type { ModgateError } from '../errors.js';
 import type { AuditKey, Checkpoint } from './checkpoint.js';
+import type { ChainStore } from './store.js';
 
 export interface AuditLogOptions {
-  dir: string;
+  /** The folder of an fs chain (ignored when `store` is given). */
+  dir?: string;
+  /** Where the chain lives (default: an fs store in `dir`). */
+  store?: ChainStore;
   key: AuditKey;
-  /** Rotate when a segment reaches this size (default 64 MiB). */
+  /** fs: rotate when a segment reaches this size (default 64 MiB). */
   maxSegmentBytes?: number;
   /** Seconds between periodic checkpoints (default 300; 0 disables the timer). */
   checkpointIntervalSec?: number;

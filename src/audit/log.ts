@@ -14,26 +14,19 @@
  * | AUDIT_SHIP_FAILED        | a checkpoint could not be shipped                                |
  * | AUDIT_QUERY_INVALID      | a bad time argument or output format (query.ts)                  |
  */
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { ModgateError, isModgateError } from '../errors.js';
-import {
-  CHECKPOINT_DIR,
-  listCheckpointFiles,
-  signCheckpoint,
-  writeCheckpointFile,
-  type Checkpoint,
-} from './checkpoint.js';
-import { locateHead } from './head.js';
-import { removeExpiredSegments, type RetentionResult } from './retention.js';
+import { signCheckpoint, type Checkpoint } from './checkpoint.js';
+import { FsChainStore } from './fs-store.js';
+import type { RetentionResult } from './retention.js';
 import { ZERO_HASH, chainRecord, sha256Hex, type AuditEntry, type AuditRecord } from './records.js';
-import { SegmentWriter } from './writer.js';
+import type { ChainStore } from './store.js';
 import type { AuditLogOptions, AuditLogStats } from './log-options.js';
 
 export type { AuditLogOptions, AuditLogStats } from './log-options.js';
 
 interface Pending {
   record: AuditRecord;
+  /** Canonical bytes, without the newline. */
   line: string;
   hash: string;
   resolve: (r: AuditRecord) => void;
@@ -52,6 +45,7 @@ function unavailable(err: unknown): ModgateError {
 }
 
 export class AuditLog {
+  /** The folder (fs) or the replica's chain in the database (postgres), for messages. */
   readonly dir: string;
   readonly stats: AuditLogStats = {
     records: 0,
@@ -62,7 +56,7 @@ export class AuditLog {
   };
   private readonly opts: AuditLogOptions;
   private readonly now: () => Date;
-  private readonly writer: SegmentWriter;
+  private readonly store: ChainStore;
   private state: 'open' | 'failed' | 'closed' = 'open';
   private error: ModgateError | undefined;
   private failedAt = 0;
@@ -81,14 +75,21 @@ export class AuditLog {
 
   private constructor(opts: AuditLogOptions) {
     this.opts = opts;
-    this.dir = opts.dir;
     this.now = opts.now ?? (() => new Date());
-    this.writer = new SegmentWriter(
-      opts.dir,
-      opts.maxSegmentBytes ?? 64 << 20,
-      this.now,
-      this.stats,
-    );
+    if (opts.store) this.store = opts.store;
+    else if (opts.dir !== undefined)
+      this.store = new FsChainStore({
+        dir: opts.dir,
+        now: this.now,
+        ...(opts.maxSegmentBytes ? { maxSegmentBytes: opts.maxSegmentBytes } : {}),
+      });
+    else throw new TypeError('AuditLog needs a dir or a store');
+    this.dir = this.store.label;
+  }
+
+  private syncStats(): void {
+    this.stats.fsyncs = this.store.syncs;
+    this.stats.segments = this.store.segments ?? 0;
   }
 
   /**
@@ -134,19 +135,8 @@ export class AuditLog {
   }
 
   private async attach(event: 'start' | 'recovered'): Promise<void> {
-    await mkdir(path.join(this.dir, CHECKPOINT_DIR), { recursive: true });
-    const head = await locateHead(this.dir);
-    const cps = await listCheckpointFiles(this.dir);
-    const lastCp = cps.at(-1)?.seq ?? 0;
-    if (lastCp > head.seq) {
-      throw new ModgateError(
-        'AUDIT_CORRUPT',
-        `audit log ends at seq ${head.seq} but checkpoint ${lastCp} exists`,
-        { seq: head.seq, checkpoint: lastCp },
-      );
-    }
-    this.lastCheckpointSeq = lastCp;
-    await this.writer.attach(head.segment);
+    const head = await this.store.attach();
+    this.lastCheckpointSeq = head.checkpointSeq;
     this.nextSeq = head.seq + 1;
     this.headHash = head.hash;
     this.durable = { seq: head.seq, hash: head.hash };
@@ -200,7 +190,7 @@ export class AuditLog {
     this.nextSeq++;
     this.headHash = hash;
     return new Promise((resolve, reject) => {
-      this.pending.push({ record: built.record, line: `${built.line}\n`, hash, resolve, reject });
+      this.pending.push({ record: built.record, line: built.line, hash, resolve, reject });
       this.kick();
     });
   }
@@ -224,11 +214,20 @@ export class AuditLog {
     while (this.pending.length && this.state === 'open') {
       const batch = this.pending.splice(0, this.opts.maxBatchRecords ?? 4096);
       try {
-        await this.writer.write(batch.map((p) => ({ seq: p.record.seq, line: p.line })));
+        await this.store.write(
+          batch.map((p) => ({
+            seq: p.record.seq,
+            line: p.line,
+            hash: p.hash,
+            time: p.record.time,
+          })),
+        );
       } catch (err) {
+        this.syncStats();
         this.fail(err, batch);
         return;
       }
+      this.syncStats();
       const last = batch[batch.length - 1] as Pending;
       this.durable = { seq: last.record.seq, hash: last.hash };
       this.stats.records += batch.length;
@@ -244,7 +243,7 @@ export class AuditLog {
     this.failedAt = Date.now();
     const doomed = [...batch, ...this.pending.splice(0)];
     for (const p of doomed) p.reject(e);
-    void this.writer.detach();
+    void this.store.detach().catch(() => undefined);
     this.report(e);
   }
 
@@ -283,8 +282,9 @@ export class AuditLog {
       (withRecord && seq === this.checkpointRecordSeq)
     )
       return undefined;
-    const cp = signCheckpoint({ seq, hash }, this.opts.key);
-    await writeCheckpointFile(this.dir, cp);
+    const replica = this.store.replica;
+    const cp = signCheckpoint({ seq, hash, ...(replica ? { replica } : {}) }, this.opts.key);
+    await this.store.writeCheckpoint(cp);
     this.lastCheckpointSeq = seq;
     this.stats.checkpoints++;
     if (this.opts.onCheckpoint) {
@@ -299,16 +299,15 @@ export class AuditLog {
     return cp;
   }
 
-  /** Deletes whole segments older than `days` that a checkpoint covers (see retention.ts). */
+  /** Deletes whole ranges older than `days` that a checkpoint covers (see retention.ts). */
   async removeExpired(opts: { days: number; now?: Date }): Promise<RetentionResult> {
     if (this.state !== 'open' || this.closing)
       throw this.error ?? new ModgateError('AUDIT_CLOSED', 'audit log is closed');
     await this.checkpoint();
-    return removeExpiredSegments({
-      dir: this.dir,
+    return this.store.removeExpired({
       days: opts.days,
       now: opts.now ?? this.now(),
-      currentStartSeq: this.writer.currentStartSeq ?? this.nextSeq,
+      nextSeq: this.nextSeq,
       checkpointSeq: this.lastCheckpointSeq,
       append: (e) => this.append(e),
     });
@@ -327,7 +326,7 @@ export class AuditLog {
       if (this.state === 'open') await this.checkpointNow(false);
     } finally {
       this.state = 'closed';
-      await this.writer.detach();
+      await this.store.close();
     }
   }
 }

@@ -122,7 +122,9 @@ export const COLUMNS = [
   'codes',
   'requestId',
 ] as const;
-export type Row = Record<(typeof COLUMNS)[number], string>;
+export type Row = Record<(typeof COLUMNS)[number], string> & { replica?: string };
+/** Columns of the union of replicas' chains: the seq is per replica. */
+export const REPLICA_COLUMNS = ['replica', ...COLUMNS] as const;
 
 /** One flat row per record (used by table and csv output). */
 export function toRow(r: AuditRecord): Row {
@@ -134,7 +136,9 @@ export function toRow(r: AuditRecord): Row {
         : r.type === 'completion'
           ? `${r.outcome} ${r.status}`
           : '';
+  const replica = (r as { replica?: unknown }).replica;
   return {
+    ...(typeof replica === 'string' ? { replica } : {}),
     seq: String(r.seq),
     time: r.time ?? '',
     type: r.type,
@@ -180,19 +184,21 @@ export function renderTable(rows: Record<string, string>[], columns: readonly st
 export async function* formatRecords(
   records: AsyncIterable<AuditRecord>,
   format: OutputFormat,
+  opts: { replicas?: boolean } = {},
 ): AsyncGenerator<string> {
+  const columns: readonly string[] = opts.replicas ? REPLICA_COLUMNS : COLUMNS;
   if (format === 'json') {
     for await (const r of records) yield `${JSON.stringify(r)}\n`;
   } else if (format === 'csv') {
-    yield `${COLUMNS.join(',')}\r\n`;
+    yield `${columns.join(',')}\r\n`;
     for await (const r of records) {
-      const row = toRow(r);
-      yield `${COLUMNS.map((c) => csvCell(row[c])).join(',')}\r\n`;
+      const row = toRow(r) as Record<string, string>;
+      yield `${columns.map((c) => csvCell(row[c] ?? '')).join(',')}\r\n`;
     }
   } else if (format === 'table') {
     const rows: Row[] = [];
     for await (const r of records) rows.push(toRow(r));
-    yield renderTable(rows, COLUMNS);
+    yield renderTable(rows, columns);
   } else {
     throw new ModgateError(
       'AUDIT_QUERY_INVALID',

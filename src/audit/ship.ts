@@ -54,7 +54,8 @@ export function syslogMessage(cp: Checkpoint, o: SyslogShipOptions, now = new Da
   const pri = (o.facility ?? 13) * 8 + 5;
   const host = (o.hostname ?? os.hostname()).replace(/[^\x21-\x7e]/g, '').slice(0, 255) || '-';
   const app = (o.appName ?? 'modgate').replace(/[^\x21-\x7e]/g, '').slice(0, 48) || '-';
-  const sd = `[${SD_ID} seq="${cp.seq}" hash="${sdEscape(hexToBase64(cp.hash))}"]`;
+  const replica = cp.replica ? ` replica="${sdEscape(cp.replica)}"` : '';
+  const sd = `[${SD_ID} seq="${cp.seq}" hash="${sdEscape(hexToBase64(cp.hash))}"${replica}]`;
   return `<${pri}>1 ${now.toISOString()} ${host} ${app} ${process.pid} checkpoint ${sd} note=${cp.note.toString('base64')}`;
 }
 
@@ -174,6 +175,7 @@ export class CheckpointShipper {
         headers: {
           'content-type': 'text/plain; charset=utf-8',
           'x-modgate-audit-seq': String(cp.seq),
+          ...(cp.replica ? { 'x-modgate-audit-replica': cp.replica } : {}),
           ...o.headers,
         },
         headersTimeout: t,

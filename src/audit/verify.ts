@@ -9,7 +9,13 @@
 import { readFile } from 'node:fs/promises';
 import { isModgateError } from '../errors.js';
 import { parseVerifierKey } from '../integrity/note.js';
-import { claimedSeq, listCheckpointFiles, openCheckpoint, splitNotes } from './checkpoint.js';
+import {
+  claimedReplica,
+  claimedSeq,
+  listCheckpointFiles,
+  openCheckpoint,
+  splitNotes,
+} from './checkpoint.js';
 import { ZERO_HASH, parseRecordLine, type AuditRecord } from './records.js';
 import { assertAuditDir, listSegments, readLines, type SegmentInfo } from './segments.js';
 
@@ -66,7 +72,7 @@ interface CpEntry {
   source: string;
 }
 
-interface Checkpoints {
+export interface Checkpoints {
   good: Map<number, CpEntry[]>;
   bad: { seq: number; source: string; reason: string }[];
   foreign: ForeignCheckpoint[];
@@ -85,18 +91,42 @@ function foreignKeys(err: unknown): string[] | undefined {
   return (u as Array<{ name: string; hash: number }>).map((k) => keyId(k.name, k.hash));
 }
 
-async function loadCheckpoints(opts: VerifyOptions): Promise<Checkpoints> {
+export interface NoteSource {
+  note: Buffer | string;
+  /** Where it came from (a file, `FILE#n` in a shipped file, a table row), for reports. */
+  source: string;
+}
+
+/**
+ * Sorts checkpoint notes into good (signed by the verifier key, for this
+ * chain), bad (forged, malformed, or naming another replica) and foreign.
+ * `replica` is the chain's replica (undefined for a folder's chain).
+ */
+export function checkpointsFrom(
+  notes: NoteSource[],
+  verifierKey: string,
+  replica?: string,
+): Checkpoints {
   const out: Checkpoints = { good: new Map(), bad: [], foreign: [] };
-  parseVerifierKey(opts.verifierKey);
-  const add = (note: Buffer | string, source: string): void => {
+  parseVerifierKey(verifierKey);
+  for (const { note, source } of notes) {
     try {
-      const body = openCheckpoint(note, opts.verifierKey);
+      const body = openCheckpoint(note, verifierKey);
+      if (body.replica !== replica) {
+        const named = body.replica ? `replica ${body.replica}` : 'no replica';
+        out.bad.push({
+          seq: body.seq,
+          source,
+          reason: `checkpoint names ${named}, not this chain's (${replica ?? 'no replica'})`,
+        });
+        continue;
+      }
       out.good.set(body.seq, [...(out.good.get(body.seq) ?? []), { hash: body.hash, source }]);
     } catch (err) {
       const keys = foreignKeys(err);
       if (keys) {
         out.foreign.push({ seq: claimedSeq(note), source, keys });
-        return;
+        continue;
       }
       const reason = isModgateError(err) ? `${err.code}: ${err.message}` : String(err);
       out.bad.push({
@@ -105,16 +135,30 @@ async function loadCheckpoints(opts: VerifyOptions): Promise<Checkpoints> {
         reason: `checkpoint signature invalid (${reason})`,
       });
     }
-  };
-  for (const f of await listCheckpointFiles(opts.dir)) add(await readFile(f.file), f.file);
-  if (opts.shippedCheckpoints) {
-    const text = await readFile(opts.shippedCheckpoints, 'utf8');
-    splitNotes(text).forEach((n, i) => add(n, `${opts.shippedCheckpoints}#${i + 1}`));
   }
   return out;
 }
 
-class Walk {
+/** The notes of a file of concatenated shipped checkpoints. */
+export async function readShippedNotes(file: string): Promise<NoteSource[]> {
+  const text = await readFile(file, 'utf8');
+  return splitNotes(text).map((note, i) => ({ note, source: `${file}#${i + 1}` }));
+}
+
+async function loadCheckpoints(opts: VerifyOptions): Promise<Checkpoints> {
+  const notes: NoteSource[] = [];
+  for (const f of await listCheckpointFiles(opts.dir))
+    notes.push({ note: await readFile(f.file), source: f.file });
+  if (opts.shippedCheckpoints) {
+    // Notes of database replicas' chains belong to those chains, not to this folder's.
+    const shipped = await readShippedNotes(opts.shippedCheckpoints);
+    notes.push(...shipped.filter((n) => claimedReplica(n.note) === undefined));
+  }
+  return checkpointsFrom(notes, opts.verifierKey);
+}
+
+/** Walks one chain in seq order, recording the first bad spot. */
+export class Walk {
   records = 0;
   checked = new Set<number>();
   expected = 0;
@@ -236,6 +280,11 @@ export async function verifyAudit(opts: VerifyOptions): Promise<VerifyResult> {
     if (w.bad) break;
   }
   w.finish(lastSeg, lastLine);
+  return summarize(w, cps);
+}
+
+/** The result of a finished walk. */
+export function summarize(w: Walk, cps: Checkpoints): VerifyResult {
   const maxCp = Math.max(0, ...[...cps.good.keys()].filter((s) => s < w.expected));
   const head = w.records ? { seq: w.expected - 1, hash: w.prevHash } : undefined;
   return {

@@ -10,40 +10,68 @@ import {
 } from '../audit/query.js';
 import { buildReport, formatReport } from '../audit/report.js';
 import { assertAuditDir } from '../audit/segments.js';
+import type { AuditRecord } from '../audit/records.js';
 import { auditDir, auditKeyFile } from '../wiring.js';
+import { pgRecords, runVerifyPostgres, type PgSource } from './audit-pg.js';
 import { findVerifierKey, keyFileCandidates, runVerify } from './audit-verify.js';
 import { modgateVersion } from './version.js';
-import { configFrom, withConfig } from './options.js';
+import { collect, configFrom, withConfig } from './options.js';
 
 interface DirOpts {
   config?: string;
   auditDir?: string;
   data?: string;
+  postgres?: string;
+  replica?: string[];
 }
 
 interface AuditState {
+  /** The folder of an fs trail (unset with a postgres source). */
   dir: string;
+  /** The replicas' chains in PostgreSQL (audit.store: postgres, or --postgres). */
+  pg?: PgSource;
   keyFiles: string[];
   verifierKey?: string;
 }
 
-/** The audit folder and key of the gateway's config (--config, MODGATE_*, --data, --audit-dir), as serve reads them. */
+/** The audit trail and key of the gateway's config (--config, MODGATE_*, --data, --audit-dir, --postgres), as serve reads them. */
 async function stateOf(o: DirOpts): Promise<AuditState> {
   const config = await configFrom(o, { 'audit.dir': o.auditDir, dataDir: o.data });
+  const key = config.audit.verifierKey ? { verifierKey: config.audit.verifierKey } : {};
+  if (o.postgres || (config.audit.store === 'postgres' && !o.auditDir)) {
+    const url = o.postgres ?? config.state.postgres?.url;
+    const replicas = o.replica?.flatMap((r) => r.split(',')).filter(Boolean);
+    return {
+      dir: '',
+      pg: { ...(url ? { url } : {}), ...(replicas?.length ? { replicas } : {}) },
+      keyFiles: [auditKeyFile(config)],
+      ...key,
+    };
+  }
   const dir = auditDir(config);
   await assertAuditDir(dir);
   const explicitDir = Boolean(o.auditDir) && !o.data && !config.audit.keyFile;
-  return {
-    dir,
-    keyFiles: keyFileCandidates(dir, auditKeyFile(config), explicitDir),
-    ...(config.audit.verifierKey ? { verifierKey: config.audit.verifierKey } : {}),
-  };
+  return { dir, keyFiles: keyFileCandidates(dir, auditKeyFile(config), explicitDir), ...key };
+}
+
+/** The records of the trail, in seq order (fs) or by time across replicas (postgres). */
+function recordsOf(s: AuditState, filter: QueryFilter): AsyncIterable<AuditRecord> {
+  return s.pg ? pgRecords(s.pg, filter) : queryAudit(s.dir, filter);
 }
 
 function withDir(cmd: Command): Command {
   return withConfig(cmd)
     .option('--data <dir>', "the gateway's data folder (default ./data, as serve)")
-    .option('--audit-dir <dir>', 'audit trail folder (default <data>/audit)');
+    .option('--audit-dir <dir>', 'audit trail folder (default <data>/audit)')
+    .option(
+      '--postgres <url>',
+      "read every replica's chain from this PostgreSQL database (default with audit.store: postgres: state.postgres.url, else the PG* environment)",
+    )
+    .option(
+      '--replica <id>',
+      'with a PostgreSQL trail: only this replica (repeatable, or comma-separated)',
+      collect,
+    );
 }
 
 function filterOpts(cmd: Command): Command {
@@ -103,7 +131,10 @@ function registerVerifyCmd(audit: Command): void {
         'modgate audit verify --data /var/lib/modgate',
         'modgate audit verify --audit-dir ./copy/audit --verifier-key modgate-audit+1a2b3c4d+AX...',
         'modgate audit verify --data /var/lib/modgate --shipped received.notes --require-checkpoints',
+        'modgate audit verify --config modgate.yaml   # audit.store: postgres: every replica',
+        'modgate audit verify --postgres postgres://auditor@db/modgate --verifier-key modgate-audit+...',
       ]) +
+        '\nWith a PostgreSQL trail: one verdict line per replica, and BROKEN names the replica and seq.' +
         '\nExit 0: intact (an unauthenticated trail, with no checkpoint, prints a WARNING).\n' +
         'Exit 1: broken at a record, checkpoints signed by another key, or an error.',
     )
@@ -117,6 +148,15 @@ function registerVerifyCmd(audit: Command): void {
           ...(s.verifierKey ? { configKey: s.verifierKey } : {}),
           keyFiles: s.keyFiles,
         });
+        if (s.pg) {
+          process.exitCode = await runVerifyPostgres({
+            source: s.pg,
+            key,
+            ...(o.shipped ? { shipped: o.shipped } : {}),
+            ...(o.requireCheckpoints ? { requireCheckpoints: true } : {}),
+          });
+          return;
+        }
         process.exitCode = await runVerify({
           dir: s.dir,
           key,
@@ -141,6 +181,7 @@ export function registerAudit(program: Command): void {
         'modgate audit query --data /var/lib/modgate --decision deny --since 24h',
         'modgate audit query --module "golang.org/x/*" --format csv > served.csv',
         'modgate audit query --format json | head',
+        'modgate audit query --config modgate.yaml --replica gw-2 --since 1h   # PostgreSQL trail',
       ]) + '\nA reader that stops early (head) ends the output quietly with exit 0.',
     )
     .action(async (o: DirOpts & Record<string, string | undefined>) => {
@@ -152,7 +193,8 @@ export function registerAudit(program: Command): void {
         );
       const filter = filterOf(o);
       const s = await stateOf(o);
-      for await (const chunk of formatRecords(queryAudit(s.dir, filter), format))
+      const replicas = { replicas: Boolean(s.pg) };
+      for await (const chunk of formatRecords(recordsOf(s, filter), format, replicas))
         process.stdout.write(chunk);
     });
   withDir(audit.command('report'))
@@ -177,7 +219,7 @@ export function registerAudit(program: Command): void {
         );
       const filter = filterOf({ since: o.since, until: o.until });
       const s = await stateOf(o);
-      const rep = await buildReport(queryAudit(s.dir, filter));
+      const rep = await buildReport(recordsOf(s, filter));
       process.stdout.write(formatReport(rep, o.format === 'json' ? 'json' : 'table'));
     });
   withDir(audit.command('export'))
@@ -199,7 +241,7 @@ export function registerAudit(program: Command): void {
         );
       const f = filterOf({ since: o.since, until: o.until });
       const s = await stateOf(o);
-      const bom = await buildCycloneDx(queryAudit(s.dir, f), {
+      const bom = await buildCycloneDx(recordsOf(s, f), {
         ...(f.since ? { since: f.since } : {}),
         ...(f.until ? { until: f.until } : {}),
         toolVersion: modgateVersion(),

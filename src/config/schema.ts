@@ -301,6 +301,18 @@ export const configSchema = {
       additionalProperties: false,
       properties: {
         enabled: { ...bool, default: true },
+        store: {
+          enum: ['fs', 'postgres'],
+          default: 'fs',
+          description:
+            "Where the audit chain lives: fs (segment files in audit.dir) or postgres (one chain per replica in state.postgres's database).",
+        },
+        replica: {
+          type: 'string',
+          pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$',
+          description:
+            "With store postgres: this replica's chain id, unique per live process (default: cluster.replicaId, else the host name).",
+        },
         dir: { ...str, description: 'Default: <dataDir>/audit.' },
         keyFile: { ...str, description: 'Default: <dataDir>/keys/audit.key.' },
         verifierKey: {

@@ -81,6 +81,8 @@ export interface ModgateConfig {
   };
   audit: {
     enabled: boolean;
+    store: 'fs' | 'postgres';
+    replica?: string;
     dir?: string;
     keyFile?: string;
     verifierKey?: string;

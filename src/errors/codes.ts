@@ -112,6 +112,8 @@ export const AUDIT_CODES = [
   'AUDIT_DIR_UNREADABLE',
   'AUDIT_VERIFIER_KEY_MISSING',
   'AUDIT_KEY_UNREADABLE',
+  'AUDIT_REPLICA_BUSY',
+  'AUDIT_DB_UNREADABLE',
 ] as const;
 
 /** Configuration, files named on the command line, and starting up. */

@@ -114,8 +114,9 @@ export interface DetailsByCode {
   };
 
   /** The errno code (ENOSPC, EIO, ...) when the file system refused. */
-  AUDIT_UNAVAILABLE: { readonly cause?: string };
+  AUDIT_UNAVAILABLE: { readonly cause?: string; readonly replica?: string };
   AUDIT_CORRUPT: {
+    readonly replica?: string;
     readonly segment?: string;
     readonly segments?: readonly string[];
     readonly offset?: number;
@@ -125,6 +126,7 @@ export interface DetailsByCode {
   AUDIT_KEY_INVALID: { readonly file: string };
   AUDIT_KEY_INSECURE: { readonly file: string };
   AUDIT_SHIP_FAILED: { readonly seq: number };
+  AUDIT_REPLICA_BUSY: { readonly replica: string };
 
   CONFIG_INVALID: { readonly violations?: readonly string[] };
 

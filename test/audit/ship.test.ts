@@ -167,3 +167,27 @@ t.test('syslog over UDP and TCP (RFC 5424)', async (t) => {
   );
   t.match(tcpData.slice(sp + 1), /^<109>1 /);
 });
+
+t.test("a replica's checkpoint is shipped with its replica named", async (t) => {
+  const k = await key(t);
+  const cp = signCheckpoint({ seq: 9, hash: sha256Hex('x'), replica: 'gw-2' }, k);
+  const msg = syslogMessage(cp, { host: '127.0.0.1', port: 514 });
+  t.match(msg, /\[checkpoint@32473 seq="9" hash="[^"]+" replica="gw-2"\]/);
+  t.notMatch(
+    syslogMessage(signCheckpoint({ seq: 9, hash: sha256Hex('x') }, k), { host: 'h', port: 1 }),
+    /replica=/,
+  );
+  const headers: (string | undefined)[] = [];
+  const server = createServer(async (req, res) => {
+    await body(req);
+    headers.push(req.headers['x-modgate-audit-replica'] as string | undefined);
+    res.statusCode = 204;
+    res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/audit`;
+  const shipper = new CheckpointShipper({ http: { url, retries: 0 } });
+  await shipper.ship(cp);
+  t.same(headers, ['gw-2']);
+});

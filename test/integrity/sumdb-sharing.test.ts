@@ -24,9 +24,13 @@ class CountingStore extends MemorySumdbStore {
     this.tileReads++;
     return super.getTile(name, p);
   }
-  override async putHead(name: string, note: Buffer): Promise<void> {
+  override async advanceHead(
+    name: string,
+    expected: Buffer | null,
+    note: Buffer,
+  ): Promise<boolean> {
     this.headWrites++;
-    return super.putHead(name, note);
+    return super.advanceHead(name, expected, note);
   }
 }
 
