@@ -35,6 +35,7 @@ import {
 } from './contracts.js';
 import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StoreTofuLedger } from './integrity/tofu-store.js';
+import { createVcsSources } from './vcs/index.js';
 import { FetchCap } from './goproxy/fetch-cap.js';
 import { StateSealer } from './storage/sealed.js';
 import { removeStaleTemps } from './storage/atomic.js';
@@ -110,7 +111,7 @@ export async function startGateway(
   await store.clearTemp();
   await removeStaleTemps(config.dataDir, ['store']);
   const sealer = await StateSealer.loadOrCreate(path.join(config.dataDir, 'keys', 'state.key'));
-  const router = createRouter(config);
+  const router = createRouter(config, await createVcsSources(config));
   if (router.publicUpstreams.length === 0) {
     logger.warn(
       'no public upstream: set GOPROXY, upstream in the config, or --upstream (modules outside private routes get 404)',
@@ -140,6 +141,7 @@ export async function startGateway(
   await db.client?.checkStoredHead().catch(async (err: unknown) => {
     await trail?.log.close();
     await upstream.close().catch(() => undefined);
+    await router.close();
     throw err;
   });
   const checksums = new ChecksumVerifier({
@@ -267,6 +269,7 @@ export async function startGateway(
     assertNotSelf(router.publicUpstreams, [url, ...(config.publicUrl ? [config.publicUrl] : [])]);
   } catch (err) {
     await app.close();
+    await router.close();
     throw err;
   }
   const probed = announce(logger, health, {
@@ -288,6 +291,7 @@ export async function startGateway(
       // Upstream work and background tasks (downloads, prefetches, fsyncs) are aborted and
       // awaited first, so that nothing waits on them and nothing writes after close.
       await Promise.all([upstream.close(), metadata.close(), flow.close()]);
+      await router.close();
       await closing;
       // After the requests: one still in flight may be waiting for its decision.
       await policy?.engine.close();
