@@ -8,6 +8,8 @@ import { startGitServer, type GitServer } from './git-server.js';
 import { makeRepos } from './fixtures.js';
 import { fetchText, makeSource, tokenCredentials } from './helpers.js';
 
+t.setTimeout(600_000);
+
 let dir: string;
 let server: GitServer;
 

@@ -10,6 +10,8 @@ import { makeRepos, type Repos } from './fixtures.js';
 import { fetchText, makeSource, tokenCredentials } from './helpers.js';
 import type { VcsSource } from '../../src/vcs/source.js';
 
+t.setTimeout(600_000);
+
 let dir: string;
 let server: GitServer;
 let repos: Repos;
