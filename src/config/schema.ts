@@ -63,6 +63,10 @@ const gitSource = {
         'git url.<base>.insteadOf rewrites, base URL -> the URL prefix it replaces (e.g. ssh://git@git.corp.example/ -> https://git.corp.example/).',
       additionalProperties: str,
     },
+    caFile: {
+      ...str,
+      description: "PEM CA certificates git trusts for this route's servers (default: the system's).",
+    },
     goBinary: { ...str, default: 'go', description: 'The go command to run.' },
     concurrency: {
       ...posInt,

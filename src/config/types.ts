@@ -24,6 +24,8 @@ export interface GitSourceConfig {
   credentials?: GitCredentials;
   /** git's url.<base>.insteadOf rewrites: base URL -> the prefix it replaces. */
   insteadOf: Record<string, string>;
+  /** CA certificates git trusts for this route (GIT_SSL_CAINFO); default the system's. */
+  caFile?: string;
   /** The go command to run. */
   goBinary: string;
   concurrency: number;

@@ -206,6 +206,7 @@ export class VcsSource implements ModuleSource {
     return {
       ...env,
       ...this.o.home.env,
+      ...(this.o.git.caFile ? { GIT_SSL_CAINFO: this.o.git.caFile } : {}),
       GOPATH: d('gopath'),
       GOMODCACHE: run,
       GOCACHE: d('gocache'),

@@ -4,32 +4,27 @@
  * on 127.0.0.1:0 with Basic auth, and a git config that sends
  * https://github.com/acme/ to it (url.<base>.insteadOf) and trusts its CA.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { makeChain, startHttpsServer, type TestHttpsServer } from '../helpers/tls-fixtures.js';
+import {
+  findHttpBackend,
+  startLocalGitServer,
+  type LocalGitServer,
+} from '../../src/demo/git-server.js';
+import { makeChain } from '../helpers/tls-fixtures.js';
 
 const exec = promisify(execFile);
-const BACKEND = '/usr/lib/git-core/git-http-backend';
 
 export const USER = 'ci-bot';
 export const TOKEN = 'glpat-s3cr3t-vcs-token-0123456789';
 
-export interface GitServer {
-  url: string;
+export interface GitServer extends LocalGitServer {
   root: string;
   caFile: string;
   /** A GIT_CONFIG_GLOBAL file: github.com/acme/ -> this server, its CA trusted. */
   gitconfig: string;
-  /** Requests seen, by path (tests check what reached the server). */
-  paths: string[];
-  /** While set, requests for a path holding this string are held open and never answered. */
-  hold?: string;
-  held: number;
-  server: TestHttpsServer;
-  close(): Promise<void>;
 }
 
 export async function git(cwd: string, ...args: string[]): Promise<string> {
@@ -109,93 +104,24 @@ export async function startGitServer(
   const caFile = path.join(root, 'git-ca.pem');
   await mkdir(root, { recursive: true });
   await writeFile(caFile, chain.root.certPem);
-  const want = `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`;
-  const state: GitServer = {
-    url: '',
+  const backend = await findHttpBackend();
+  if (!backend) throw new Error('git is not installed');
+  const local = await startLocalGitServer({
     root,
-    caFile,
-    gitconfig: path.join(root, 'gitconfig'),
-    paths: [],
-    held: 0,
-    server: undefined as unknown as TestHttpsServer,
-    close: async () => undefined,
-  };
-  const server = await startHttpsServer({
-    certs: [chain.leaf.certPem, chain.intermediate.certPem],
-    key: chain.leaf.privateKeyPem,
-    handler: (req, res) => {
-      const p = (req.url ?? '/').split('?')[0] ?? '/';
-      state.paths.push(p);
-      if (state.hold && p.includes(state.hold)) {
-        state.held++;
-        return; // never answered: the client's own deadline must end it
-      }
-      if (req.headers.authorization !== want) {
-        res.writeHead(401, { 'www-authenticate': 'Basic realm="git"' }).end('unauthorized\n');
-        return;
-      }
-      cgi(root, req, res);
-    },
+    tls: { cert: chain.leaf.certPem + chain.intermediate.certPem, key: chain.leaf.privateKeyPem },
+    auth,
+    backend,
   });
-  state.server = server;
-  state.url = server.url;
-  state.close = () => server.close();
+  const gitconfig = path.join(root, 'gitconfig');
   await writeFile(
-    state.gitconfig,
+    gitconfig,
     [
-      `[url "${server.url}/acme/"]`,
+      `[url "${local.url}/acme/"]`,
       '\tinsteadOf = https://github.com/acme/',
       '[http]',
       `\tsslCAInfo = ${caFile}`,
       '',
     ].join('\n'),
   );
-  return state;
-}
-
-/** Runs git http-backend for one request (RFC 3875 CGI). */
-function cgi(root: string, req: IncomingMessage, res: ServerResponse): void {
-  const [pathInfo, query = ''] = (req.url ?? '/').split('?');
-  const child = spawn(BACKEND, [], {
-    env: {
-      PATH: process.env.PATH,
-      GIT_PROJECT_ROOT: root,
-      GIT_HTTP_EXPORT_ALL: '1',
-      GIT_CONFIG_NOSYSTEM: '1',
-      GIT_CONFIG_GLOBAL: '/dev/null',
-      REQUEST_METHOD: req.method ?? 'GET',
-      PATH_INFO: decodeURIComponent(pathInfo ?? '/'),
-      QUERY_STRING: query,
-      CONTENT_TYPE: req.headers['content-type'] ?? '',
-      REMOTE_USER: USER,
-      REMOTE_ADDR: '127.0.0.1',
-      ...(req.headers['content-encoding']
-        ? { HTTP_CONTENT_ENCODING: String(req.headers['content-encoding']) }
-        : {}),
-      ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
-    },
-    stdio: ['pipe', 'pipe', 'ignore'],
-  });
-  req.pipe(child.stdin);
-  let head = Buffer.alloc(0);
-  let started = false;
-  child.stdout.on('data', (chunk: Buffer) => {
-    if (started) return void res.write(chunk);
-    head = Buffer.concat([head, chunk]);
-    const end = head.indexOf('\r\n\r\n');
-    if (end < 0) return;
-    started = true;
-    let status = 200;
-    for (const line of head.subarray(0, end).toString('latin1').split('\r\n')) {
-      const i = line.indexOf(':');
-      const name = line.slice(0, i).trim();
-      const value = line.slice(i + 1).trim();
-      if (name.toLowerCase() === 'status') status = Number(value.split(' ')[0]);
-      else res.setHeader(name, value);
-    }
-    res.writeHead(status);
-    res.write(head.subarray(end + 4));
-  });
-  child.on('close', () => res.end());
-  child.on('error', () => res.writeHead(500).end());
+  return Object.assign(local, { root, caFile, gitconfig });
 }
