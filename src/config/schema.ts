@@ -35,7 +35,7 @@ const gitCredentials = {
       ...str,
       pattern: '^[A-Za-z0-9.-]+(:[0-9]+)?$',
       description:
-        'Host (and port) git connects to, after insteadOf rewrites. Default: the pattern\'s first element.',
+        "Host (and port) git connects to, after insteadOf rewrites. Default: the pattern's first element.",
     },
     username: { ...str, description: 'netrc login; token user name (default x-access-token).' },
     password: str,
@@ -65,7 +65,8 @@ const gitSource = {
     },
     caFile: {
       ...str,
-      description: "PEM CA certificates git trusts for this route's servers (default: the system's).",
+      description:
+        "PEM CA certificates git trusts for this route's servers (default: the system's).",
     },
     goBinary: { ...str, default: 'go', description: 'The go command to run.' },
     concurrency: {
