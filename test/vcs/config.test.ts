@@ -2,6 +2,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { validateConfig } from '../../src/config/load.js';
+import { createRedactor, redactConfig } from '../../src/config/redact.js';
 import { createGitHome } from '../../src/vcs/home.js';
 import { gitConfig } from './helpers.js';
 
@@ -98,6 +99,28 @@ t.test('the schema refuses bad combinations, each with a clear line', async (t) 
       cacheRepos: 64,
     },
   });
+});
+
+t.test('config print and every redacted exit hide git secrets', async (t) => {
+  process.env.VCS_TEST_PW = 'pw-from-env-998877';
+  const config = validateConfig({
+    routes: [
+      {
+        pattern: 'a.example',
+        source: 'vcs',
+        git: { credentials: { type: 'token', token: 'tok-in-file-112233' } },
+      },
+      {
+        pattern: 'b.example',
+        source: 'vcs',
+        git: { credentials: { type: 'netrc', username: 'u', passwordEnv: 'VCS_TEST_PW' } },
+      },
+    ],
+  });
+  const printed = JSON.stringify(redactConfig(config));
+  t.notMatch(printed, 'tok-in-file-112233');
+  const redact = createRedactor(config);
+  t.equal(redact('x tok-in-file-112233 y pw-from-env-998877'), 'x [redacted] y [redacted]');
 });
 
 t.test('the private git home: 0700 and 0600, the secret in files only', async (t) => {
