@@ -36,6 +36,7 @@ import {
 import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StateTofuLedger } from './integrity/tofu-store.js';
 import { openState, stateParts, stateReadiness } from './state-wiring.js';
+import { createVcsSources } from './vcs/index.js';
 import { FetchCap } from './goproxy/fetch-cap.js';
 import { StateSealer } from './storage/sealed.js';
 import { removeStaleTemps } from './storage/atomic.js';
@@ -112,7 +113,7 @@ export async function startGateway(
   await removeStaleTemps(config.dataDir, ['store']);
   const sealer = await StateSealer.loadOrCreate(path.join(config.dataDir, 'keys', 'state.key'));
   const state = await openState(config, logger);
-  const router = createRouter(config);
+  const router = createRouter(config, await createVcsSources(config));
   if (router.publicUpstreams.length === 0) {
     logger.warn(
       'no public upstream: set GOPROXY, upstream in the config, or --upstream (modules outside private routes get 404)',
@@ -151,6 +152,7 @@ export async function startGateway(
     await trail?.log.close();
     await upstream.close().catch(() => undefined);
     await state.close().catch(() => undefined);
+    await router.close();
     throw err;
   });
   const checksums = new ChecksumVerifier({
@@ -282,6 +284,8 @@ export async function startGateway(
     assertNotSelf(router.publicUpstreams, [url, ...(config.publicUrl ? [config.publicUrl] : [])]);
   } catch (err) {
     await app.close();
+    await router.close();
+    await state.close().catch(() => undefined);
     throw err;
   }
   const probed = announce(logger, health, {
@@ -303,6 +307,7 @@ export async function startGateway(
       // Upstream work and background tasks (downloads, prefetches, fsyncs) are aborted and
       // awaited first, so that nothing waits on them and nothing writes after close.
       await Promise.all([upstream.close(), metadata.close(), flow.close()]);
+      await router.close();
       await closing;
       // After the requests: one still in flight may be waiting for its decision.
       await policy?.engine.close();

@@ -10,6 +10,7 @@ import type { Dispatcher } from 'undici';
 import type { ModgateConfig } from './config/types.js';
 import type { AuditPort } from './contracts.js';
 import { Router } from './goproxy/router.js';
+import type { ModuleSource } from './goproxy/source.js';
 import { SumdbRelay } from './goproxy/sumdb-relay.js';
 import { SumdbClient } from './integrity/sumdb/client.js';
 import { FsSumdbStore } from './integrity/sumdb/fs-store.js';
@@ -150,10 +151,25 @@ export async function buildUpstream(
   };
 }
 
-export function createRouter(config: ModgateConfig): Router {
+/**
+ * The router of a config. vcs routes are served by their sources when given
+ * (see createVcsSources); without one a vcs route has no upstream (404).
+ */
+export function createRouter(
+  config: ModgateConfig,
+  fetchers: ReadonlyMap<number, ModuleSource> = new Map(),
+): Router {
   return new Router({
     publicUpstream: config.upstream ?? '',
-    routes: config.routes,
+    routes: config.routes.map((r, i) => {
+      const fetcher = fetchers.get(i);
+      return {
+        pattern: r.pattern,
+        upstream: r.upstream,
+        private: r.private || r.source === 'vcs',
+        ...(fetcher ? { fetcher } : {}),
+      };
+    }),
     privatePatterns: config.private,
     noSumdbPatterns: config.noSumdb,
   });

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { Ajv } from 'ajv';
 import YAML from 'yaml';
 import { ModgateError } from '../errors.js';
+import { routeViolations } from './routes.js';
 import { configSchema } from './schema.js';
 import type { ModgateConfig } from './types.js';
 
@@ -39,15 +40,18 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<ModgateConfig>
 
 export function validateConfig(raw: RawConfig): ModgateConfig {
   const copy = structuredClone(raw);
-  if (!validate(copy)) {
-    const violations = (validate.errors ?? []).map((e) => {
-      const where = (e.instancePath || '/').replace(/^\//, '').replaceAll('/', '.') || '(root)';
-      const extra =
-        e.keyword === 'additionalProperties' ? ` '${String(e.params.additionalProperty)}'` : '';
-      const allowed =
-        e.keyword === 'enum' ? `: ${(e.params.allowedValues as unknown[]).join(', ')}` : '';
-      return `${where}: ${e.message ?? 'invalid'}${extra}${allowed}`;
-    });
+  const valid = validate(copy);
+  const violations = valid
+    ? routeViolations((copy as unknown as ModgateConfig).routes)
+    : (validate.errors ?? []).map((e) => {
+        const where = (e.instancePath || '/').replace(/^\//, '').replaceAll('/', '.') || '(root)';
+        const extra =
+          e.keyword === 'additionalProperties' ? ` '${String(e.params.additionalProperty)}'` : '';
+        const allowed =
+          e.keyword === 'enum' ? `: ${(e.params.allowedValues as unknown[]).join(', ')}` : '';
+        return `${where}: ${e.message ?? 'invalid'}${extra}${allowed}`;
+      });
+  if (violations.length > 0) {
     throw new ModgateError(
       'CONFIG_INVALID',
       `invalid configuration:\n  ${violations.join('\n  ')}`,

@@ -27,7 +27,10 @@ export function createRedactor(config: ModgateConfig): Redactor {
   const add = (s: string | undefined): void => {
     if (s && s.length >= MIN_SECRET) secrets.add(s);
   };
-  for (const c of Object.values(config.credentials)) {
+  const gitCredentials = config.routes.flatMap((r) =>
+    r.git?.credentials ? [r.git.credentials] : [],
+  );
+  for (const c of [...Object.values(config.credentials), ...gitCredentials]) {
     add(c.password);
     add(c.token);
     if (c.passwordEnv) add(process.env[c.passwordEnv]);

@@ -23,6 +23,77 @@ const credential = {
   required: ['type'],
 } as const;
 
+const gitCredentials = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  description:
+    'How git authenticates: netrc (username + password in a private .netrc), token (a git credential helper), ssh-key (a private key and a known_hosts file). Secrets may come from env via *Env fields; they never reach a command line, a log or an error.',
+  properties: {
+    type: { enum: ['netrc', 'token', 'ssh-key'] },
+    host: {
+      ...str,
+      pattern: '^[A-Za-z0-9.-]+(:[0-9]+)?$',
+      description:
+        "Host (and port) git connects to, after insteadOf rewrites. Default: the pattern's first element.",
+    },
+    username: { ...str, description: 'netrc login; token user name (default x-access-token).' },
+    password: str,
+    passwordEnv: str,
+    token: str,
+    tokenEnv: str,
+    keyFile: { ...str, description: 'ssh-key: the private key file (copied, mode 0600).' },
+    knownHostsFile: {
+      ...str,
+      description: 'ssh-key: known_hosts with the server keys (strict checking).',
+    },
+  },
+} as const;
+
+const gitSource = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'A vcs route: how the go command reaches version control.',
+  properties: {
+    credentials: gitCredentials,
+    insteadOf: {
+      type: 'object',
+      default: {},
+      description:
+        'git url.<base>.insteadOf rewrites, base URL -> the URL prefix it replaces (e.g. ssh://git@git.corp.example/ -> https://git.corp.example/).',
+      additionalProperties: str,
+    },
+    caFile: {
+      ...str,
+      description:
+        "PEM CA certificates git trusts for this route's servers (default: the system's).",
+    },
+    goBinary: { ...str, default: 'go', description: 'The go command to run.' },
+    concurrency: {
+      ...posInt,
+      default: 4,
+      description: 'go commands this route runs at once; more wait.',
+    },
+    timeoutMs: {
+      ...posInt,
+      default: 120000,
+      description:
+        'Deadline of one VCS operation; after it the whole process group is killed (VCS_TIMEOUT).',
+    },
+    maxRepoBytes: {
+      ...posInt,
+      default: 1073741824,
+      description:
+        'Largest clone of one repository; a bigger one is killed and deleted (VCS_TOO_LARGE).',
+    },
+    cacheRepos: {
+      ...posInt,
+      default: 64,
+      description: 'Clones kept per route; the least recently used go first.',
+    },
+  },
+} as const;
+
 export const configSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://modgate.dev/schema/modgate.schema.json',
@@ -70,19 +141,31 @@ export const configSchema = {
       type: 'array',
       default: [],
       description:
-        'Per-path upstream chains, matched with Go prefix-pattern rules; first match wins.',
+        'Per-path sources, matched with Go prefix-pattern rules; first match wins: an upstream proxy chain (source: proxy) or version control through the go command (source: vcs, see docs/private-modules.md).',
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['pattern', 'upstream'],
+        required: ['pattern'],
         properties: {
-          pattern: str,
-          upstream: { ...str, description: 'GOPROXY-syntax chain for this route.' },
+          pattern: { ...str, minLength: 1, description: 'Module path pattern (GOPRIVATE syntax).' },
+          source: {
+            enum: ['proxy', 'vcs'],
+            default: 'proxy',
+            description:
+              'proxy: forward to `upstream`; vcs: fetch from version control with the go command (git only).',
+          },
+          upstream: {
+            ...str,
+            default: '',
+            description: 'GOPROXY-syntax chain for a proxy route (required there; not for vcs).',
+          },
           private: {
             ...bool,
             default: false,
-            description: 'Private routes use TOFU and never reach public upstreams or the sumdb.',
+            description:
+              'Private routes use TOFU and never reach public upstreams or the sumdb. vcs routes are always private.',
           },
+          git: gitSource,
         },
       },
     },

@@ -10,8 +10,41 @@ export interface Credential {
 
 export interface RouteConfig {
   pattern: string;
+  /** proxy: forward to `upstream`; vcs: the go command fetches from version control (`git`). */
+  source: 'proxy' | 'vcs';
+  /** The GOPROXY-syntax chain of a proxy route; '' for a vcs route. */
   upstream: string;
+  /** Always true for a vcs route. */
   private: boolean;
+  git?: GitSourceConfig;
+}
+
+/** How a vcs route reaches its repositories (src/vcs). */
+export interface GitSourceConfig {
+  credentials?: GitCredentials;
+  /** git's url.<base>.insteadOf rewrites: base URL -> the prefix it replaces. */
+  insteadOf: Record<string, string>;
+  /** CA certificates git trusts for this route (GIT_SSL_CAINFO); default the system's. */
+  caFile?: string;
+  /** The go command to run. */
+  goBinary: string;
+  concurrency: number;
+  timeoutMs: number;
+  maxRepoBytes: number;
+  cacheRepos: number;
+}
+
+export interface GitCredentials {
+  type: 'netrc' | 'token' | 'ssh-key';
+  /** The host git connects to (after insteadOf rewrites); default the pattern's first element. */
+  host?: string;
+  username?: string;
+  password?: string;
+  passwordEnv?: string;
+  token?: string;
+  tokenEnv?: string;
+  keyFile?: string;
+  knownHostsFile?: string;
 }
 
 export interface ModgateConfig {

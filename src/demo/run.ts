@@ -12,6 +12,7 @@ import { startGateway, type Gateway } from '../main.js';
 import { initCerts } from '../tls/certs.js';
 import { spkiPin } from '../tls/pins.js';
 import { asIssuer, buildCert } from '../tls/x509-build.js';
+import { PRIVATE_MODULE, startDemoGit } from './private.js';
 import { createFakeSumdb } from './sumdb.js';
 import {
   makeModule,
@@ -85,6 +86,14 @@ async function runDemo(dir: string, temporary: boolean, listen?: string): Promis
   });
   upstream.misbehave(`/${tampered.path}/@v/v1.0.0.zip`, { kind: 'replace', body: evil.zip });
   await writeFile(path.join(dir, 'upstream-ca.pem'), root.certPem);
+  const demoGit = await startDemoGit(dir, {
+    cert: leaf.certPem,
+    key: leaf.privateKeyPem,
+    caFile: path.join(dir, 'upstream-ca.pem'),
+  }).catch(async (err: unknown) => {
+    await upstream.close();
+    throw err;
+  });
   const certs = await initCerts({ dir: path.join(dir, 'certs') });
   const policyData = path.join(dir, 'demo-policy.yaml');
   await writeFile(
@@ -101,12 +110,14 @@ async function runDemo(dir: string, temporary: boolean, listen?: string): Promis
     pins: { '127.0.0.1': [spkiPin(root.certPem)] },
     tls: { certFile: certs.certFile, keyFile: certs.keyFile },
     policy: { dataFile: policyData },
+    routes: demoGit ? [demoGit.route] : [],
     log: { level: 'warn' },
   });
   const upstreamUp = upstream;
   const gateway = await startGateway(config, { logger: pino({ level: 'warn' }) }).catch(
     async (err: unknown) => {
       await upstreamUp.close();
+      await demoGit?.server.close();
       throw err;
     },
   );
@@ -118,7 +129,8 @@ async function runDemo(dir: string, temporary: boolean, listen?: string): Promis
     GOPATH: gopath,
     GOMODCACHE: path.join(gopath, 'pkg', 'mod'),
     GOFLAGS: '-modcacherw',
-    GONOSUMDB: '',
+    // The private module is not in any checksum database: modgate vouches for it (TOFU).
+    GONOSUMDB: demoGit ? 'github.com/modgate-demo' : '',
     GOPRIVATE: '',
     GONOPROXY: '',
   };
@@ -149,6 +161,12 @@ async function runDemo(dir: string, temporary: boolean, listen?: string): Promis
       expect: 'fail',
     },
   ];
+  if (demoGit)
+    commands.splice(1, 0, {
+      say: 'a private module, fetched by modgate from a local git repository',
+      run: `go mod download -json ${PRIVATE_MODULE}@v1.0.0`,
+      expect: 'ok',
+    });
   return {
     dir,
     temporary,
@@ -159,6 +177,7 @@ async function runDemo(dir: string, temporary: boolean, listen?: string): Promis
     close: async () => {
       await gateway.close();
       await upstream.close();
+      await demoGit?.server.close();
       if (temporary) await rm(dir, { recursive: true, force: true });
     },
   };

@@ -151,6 +151,9 @@ export const HTTP_CODES = [
   'AUTH_CONFIG_INVALID',
 ] as const;
 
+/** Version control behind a vcs route (src/vcs): the go command and git. */
+export const VCS_CODES = ['VCS_AUTH_FAILED', 'VCS_TIMEOUT', 'VCS_TOO_LARGE', 'VCS_FAILED'] as const;
+
 /** The artifact cache. */
 export const STORAGE_CODES = ['STORAGE_UNAVAILABLE', 'STORAGE_BAD_KEY', 'CACHE_TAMPERED'] as const;
 
@@ -167,6 +170,7 @@ export type SumdbCode = (typeof SUMDB_CODES)[number];
 /** Everything the integrity room (src/integrity) raises. */
 export type IntegrityCode = ZipCode | ModuleCode | LogCode | SumdbCode;
 export type UpstreamCode = (typeof UPSTREAM_CODES)[number];
+export type VcsCode = (typeof VCS_CODES)[number];
 export type PolicyCode = (typeof POLICY_CODES)[number];
 export type AuditCode = (typeof AUDIT_CODES)[number];
 export type ConfigCode = (typeof CONFIG_CODES)[number];
@@ -179,6 +183,7 @@ export type InternalCode = (typeof INTERNAL_CODES)[number];
 export type ErrorCode =
   | IntegrityCode
   | UpstreamCode
+  | VcsCode
   | PolicyCode
   | AuditCode
   | ConfigCode
@@ -195,6 +200,7 @@ export const ERROR_FAMILIES = {
   log: LOG_CODES,
   sumdb: SUMDB_CODES,
   upstream: UPSTREAM_CODES,
+  vcs: VCS_CODES,
   policy: POLICY_CODES,
   audit: AUDIT_CODES,
   config: CONFIG_CODES,

@@ -99,6 +99,12 @@ export interface DetailsByCode {
     readonly deadlineMs?: number;
   };
   UPSTREAM_TOO_LARGE: { readonly max: number };
+
+  /** route: the vcs route's pattern; never a URL with credentials or a secret. */
+  VCS_AUTH_FAILED: { readonly route: string };
+  VCS_TIMEOUT: { readonly route: string; readonly timeoutMs: number };
+  VCS_TOO_LARGE: { readonly route: string };
+  VCS_FAILED: { readonly route: string };
   UPSTREAM_PIN_MISMATCH: {
     readonly host: string;
     readonly expected: readonly string[];

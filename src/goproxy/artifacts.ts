@@ -8,8 +8,9 @@ import { hashGoMod } from '../integrity/dirhash.js';
 import { verifyModuleZip } from '../integrity/zip.js';
 import { ZipStreamDigester, type StreamedEntry } from '../integrity/zipstream.js';
 import type { BlobInfo, BlobStore } from '../storage/types.js';
-import { getFromChain, toUpstreamError, type UpstreamClient } from '../upstream/client.js';
-import { upstreamPath, type ArtifactKind } from './paths.js';
+import { toUpstreamError, type UpstreamClient } from '../upstream/client.js';
+import type { ArtifactKind } from './paths.js';
+import { fetchFromRoute } from './source.js';
 import type { Router } from './router.js';
 import { artifactKey } from './keys.js';
 import { ByteLru } from '../storage/lru.js';
@@ -206,12 +207,7 @@ export class ArtifactService {
     );
     try {
       const route = this.d.router.route(module);
-      const res = await getFromChain(
-        this.d.client,
-        route.chain,
-        upstreamPath({ kind, module, version }),
-        signal,
-      );
+      const res = await fetchFromRoute(this.d.client, route, { kind, module, version }, signal);
       if (res.status === 404 || res.status === 410) {
         await res.body.dump().catch(() => undefined);
         throw notFound(

@@ -10,9 +10,10 @@
  */
 import { ModgateError, asModgateError } from '../errors.js';
 import type { BlobStore } from '../storage/types.js';
-import { getFromChain, toUpstreamError, type UpstreamClient } from '../upstream/client.js';
+import { toUpstreamError, type UpstreamClient } from '../upstream/client.js';
 import { SingleFlight } from '../upstream/singleflight.js';
-import { canonicalVersion, upstreamPath, type ProxyRequest } from './paths.js';
+import { canonicalVersion, type ProxyRequest } from './paths.js';
+import { fetchFromRoute } from './source.js';
 import type { Router } from './router.js';
 import { metaKey } from './keys.js';
 
@@ -91,7 +92,7 @@ export class MetadataService {
 
   private async fetch(req: MetaRequest, signal: AbortSignal): Promise<MetaEntry> {
     const route = this.d.router.route(req.module);
-    const res = await getFromChain(this.d.client, route.chain, upstreamPath(req), signal);
+    const res = await fetchFromRoute(this.d.client, route, req, signal);
     const max = req.kind === 'list' ? this.d.maxBytes.list : this.d.maxBytes.info;
     const what = `${req.module} ${req.kind === 'query' ? `${req.query}.info` : req.kind}`;
     const body = await readCapped(res.body, max, what).catch((err: unknown) => {

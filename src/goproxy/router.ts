@@ -1,11 +1,14 @@
 import { matchPrefixPatterns } from '../integrity/module.js';
 import { upstreamChain, type ProxyEntry } from '../upstream/proxy-list.js';
+import type { ModuleSource } from './source.js';
 
 export interface Route {
   pattern: string;
   chain: ProxyEntry[];
   /** Private modules never reach public upstreams or the checksum database. */
   private: boolean;
+  /** A route served by its own source (version control) rather than a chain. */
+  fetcher?: ModuleSource;
 }
 
 /**
@@ -21,7 +24,12 @@ export class Router {
   constructor(
     opts: {
       publicUpstream: string;
-      routes: Array<{ pattern: string; upstream: string; private: boolean }>;
+      routes: Array<{
+        pattern: string;
+        upstream: string;
+        private: boolean;
+        fetcher?: ModuleSource;
+      }>;
       privatePatterns: string;
       noSumdbPatterns: string;
     },
@@ -30,8 +38,10 @@ export class Router {
     this.publicChain = upstreamChain(opts.publicUpstream);
     this.routes = opts.routes.map((r) => ({
       pattern: r.pattern,
-      chain: upstreamChain(r.upstream),
-      private: r.private,
+      chain: r.fetcher ? [] : upstreamChain(r.upstream),
+      // A module fetched from version control is private: no public chain, no sumdb.
+      private: r.private || r.fetcher !== undefined,
+      ...(r.fetcher ? { fetcher: r.fetcher } : {}),
     }));
   }
 
@@ -59,5 +69,10 @@ export class Router {
 
   get publicUpstreams(): ProxyEntry[] {
     return this.publicChain;
+  }
+
+  /** Stops every route's own source (their processes are killed and awaited). */
+  async close(): Promise<void> {
+    await Promise.all(this.routes.map((r) => r.fetcher?.close()));
   }
 }

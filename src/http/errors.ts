@@ -74,6 +74,11 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   INFO_INVALID: 502,
   UPSTREAM_BAD_RESPONSE: 502,
   UPSTREAM_REDIRECT: 502,
+  // version control (vcs routes)
+  VCS_AUTH_FAILED: 403,
+  VCS_TIMEOUT: 504,
+  VCS_TOO_LARGE: 502,
+  VCS_FAILED: 502,
   // policy
   POLICY_DENIED: 403,
   POLICY_ERROR: 403,

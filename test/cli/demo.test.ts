@@ -43,6 +43,12 @@ t.test('modgate demo works offline and its printed commands behave as announced'
   await writeFile(path.join(work, 'go.mod'), 'module example.com/try\n\ngo 1.21\n');
   const commands = [...text.matchAll(/^# (.+)\n(go .+)$/gm)];
   t.ok(commands.length >= 2, 'prints go commands to try');
+  t.ok(
+    commands.some(([, say]) =>
+      /private module, fetched by modgate from a local git repository/.test(say!),
+    ),
+    'a private module from git is among them',
+  );
   for (const [, say, cmd] of commands) {
     const r = await runGo(cmd!.split(' ').slice(1), { cwd: work, env });
     if (/SECURITY ERROR|refused/i.test(say!)) {
@@ -50,6 +56,10 @@ t.test('modgate demo works offline and its printed commands behave as announced'
       t.match(r.stdout + r.stderr, /SECURITY ERROR|VERSION_BANNED/, say!);
     } else {
       t.equal(r.code, 0, `${say}: ${r.stdout}${r.stderr}`);
+    }
+    if (/git repository/.test(say!)) {
+      t.match(r.stdout, /"Version": "v1\.0\.0"/, say!);
+      t.match(r.stdout, /"Sum": "h1:/, say!);
     }
     if (/hidden/.test(say!)) t.equal(r.stdout.trim(), 'example.com/greet v1.0.0 v1.1.0', say!);
     if (/latest/.test(say!)) t.match(r.stderr, /example\.com\/greet v1\.1\.0/, say!);
