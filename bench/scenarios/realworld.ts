@@ -104,6 +104,7 @@ export async function realWorld(): Promise<Result[]> {
     const direct = await timedDownload(replay.url, manifest.set, tmp);
 
     let base: Timed | undefined;
+    let baseFailure: string | undefined;
     if (baseline) {
       log(`baseline modgate (${baseline}) cold...`);
       const gb = await startModgate(replay.url, path.join(tmp, 'modgate-base'), baseline);
@@ -111,6 +112,10 @@ export async function realWorld(): Promise<Result[]> {
         const c0 = cpuSeconds(gb.proc.pid!);
         const seconds = await timedDownload(gb.url, manifest.set, tmp);
         base = { seconds, cpu: cpuSeconds(gb.proc.pid!) - c0 };
+      } catch (err) {
+        // A baseline that fails (e.g. upstream deadlines on a starved host) does not end the run.
+        baseFailure = (err as Error).message.split('\n').slice(0, 2).join(' ');
+        log(`baseline failed: ${baseFailure}`);
       } finally {
         await gb.stop();
       }
@@ -153,6 +158,7 @@ export async function realWorld(): Promise<Result[]> {
       mg,
       gp,
       base,
+      baseFailure,
       audit,
       big,
       bigDirect,
@@ -176,6 +182,7 @@ interface Figures {
   mg: { cold: Timed; warm: Timed };
   gp: { cold: Timed; warm: Timed } | undefined;
   base: Timed | undefined;
+  baseFailure: string | undefined;
   audit: Record<string, number> | undefined;
   big: SetZip;
   bigDirect: { first: number; total: number };
@@ -252,6 +259,14 @@ function results(f: Figures): Result[] {
       value: f.audit.records! / Math.max(1, f.audit.fsyncs ?? 0),
       unit: '',
       note: `${f.audit.records} records in ${f.audit.batches} group commits, ${f.audit.fsyncs} fsyncs`,
+    });
+  if (f.baseFailure)
+    results.push({
+      id: 'realworld.baseline.error',
+      label: `${name}: baseline modgate cold failed`,
+      value: 0,
+      unit: '',
+      note: f.baseFailure,
     });
   if (f.base) results.push(...baselineResults(f, f.base, name));
   return f.gp ? [...results, ...peerResults(f, f.gp, name)] : results;
