@@ -107,9 +107,9 @@ export function auditDir(config: ModgateConfig): string {
   return config.audit.dir ?? path.join(config.dataDir, 'audit');
 }
 
-/** This replica's chain id in a shared audit database: audit.replica, else the host name. */
+/** This replica's chain id in a shared audit database: cluster.replicaId, else the host name. */
 export function auditReplica(config: ModgateConfig): string {
-  return config.audit.replica ?? os.hostname();
+  return config.cluster.replicaId ?? os.hostname();
 }
 
 export function auditKeyFile(config: ModgateConfig): string {

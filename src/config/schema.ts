@@ -306,12 +306,6 @@ export const configSchema = {
           description:
             "Where the audit chain lives: fs (segment files in audit.dir) or postgres (one chain per replica in state.postgres's database).",
         },
-        replica: {
-          type: 'string',
-          pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$',
-          description:
-            "With store postgres: this replica's chain id, unique per live process (default: the host name).",
-        },
         dir: { ...str, description: 'Default: <dataDir>/audit.' },
         keyFile: { ...str, description: 'Default: <dataDir>/keys/audit.key.' },
         verifierKey: {
@@ -335,6 +329,20 @@ export const configSchema = {
         },
         shipUrl: str,
         syslog: str,
+      },
+    },
+    cluster: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      description: 'This replica among several that share one database.',
+      properties: {
+        replicaId: {
+          ...str,
+          pattern: '^[A-Za-z0-9._:-]{1,128}$',
+          description:
+            "This replica's name, unique per live process: with audit.store postgres, the id of its audit chain. Default: the host name.",
+        },
       },
     },
     state: {

@@ -82,7 +82,6 @@ export interface ModgateConfig {
   audit: {
     enabled: boolean;
     store: 'fs' | 'postgres';
-    replica?: string;
     dir?: string;
     keyFile?: string;
     verifierKey?: string;
@@ -93,6 +92,7 @@ export interface ModgateConfig {
     shipUrl?: string;
     syslog?: string;
   };
+  cluster: { replicaId?: string };
   state: { postgres?: { url?: string } };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
