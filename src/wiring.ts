@@ -15,7 +15,8 @@ import { AuditLog } from './audit/log.js';
 import { PgChainStore } from './audit/pg-store.js';
 import { CheckpointShipper } from './audit/ship.js';
 import { createRedactor } from './config/redact.js';
-import { poolConfig } from './state/open.js';
+import type pg from 'pg';
+import { poolConfig, replicaIdOf } from './state/open.js';
 import type { ModgateConfig } from './config/types.js';
 import { ModgateError, isModgateError } from './errors.js';
 import { createIdentify } from './auth/authenticate.js';
@@ -108,23 +109,19 @@ export function auditDir(config: ModgateConfig): string {
   return config.audit.dir ?? path.join(config.dataDir, 'audit');
 }
 
-/**
- * This replica's chain id in a shared audit database: audit.replica, else
- * cluster.replicaId when it fits a chain id, else the host name.
- */
+/** This replica's chain id in a shared audit database: cluster.replicaId, else the host name. */
 export function auditReplica(config: ModgateConfig): string {
-  if (config.audit.replica) return config.audit.replica;
-  const id = config.cluster.replicaId;
-  if (id && /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(id)) return id;
-  return os.hostname();
+  return replicaIdOf(config);
 }
 
 /** The audit chain's connection: the same database, URL and password file as state.postgres. */
-function pgConnection(config: ModgateConfig): { url?: string; password?: string } {
+function pgConnection(config: ModgateConfig): { connection: pg.ClientConfig } {
   const pc = poolConfig(config, auditReplica(config));
   return {
-    ...(pc.connectionString ? { url: pc.connectionString } : {}),
-    ...(typeof pc.password === 'string' ? { password: pc.password } : {}),
+    connection: {
+      ...(pc.connectionString ? { connectionString: pc.connectionString } : {}),
+      ...(typeof pc.password === 'string' ? { password: pc.password } : {}),
+    },
   };
 }
 

@@ -37,8 +37,8 @@ export interface CheckpointBody {
   replica?: string;
 }
 
-/** A replica id: what `audit.replica` and the replica line of a checkpoint accept. */
-export const REPLICA_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** A replica id: what `cluster.replicaId` and the replica line of a checkpoint accept. */
+export const REPLICA_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export interface Checkpoint extends CheckpointBody {
   note: Buffer;

@@ -18,8 +18,8 @@ import type { ChainLine, ChainStore, RetentionRequest, StoredHead } from './stor
 export interface PgStoreOptions {
   /** postgres://… (default: the PG* environment variables, as libpq reads them). */
   url?: string;
-  /** The password, when it does not come from the URL, PGPASSWORD or ~/.pgpass. */
-  password?: string;
+  /** Further connection settings (host, password, ssl, …), e.g. those of the shared state. */
+  connection?: pg.ClientConfig;
   replica: string;
   /** Checks the newest checkpoint's signature before the chain continues. */
   verifierKey: string;
@@ -56,7 +56,7 @@ export function checkReplicaId(replica: string): string {
   if (!REPLICA_RE.test(replica))
     throw new ModgateError(
       'CONFIG_INVALID',
-      `audit.replica must be 1 to 63 letters, digits, '.', '_' or '-' (starting with a letter or digit), got ${JSON.stringify(replica)}`,
+      `the replica id (cluster.replicaId, default the host name) must be 1 to 128 letters, digits, '.', '_', ':' or '-', got ${JSON.stringify(replica)}`,
     );
   return replica;
 }
@@ -78,8 +78,8 @@ export class PgChainStore implements ChainStore {
 
   private async connect(): Promise<pg.Client> {
     const c = new pg.Client({
+      ...this.opts.connection,
       ...(this.opts.url ? { connectionString: this.opts.url } : {}),
-      ...(this.opts.password ? { password: this.opts.password } : {}),
       application_name: `modgate-audit ${this.replica}`,
       query_timeout: this.opts.queryTimeoutMs ?? 15_000,
       connectionTimeoutMillis: this.opts.queryTimeoutMs ?? 15_000,
@@ -97,7 +97,7 @@ export class PgChainStore implements ChainStore {
       if (!lock.rows[0]?.ok)
         throw new ModgateError(
           'AUDIT_REPLICA_BUSY',
-          `another process is writing the audit chain of replica ${this.replica}: give each replica its own audit.replica`,
+          `another process is writing the audit chain of replica ${this.replica}: give each replica its own cluster.replicaId`,
           { replica: this.replica },
         );
     } catch (err) {

@@ -390,12 +390,6 @@ export const configSchema = {
           description:
             "Where the audit chain lives: fs (segment files in audit.dir) or postgres (one chain per replica in state.postgres's database).",
         },
-        replica: {
-          type: 'string',
-          pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$',
-          description:
-            "With store postgres: this replica's chain id, unique per live process (default: cluster.replicaId, else the host name).",
-        },
         dir: { ...str, description: 'Default: <dataDir>/audit.' },
         keyFile: { ...str, description: 'Default: <dataDir>/keys/audit.key.' },
         verifierKey: {
@@ -431,7 +425,7 @@ export const configSchema = {
           ...str,
           pattern: '^[A-Za-z0-9._:-]{1,128}$',
           description:
-            "This replica's name: the holder of its leases and the author of what it writes to the shared state. Default: the host name.",
+            "This replica's name: the holder of its leases and the author of what it writes to the shared state and, with audit.store postgres, the id of its audit chain; unique per live process. Default: the host name.",
         },
         leaseTtlMs: {
           type: 'integer',

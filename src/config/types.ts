@@ -115,7 +115,6 @@ export interface ModgateConfig {
   audit: {
     enabled: boolean;
     store: 'fs' | 'postgres';
-    replica?: string;
     dir?: string;
     keyFile?: string;
     verifierKey?: string;

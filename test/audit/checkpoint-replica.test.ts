@@ -27,7 +27,7 @@ t.test('a replica checkpoint signs its replica line; a folder checkpoint has non
 
 t.test('malformed replica lines are refused', async (t) => {
   const base = checkpointText(3, hash);
-  for (const bad of ['replica \n', 'replica a b\n', 'replicas x\n', `replica ${'x'.repeat(64)}\n`])
+  for (const bad of ['replica \n', 'replica a b\n', 'replicas x\n', `replica ${'x'.repeat(129)}\n`])
     t.throws(() => parseCheckpointText(base + bad), { code: 'AUDIT_CHECKPOINT_INVALID' }, bad);
   t.throws(() => parseCheckpointText(`${base}replica a\nextra\n`), {
     code: 'AUDIT_CHECKPOINT_INVALID',

@@ -18,7 +18,7 @@ t.test('audit.store postgres: records land in the replica chain, fs untouched', 
     flags: {
       dataDir,
       'audit.store': 'postgres',
-      'audit.replica': 'gw-7',
+      'cluster.replicaId': 'gw-7',
       'state.postgres.url': url,
     },
   });
@@ -42,9 +42,9 @@ t.test('audit.store postgres: records land in the replica chain, fs untouched', 
   t.equal(existsSync(path.join(dataDir, 'audit')), false, 'no audit folder is written');
 });
 
-t.test('a bad audit.replica is refused by the schema', async (t) => {
+t.test('a bad cluster.replicaId is refused by the schema', async (t) => {
   await t.rejects(
-    loadConfig({ env: {}, goEnv: async () => '', flags: { 'audit.replica': 'a b' } }),
+    loadConfig({ env: {}, goEnv: async () => '', flags: { 'cluster.replicaId': 'a b' } }),
     { code: 'CONFIG_INVALID' },
   );
 });
