@@ -54,7 +54,22 @@ export interface Decision {
 
 export type DecisionKind = 'list' | 'info' | 'mod' | 'zip' | 'latest' | 'sumdb';
 
+/** One vulnerability-database entry that affects the requested version. */
+export interface VulnFact {
+  id: string;
+  aliases: string[];
+  summary: string;
+  /** The earliest fixed version past the requested one that is not itself affected, or "". */
+  fixed: string;
+  /** RFC 3339 time of withdrawal, or "". */
+  withdrawn: string;
+}
+
 export interface ModuleFacts {
+  /** Entries of the vulnerability database affecting this version (when it is configured). */
+  vulns?: VulnFact[];
+  /** The vulnerability database's state: configured, a verified copy held, its modified. */
+  vulndb?: { enabled: boolean; loaded: boolean; modified: string };
   publishTime?: string;
   retracted?: boolean;
   deprecated?: string;

@@ -55,6 +55,8 @@ export async function createGate(
      * worker threads, bounded by policy.budgetMs.
      */
     inProcess?: boolean;
+    /** The vulnerability facts of a version (src/vuln/setup.ts vulnFacts). */
+    vulns?: (module: string, version: string) => Pick<ModuleFacts, 'vulns' | 'vulndb'>;
   } = {},
 ): Promise<{ gate: RegoGate; engine: PolicyEngine | PolicyPool }> {
   const onReload = (e: ReloadEvent): void =>
@@ -82,6 +84,7 @@ export async function createGate(
     mode: config.policy.mode,
     budgetMs: config.policy.budgetMs,
     ...(opts.listFacts ? { listFacts: opts.listFacts } : {}),
+    ...(opts.vulns ? { vulns: opts.vulns } : {}),
     onPolicyError: (req, d) => {
       opts.metrics?.security.inc({ event: 'POLICY_ERROR' });
       logger.error(

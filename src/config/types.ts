@@ -79,6 +79,7 @@ export interface ModgateConfig {
     budgetMs: number;
     workers: number;
   };
+  vulndb: { enabled: boolean; source: string; syncMinutes: number };
   audit: {
     enabled: boolean;
     dir?: string;

@@ -1,6 +1,7 @@
 import { ModgateError } from '../errors.js';
 import { parseRange } from './ranges.js';
 import { PatternIndex } from './pattern-index.js';
+import { compileVulnWaivers, type VulnWaiver } from './vulns.js';
 
 /** The policy data document (policies/data.yaml), as the host uses it. */
 export interface PolicyData {
@@ -14,6 +15,13 @@ export interface PolicyData {
   maxZipBytes?: number;
   groups?: Record<string, string[]>;
   waivers?: Array<{ module: string; versions: string; reason: string; expires: string }>;
+  /** Rules on known vulnerabilities (policies/vulns.rego); waivers by id. */
+  vulnerabilities?: {
+    mode?: 'deny' | 'warn' | 'off';
+    minFixed?: boolean;
+    hideAffected?: boolean;
+    waivers?: Array<{ id: string; reason?: string; expires: string }>;
+  };
 }
 
 export interface Ban {
@@ -40,6 +48,8 @@ export interface CompiledData {
   cooldownExempt: string[];
   groups: Map<string, string[]>;
   waivers: Waiver[];
+  /** vulnerabilities.waivers by id. */
+  vulnWaivers: Map<string, VulnWaiver>;
   /** The same lists indexed by module pattern, for matching in O(path depth). */
   index: {
     allow: PatternIndex<string>;
@@ -125,6 +135,7 @@ export function compileData(raw: unknown): CompiledData {
       };
     }),
     cooldownExempt: list(d.cooldownExempt, 'cooldownExempt'),
+    vulnWaivers: compileVulnWaivers(d.vulnerabilities),
     groups: new Map(Object.entries(d.groups ?? {}).map(([g, p]) => [g, list(p, `groups.${g}`)])),
     waivers: entries(d.waivers, 'waivers').map((w, i) => {
       const expiresEpoch = epochOf(w.expires);

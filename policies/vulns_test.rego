@@ -1,0 +1,107 @@
+package modgate_test
+
+import rego.v1
+
+import data.modgate
+
+vuln_entry := {"id": "GO-2024-0001", "aliases": ["CVE-2024-1111"], "summary": "Bad thing in example.com/m", "fixed": "v1.2.5", "withdrawn": false}
+
+with_vulns(kind, vulns) := object.union(base_input(kind), {"vulns": vulns, "vulndb": {"enabled": true, "loaded": true, "modified": "2026-11-05T23:49:57Z"}, "deprecated": ""})
+
+deny_messages(d) := {r.message | some r in d.deny}
+
+test_affected_zip_denied_naming_id_and_fix if {
+	d := modgate.decision with input as with_vulns("zip", [vuln_entry])
+	not d.allow
+	"VULNERABLE" in codes(d)
+	some m in deny_messages(d)
+	contains(m, "GO-2024-0001")
+	contains(m, "CVE-2024-1111")
+	contains(m, "fixed in v1.2.5")
+}
+
+test_affected_without_fix_says_so if {
+	v := object.union(vuln_entry, {"fixed": ""})
+	d := modgate.decision with input as with_vulns("zip", [v])
+	some m in deny_messages(d)
+	contains(m, "no fixed version")
+}
+
+test_affected_hidden_from_lists_by_default if {
+	"VULNERABLE" in codes(modgate.decision) with input as with_vulns("list", [vuln_entry])
+}
+
+test_affected_shown_in_lists_when_not_hiding if {
+	d := modgate.decision with input as with_vulns("list", [vuln_entry])
+		with data.settings as {"vulnerabilities": {"hideAffected": false}}
+	d.allow
+}
+
+test_affected_mod_allowed if {
+	d := modgate.decision with input as with_vulns("mod", [vuln_entry])
+	d.allow
+}
+
+test_only_withdrawn_allowed_with_warning if {
+	v := object.union(vuln_entry, {"withdrawn": true})
+	d := modgate.decision with input as with_vulns("zip", [v])
+	d.allow
+	"VULN_WITHDRAWN" in warn_codes(d)
+}
+
+test_waiver_active_allows_with_warning if {
+	v := object.union(vuln_entry, {"waiver": {"reason": "not reachable", "expires": "2027-01-01T00:00:00Z", "expiresEpoch": 1798761600}})
+	d := modgate.decision with input as with_vulns("zip", [v])
+	d.allow
+	"VULN_WAIVED" in warn_codes(d)
+}
+
+test_waiver_expired_denies if {
+	v := object.union(vuln_entry, {"waiver": {"reason": "old", "expires": "2025-01-01T00:00:00Z", "expiresEpoch": 1735689600}})
+	d := modgate.decision with input as with_vulns("zip", [v])
+	not d.allow
+	"VULNERABLE" in codes(d)
+}
+
+test_warn_mode_warns if {
+	d := modgate.decision with input as with_vulns("zip", [vuln_entry])
+		with data.settings as {"vulnerabilities": {"mode": "warn"}}
+	d.allow
+	"VULNERABLE" in warn_codes(d)
+}
+
+test_min_fixed_denies_in_warn_mode if {
+	d := modgate.decision with input as with_vulns("zip", [vuln_entry])
+		with data.settings as {"vulnerabilities": {"mode": "warn", "minFixed": true}}
+	not d.allow
+	"BELOW_MIN_FIXED" in codes(d)
+	some m in deny_messages(d)
+	contains(m, "v1.2.5")
+}
+
+test_min_fixed_ignores_unfixed if {
+	v := object.union(vuln_entry, {"fixed": ""})
+	d := modgate.decision with input as with_vulns("zip", [v])
+		with data.settings as {"vulnerabilities": {"mode": "warn", "minFixed": true}}
+	d.allow
+}
+
+test_off_mode_allows if {
+	d := modgate.decision with input as with_vulns("zip", [vuln_entry])
+		with data.settings as {"vulnerabilities": {"mode": "off"}}
+	d.allow
+	count(d.warn) == 0
+}
+
+test_not_loaded_fails_closed if {
+	inp := object.union(with_vulns("zip", []), {"vulndb": {"enabled": true, "loaded": false, "modified": ""}})
+	d := modgate.decision with input as inp
+	not d.allow
+	"VULNDB_NOT_LOADED" in codes(d)
+}
+
+test_not_enabled_allows if {
+	inp := object.union(with_vulns("zip", []), {"vulndb": {"enabled": false, "loaded": false, "modified": ""}})
+	d := modgate.decision with input as inp
+	d.allow
+}
