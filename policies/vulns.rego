@@ -80,3 +80,39 @@ deny contains reason("VULNDB_NOT_LOADED", sprintf("%s: the vulnerability databas
 	input.vulndb.enabled == true
 	input.vulndb.loaded == false
 }
+
+# --- licenses (kind zip) ---------------------------------------------------------
+
+license_cfg := object.get(cfg, "licenses", {})
+
+license_text := input.licenses.expression if input.licenses.expression != ""
+
+else := "unknown"
+
+deny contains reason("LICENSE_DENIED", sprintf("%s is licensed %s; %s is denied", [module_version, license_text, concat(", ", input.licenses.denied)])) if {
+	input.request.kind == "zip"
+	count(input.licenses.denied) > 0
+}
+
+deny contains reason("LICENSE_NOT_ALLOWED", sprintf("%s is licensed %s, which the allowed licenses (%s) do not cover", [module_version, license_text, concat(", ", object.get(license_cfg, "allow", []))])) if {
+	input.request.kind == "zip"
+	input.licenses.scanned == true
+	input.licenses.unknown == false
+	input.licenses.allowed == false
+}
+
+unknown_license_text := sprintf("%s has no license file at its root", [module_version]) if count(input.licenses.files) == 0
+
+else := sprintf("%s has a license no SPDX text matches (%s)", [module_version, concat(", ", [f.path | some f in input.licenses.files; f.spdx == ""])])
+
+deny contains reason("LICENSE_UNKNOWN", unknown_license_text) if {
+	input.request.kind == "zip"
+	input.licenses.unknown == true
+	object.get(license_cfg, "unknown", "warn") == "deny"
+}
+
+warn contains reason("LICENSE_UNKNOWN", unknown_license_text) if {
+	input.request.kind == "zip"
+	input.licenses.unknown == true
+	object.get(license_cfg, "unknown", "warn") == "warn"
+}

@@ -105,3 +105,51 @@ test_not_enabled_allows if {
 	d := modgate.decision with input as inp
 	d.allow
 }
+
+lic(facts) := object.union(with_vulns("zip", []), {"licenses": object.union({"scanned": true, "expression": "MIT", "unknown": false, "ids": ["MIT"], "files": [{"path": "LICENSE", "spdx": "MIT"}], "allowed": true, "denied": []}, facts)})
+
+test_license_allowed if {
+	d := modgate.decision with input as lic({})
+	d.allow
+}
+
+test_license_denied if {
+	d := modgate.decision with input as lic({"denied": ["MIT"]})
+	"LICENSE_DENIED" in codes(d)
+}
+
+test_license_not_allowed if {
+	d := modgate.decision with input as lic({"allowed": false})
+		with data.settings as {"licenses": {"allow": ["Apache-2.0"]}}
+	"LICENSE_NOT_ALLOWED" in codes(d)
+	some m in deny_messages(d)
+	contains(m, "Apache-2.0")
+}
+
+test_license_unknown_warns_by_default if {
+	d := modgate.decision with input as lic({"unknown": true, "expression": "", "ids": [], "files": [{"path": "LICENSE", "spdx": ""}]})
+	d.allow
+	"LICENSE_UNKNOWN" in warn_codes(d)
+}
+
+test_license_unknown_deny if {
+	d := modgate.decision with input as lic({"unknown": true, "expression": "", "ids": [], "files": []})
+		with data.settings as {"licenses": {"unknown": "deny"}}
+	"LICENSE_UNKNOWN" in codes(d)
+	some m in deny_messages(d)
+	contains(m, "no license file")
+}
+
+test_license_denied_with_an_unknown_file if {
+	d := modgate.decision with input as lic({"denied": ["GPL-3.0-only"], "unknown": true, "expression": "", "files": [{"path": "COPYING", "spdx": "GPL-3.0-only"}, {"path": "LICENSE", "spdx": ""}]})
+	"LICENSE_DENIED" in codes(d)
+	some m in deny_messages(d)
+	contains(m, "licensed unknown")
+}
+
+test_deprecated_warns_by_default if {
+	inp := json.patch(object.union(with_vulns("zip", []), {"deprecated": "use example.com/m2"}), [{"op": "replace", "path": "/facts/deprecated", "value": "use example.com/m2"}])
+	d := modgate.decision with input as inp
+	d.allow
+	"DEPRECATED" in warn_codes(d)
+}

@@ -65,7 +65,17 @@ export interface VulnFact {
   withdrawn: string;
 }
 
+/** The licenses found in a verified zip (src/license). */
+export interface LicenseFacts {
+  files: Array<{ path: string; spdx: string }>;
+  /** SPDX expression (the AND of the files' ids), or "" when unknown. */
+  expression: string;
+  unknown: boolean;
+}
+
 export interface ModuleFacts {
+  /** Licenses of the verified zip (kind zip). */
+  licenses?: LicenseFacts;
   /** Entries of the vulnerability database affecting this version (when it is configured). */
   vulns?: VulnFact[];
   /** The vulnerability database's state: configured, a verified copy held, its modified. */
@@ -107,7 +117,7 @@ export interface DecisionRecord {
   dataRevision?: string;
   cache: 'hit' | 'miss' | 'stale';
   upstream?: string;
-  evidence?: Evidence & { zipSha256?: string };
+  evidence?: Evidence & { zipSha256?: string; licenses?: LicenseFacts };
   /** Defaults to ctx.purpose. */
   purpose?: string;
 }

@@ -77,6 +77,7 @@ export class GatewayFlow {
       facts = await raceSignal(pending!, ctx.signal);
       facts.zipSize = hit.info.size;
       if (hit.evidence.zip) facts.fileCount = hit.evidence.zip.fileCount;
+      if (hit.evidence.zip?.licenses) facts.licenses = hit.evidence.zip.licenses;
     }
     if (kind !== 'info')
       facts.checksum = {
@@ -247,6 +248,7 @@ export class GatewayFlow {
               h1: ev.h1,
               ...(ev.sumdb ? { sumdb: ev.sumdb } : {}),
               ...(kind === 'zip' ? { zipSha256: ev.sha256 } : {}),
+              ...(kind === 'zip' && ev.zip?.licenses ? { licenses: ev.zip.licenses } : {}),
             },
           }
         : {}),

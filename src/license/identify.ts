@@ -18,8 +18,11 @@ const FULL = require('spdx-license-list/full') as Record<
 interface Template {
   id: string;
   words: number;
-  first: string;
-  re: RegExp;
+  /** Every literal word of the template: a text lacking one cannot match. */
+  need: string[];
+  /** Compiled on first use: most templates are never near a text's length. */
+  re?: RegExp;
+  src: string;
 }
 
 const EQUIV: Array<[RegExp, string]> = [
@@ -101,18 +104,42 @@ function template(id: string, text: string): Template | undefined {
   return {
     id,
     words: plain.split(' ').length,
-    first: plain.split(' ').slice(0, 3).join(' '),
-    re: new RegExp(`^${src}$`),
+    need: [...new Set((end > 0 ? n.slice(0, end) : n).replace(/<[^>]*>/g, ' ').split(' '))].filter(
+      (w) => w,
+    ),
+    src: `^${src}$`,
   };
 }
 
-let templates: Template[] | undefined;
+interface Known {
+  id: string;
+  text: string;
+  /** Whitespace-separated words of the raw text: a cheap first filter. */
+  raw: number;
+  /** The compiled template, made on first need (null: not usable). */
+  t?: Template | null;
+}
 
-function all(): Template[] {
-  templates ??= Object.entries(FULL)
-    .map(([id, l]) => template(id, l.licenseText))
-    .filter((x): x is Template => x !== undefined);
-  return templates;
+let known: Known[] | undefined;
+
+function rawWords(s: string): number {
+  return s.split(/\s+/).filter((w) => w).length;
+}
+
+function candidates(text: string): Template[] {
+  known ??= Object.entries(FULL).map(([id, l]) => ({
+    id,
+    text: l.licenseText,
+    raw: rawWords(l.licenseText),
+  }));
+  const r = rawWords(text);
+  const out: Template[] = [];
+  for (const k of known) {
+    if (k.raw < r * 0.5 - 20 || k.raw > r * 2 + 60) continue;
+    if (k.t === undefined) k.t = template(k.id, k.text) ?? null;
+    if (k.t) out.push(k.t);
+  }
+  return out;
 }
 
 /** The SPDX id of a license text, or undefined when it is no license's text word for word. */
@@ -123,8 +150,11 @@ export function identifyText(text: string): string | undefined {
     'neither the name of <holder> nor the names of',
   );
   const words = n.split(' ').length;
-  for (const t of all()) {
+  const have = new Set(n.split(' '));
+  for (const t of candidates(text)) {
     if (words < t.words * 0.75 || words > t.words * 1.25 + 40) continue;
+    if (!t.need.every((w) => have.has(w) || w === 'holder')) continue;
+    t.re ??= new RegExp(t.src);
     if (t.re.test(n.replace(/<holder>/g, 'the copyright holder')) || t.re.test(n)) return t.id;
   }
   return undefined;

@@ -1,7 +1,7 @@
 import { ModgateError } from '../errors.js';
 import { parseRange } from './ranges.js';
 import { PatternIndex } from './pattern-index.js';
-import { compileVulnWaivers, type VulnWaiver } from './vulns.js';
+import { checkLicenseData, compileVulnWaivers, type VulnWaiver } from './vulns.js';
 
 /** The policy data document (policies/data.yaml), as the host uses it. */
 export interface PolicyData {
@@ -15,6 +15,8 @@ export interface PolicyData {
   maxZipBytes?: number;
   groups?: Record<string, string[]>;
   waivers?: Array<{ module: string; versions: string; reason: string; expires: string }>;
+  /** License rules (policies/vulns.rego): SPDX ids allowed and denied, and what an unknown license gets. */
+  licenses?: { allow?: string[]; deny?: string[]; unknown?: 'allow' | 'warn' | 'deny' };
   /** Rules on known vulnerabilities (policies/vulns.rego); waivers by id. */
   vulnerabilities?: {
     mode?: 'deny' | 'warn' | 'off';
@@ -136,6 +138,7 @@ export function compileData(raw: unknown): CompiledData {
     }),
     cooldownExempt: list(d.cooldownExempt, 'cooldownExempt'),
     vulnWaivers: compileVulnWaivers(d.vulnerabilities),
+    ...(checkLicenseData(d.licenses), {}),
     groups: new Map(Object.entries(d.groups ?? {}).map(([g, p]) => [g, list(p, `groups.${g}`)])),
     waivers: entries(d.waivers, 'waivers').map((w, i) => {
       const expiresEpoch = epochOf(w.expires);

@@ -2,7 +2,7 @@ import { isPseudoVersion, pseudoVersionBase } from '../integrity/pseudo.js';
 import { build, canonical, major, prerelease } from '../integrity/semver.js';
 import type { DecisionRequest } from '../contracts.js';
 import type { CompiledData } from './data.js';
-import { vulnsInput, type VulnInput } from './vulns.js';
+import { licensesInput, vulnsInput, type LicensesInput, type VulnInput } from './vulns.js';
 
 /** The input document of policies/input.schema.json. */
 export interface PolicyInput {
@@ -35,6 +35,8 @@ export interface PolicyInput {
   vulndb: { enabled: boolean; loaded: boolean; modified: string };
   /** The Deprecated comment of the module's latest go.mod, or "". */
   deprecated: string;
+  /** Licenses of the verified zip (kind zip), against licenses.allow and licenses.deny. */
+  licenses: LicensesInput;
 }
 
 /**
@@ -76,6 +78,7 @@ export function buildInput(req: DecisionRequest, data: CompiledData, now: Date):
     vulns: vulnsInput(req, data.vulnWaivers),
     vulndb: req.facts.vulndb ?? { enabled: false, loaded: false, modified: '' },
     deprecated: req.facts.deprecated ?? '',
+    licenses: licensesInput(req, (data.raw as { licenses?: unknown }).licenses),
   };
   return input;
 }

@@ -4,6 +4,7 @@
  * from the data's `vulnerabilities.waivers`, expiry as Unix seconds.
  */
 import type { DecisionRequest } from '../contracts.js';
+import { expressionAllowed } from '../license/scan.js';
 import { ModgateError } from '../errors.js';
 
 export interface VulnWaiver {
@@ -71,4 +72,65 @@ export function vulnsInput(req: DecisionRequest, waivers: Map<string, VulnWaiver
         : {}),
     };
   });
+}
+
+export interface LicensesInput {
+  /** false when the zip was not scanned (other kinds, or evidence from before license scanning). */
+  scanned: boolean;
+  expression: string;
+  unknown: boolean;
+  ids: string[];
+  files: Array<{ path: string; spdx: string }>;
+  /** licenses.allow is set and the expression satisfies it (spdx-satisfies). */
+  allowed: boolean;
+  /** The ids found that licenses.deny names. */
+  denied: string[];
+}
+
+/** input.licenses: the zip's licenses checked against licenses.allow and licenses.deny. */
+export function licensesInput(req: DecisionRequest, section: unknown): LicensesInput {
+  const l = req.facts.licenses;
+  const cfg = (section ?? {}) as { allow?: unknown; deny?: unknown };
+  const strings = (v: unknown, what: string): string[] => {
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+      throw new ModgateError('POLICY_DATA_INVALID', `licenses.${what} must be a list of SPDX ids`);
+    return v as string[];
+  };
+  const allow = strings(cfg.allow, 'allow');
+  const deny = new Set(strings(cfg.deny, 'deny'));
+  if (!l)
+    return {
+      scanned: false,
+      expression: '',
+      unknown: false,
+      ids: [],
+      files: [],
+      allowed: true,
+      denied: [],
+    };
+  const ids = [...new Set(l.files.map((f) => f.spdx).filter((x) => x))].sort();
+  return {
+    scanned: true,
+    expression: l.expression,
+    unknown: l.unknown,
+    ids,
+    files: l.files.map((f) => ({ path: f.path, spdx: f.spdx })),
+    allowed: allow.length === 0 || expressionAllowed(l.expression, allow),
+    denied: ids.filter((id) => deny.has(id)),
+  };
+}
+
+/** Checks the licenses section of the policy data when it is loaded. */
+export function checkLicenseData(section: unknown): void {
+  if (section === undefined || section === null) return;
+  if (typeof section !== 'object' || Array.isArray(section))
+    throw new ModgateError('POLICY_DATA_INVALID', 'licenses must be a mapping');
+  const u = (section as { unknown?: unknown }).unknown;
+  if (u !== undefined && !['allow', 'warn', 'deny'].includes(u as string))
+    throw new ModgateError('POLICY_DATA_INVALID', 'licenses.unknown must be allow, warn or deny');
+  licensesInput(
+    { kind: 'zip', module: '', identity: { id: '', method: 'anonymous', groups: [] }, facts: {} },
+    section,
+  );
 }
