@@ -126,8 +126,15 @@ test_license_not_allowed if {
 	contains(m, "Apache-2.0")
 }
 
-test_license_unknown_warns_by_default if {
+test_license_unknown_allowed_by_default if {
+	d := modgate.decision with input as lic({"unknown": true, "expression": "", "ids": [], "files": []})
+	d.allow
+	count(d.warn) == 0
+}
+
+test_license_unknown_warn if {
 	d := modgate.decision with input as lic({"unknown": true, "expression": "", "ids": [], "files": [{"path": "LICENSE", "spdx": ""}]})
+		with data.settings as {"licenses": {"unknown": "warn"}}
 	d.allow
 	"LICENSE_UNKNOWN" in warn_codes(d)
 }

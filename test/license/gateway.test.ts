@@ -67,8 +67,8 @@ t.test('allow list, deny list and unknown licenses', async (t) => {
   t.match(none.text, /no license file at its root/);
 });
 
-t.test('a denied license; unknown only warns by default', async (t) => {
-  const { gw } = await setup(t, { licenses: { deny: ['MIT'] } });
+t.test('a denied license; unknown warns when told to', async (t) => {
+  const { gw } = await setup(t, { licenses: { deny: ['MIT'], unknown: 'warn' } });
   const mit = await get(`${gw.url}/example.com/mit/@v/v1.0.0.zip`);
   t.equal(mit.status, 403);
   t.match(mit.text, /LICENSE_DENIED/);
