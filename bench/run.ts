@@ -20,6 +20,7 @@ const scenarios: Record<string, () => Promise<Result[]>> = {
   herd: async () => (await import('./scenarios/concurrency.js')).coldHerd(),
   policy: async () => (await import('./scenarios/policy.js')).policyCost(),
   waivers: async () => (await import('./scenarios/policy-waivers.js')).policyWaivers(),
+  vuln: async () => (await import('./scenarios/vuln.js')).vulnIndex(),
   clients: async () => (await import('./scenarios/concurrency.js')).manyClients(),
   s3: async () => (await import('./scenarios/s3.js')).s3Store(),
   realworld: async () => (await import('./scenarios/realworld.js')).realWorld(),

@@ -54,7 +54,32 @@ export interface Decision {
 
 export type DecisionKind = 'list' | 'info' | 'mod' | 'zip' | 'latest' | 'sumdb';
 
+/** One vulnerability-database entry that affects the requested version. */
+export interface VulnFact {
+  id: string;
+  aliases: string[];
+  summary: string;
+  /** The earliest fixed version past the requested one that is not itself affected, or "". */
+  fixed: string;
+  /** RFC 3339 time of withdrawal, or "". */
+  withdrawn: string;
+}
+
+/** The licenses found in a verified zip (src/license). */
+export interface LicenseFacts {
+  files: Array<{ path: string; spdx: string }>;
+  /** SPDX expression (the AND of the files' ids), or "" when unknown. */
+  expression: string;
+  unknown: boolean;
+}
+
 export interface ModuleFacts {
+  /** Licenses of the verified zip (kind zip). */
+  licenses?: LicenseFacts;
+  /** Entries of the vulnerability database affecting this version (when it is configured). */
+  vulns?: VulnFact[];
+  /** The vulnerability database's state: configured, a verified copy held, its modified. */
+  vulndb?: { enabled: boolean; loaded: boolean; modified: string };
   publishTime?: string;
   retracted?: boolean;
   deprecated?: string;
@@ -100,7 +125,7 @@ export interface DecisionRecord {
   dataRevision?: string;
   cache: 'hit' | 'miss' | 'stale';
   upstream?: string;
-  evidence?: Evidence & { zipSha256?: string };
+  evidence?: Evidence & { zipSha256?: string; licenses?: LicenseFacts };
   /** Defaults to ctx.purpose. */
   purpose?: string;
 }

@@ -39,6 +39,8 @@ import { openState, stateParts, stateReadiness } from './state-wiring.js';
 import { createVcsSources } from './vcs/index.js';
 import { FetchCap } from './goproxy/fetch-cap.js';
 import { StateSealer } from './storage/sealed.js';
+import { createVulnService, vulnFacts } from './vuln/setup.js';
+import type { VulnService } from './vuln/service.js';
 import { removeStaleTemps } from './storage/atomic.js';
 import { Metrics } from './observability/metrics.js';
 import { buildServer } from './http/app.js';
@@ -79,6 +81,8 @@ export interface Gateway {
   coldFetches: FetchCap;
   /** Settles once every upstream was probed and the start-up summary logged. */
   probed: Promise<void>;
+  /** The vulnerability database service (vulndb.enabled). */
+  vulndb?: VulnService;
   close(): Promise<void>;
 }
 
@@ -202,10 +206,22 @@ export async function startGateway(
     listConcurrency: config.limits.factsConcurrency,
     tasks: artifacts.tasks,
   });
+  const vulndb = config.vulndb.enabled
+    ? createVulnService(config, {
+        client,
+        sealer,
+        audit,
+        logger,
+        onAlarm: (code) => metrics.security.inc({ event: code }),
+      })
+    : undefined;
+  await vulndb?.open();
+  vulndb?.schedule(config.vulndb.syncMinutes * 60_000);
   const policy = parts.gate
     ? undefined
     : await createGate(config, logger, {
         listFacts: (m, v, needs) => facts.forList(m, v, needs),
+        ...(vulndb ? { vulns: vulnFacts(vulndb) } : {}),
         audit,
         metrics,
       });
@@ -269,6 +285,7 @@ export async function startGateway(
     ...(db.relay
       ? { sumdb: { relays: [db.relay], latestTtlSeconds: config.cache.sumdbLatestTtlSeconds } }
       : {}),
+    ...(vulndb ? { vulndb } : {}),
     requestDeadlineMs: config.server.requestDeadlineMs,
     auditBurst: config.audit.accessBurst,
     redact,
@@ -305,12 +322,13 @@ export async function startGateway(
     store,
     coldFetches: cap,
     probed,
+    ...(vulndb ? { vulndb } : {}),
     close: async () => {
       reloader?.stop();
       const closing = app.close();
       // Upstream work and background tasks (downloads, prefetches, fsyncs) are aborted and
       // awaited first, so that nothing waits on them and nothing writes after close.
-      await Promise.all([upstream.close(), metadata.close(), flow.close()]);
+      await Promise.all([upstream.close(), metadata.close(), flow.close(), vulndb?.close()]);
       await router.close();
       await closing;
       // After the requests: one still in flight may be waiting for its decision.

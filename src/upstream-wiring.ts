@@ -34,6 +34,7 @@ import { SumdbTransport } from './upstream/sumdb-transport.js';
 export const DEFAULT_PINS: Record<string, readonly string[]> = {
   'sum.golang.org': DEFAULT_GOOGLE_PINS,
   '*.golang.org': DEFAULT_GOOGLE_PINS,
+  'vuln.go.dev': DEFAULT_GOOGLE_PINS,
 };
 
 /** The pinned undici dispatcher for upstreams: configured pins over the shipped defaults. */

@@ -26,7 +26,7 @@ import { validatePins } from './tls/pins.js';
 import { buildHttpsOptions, type HttpsFileOptions } from './tls/server.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import { createRouter } from './upstream-wiring.js';
-import type { AuditPort } from './contracts.js';
+import type { AuditPort, ModuleFacts } from './contracts.js';
 import type { Metrics } from './observability/metrics.js';
 import { PolicyEngine, type ReloadEvent } from './policy/engine.js';
 import { RegoGate, type GateOptions } from './policy/gate.js';
@@ -59,6 +59,8 @@ export async function createGate(
      * worker threads, bounded by policy.budgetMs.
      */
     inProcess?: boolean;
+    /** The vulnerability facts of a version (src/vuln/setup.ts vulnFacts). */
+    vulns?: (module: string, version: string) => Pick<ModuleFacts, 'vulns' | 'vulndb'>;
   } = {},
 ): Promise<{ gate: RegoGate; engine: PolicyEngine | PolicyPool }> {
   const onReload = (e: ReloadEvent): void =>
@@ -86,6 +88,7 @@ export async function createGate(
     mode: config.policy.mode,
     budgetMs: config.policy.budgetMs,
     ...(opts.listFacts ? { listFacts: opts.listFacts } : {}),
+    ...(opts.vulns ? { vulns: opts.vulns } : {}),
     onPolicyError: (req, d) => {
       opts.metrics?.security.inc({ event: 'POLICY_ERROR' });
       logger.error(

@@ -16,6 +16,8 @@ export interface CycloneDxComponent {
   version: string;
   purl: string;
   hashes?: { alg: 'SHA-256'; content: string }[];
+  /** CycloneDX 1.5 licenses: one SPDX expression, or the files' names when unknown. */
+  licenses?: Array<{ expression: string } | { license: { name: string } }>;
   properties?: { name: string; value: string }[];
 }
 
@@ -69,6 +71,7 @@ interface Acc {
   h1: Set<string>;
   /** h1 of the go.mod file (go.sum's `/go.mod h1:` line): a different hash, so a different property. */
   modH1: Set<string>;
+  licenses?: { expression: string; unknown: boolean; files: Array<{ path: string }> };
   first: string;
   last: string;
 }
@@ -100,6 +103,22 @@ function collect(acc: Map<string, Acc>, r: AuditRecord): void {
   }
   if (ev?.zipSha256 && HEX64.test(ev.zipSha256)) a.sha.add(ev.zipSha256.toLowerCase());
   if (ev?.h1) a.h1.add(ev.h1);
+  if (ev?.licenses && typeof ev.licenses.expression === 'string') a.licenses = ev.licenses;
+}
+
+function licensesOf(a: Acc): CycloneDxComponent['licenses'] {
+  const l = a.licenses;
+  if (!l) return undefined;
+  if (!l.unknown && l.expression) return [{ expression: l.expression }];
+  return [
+    {
+      license: {
+        name: l.files.length
+          ? `unknown (${l.files.map((f) => f.path).join(', ')})`
+          : 'unknown (no license file)',
+      },
+    },
+  ];
 }
 
 function component(a: Acc): CycloneDxComponent {
@@ -116,6 +135,7 @@ function component(a: Acc): CycloneDxComponent {
     name: a.module,
     version: a.version,
     purl,
+    ...(licensesOf(a) ? { licenses: licensesOf(a)! } : {}),
     ...(a.sha.size
       ? { hashes: [...a.sha].sort().map((content) => ({ alg: 'SHA-256' as const, content })) }
       : {}),

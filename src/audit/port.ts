@@ -117,6 +117,15 @@ function toEntry(r: DecisionRecord): DecisionEntry {
                 }
               : {}),
             ...(ev.method === 'tofu' ? { tofu: true } : {}),
+            ...(ev.licenses
+              ? {
+                  licenses: {
+                    expression: ev.licenses.expression,
+                    unknown: ev.licenses.unknown,
+                    files: ev.licenses.files.map((f) => ({ path: f.path, spdx: f.spdx })),
+                  },
+                }
+              : {}),
           },
         }
       : {}),

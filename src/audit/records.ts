@@ -92,6 +92,8 @@ export interface Evidence {
   zipSha256?: string;
   sumdb?: SumdbEvidence;
   tofu?: boolean;
+  /** Licenses found in the zip: the SPDX expression ("" when unknown) and each file's id. */
+  licenses?: { expression: string; unknown: boolean; files: Array<{ path: string; spdx: string }> };
 }
 
 export interface DecisionEntry {

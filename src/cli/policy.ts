@@ -15,7 +15,12 @@ import { configFrom, withConfig } from './options.js';
 import { mapLimit } from './pool.js';
 import { factsNote, isFactGap, report } from './policy-report.js';
 import type { ModgateConfig } from '../config/types.js';
-import { createDispatcher, createRouter } from '../upstream-wiring.js';
+import { buildUpstream, createDispatcher, createRouter } from '../upstream-wiring.js';
+import { noAudit } from '../contracts.js';
+import type { VulnService } from '../vuln/service.js';
+import { createVulnService, vulnFacts } from '../vuln/setup.js';
+import { sarif } from './policy-sarif.js';
+import { modgateVersion } from './version.js';
 
 interface EvalOpts {
   config?: string;
@@ -25,6 +30,7 @@ interface EvalOpts {
   offline?: boolean;
   ca?: string;
   token?: string;
+  vulndb?: string;
 }
 
 /** Lookups at once: enough to hide latency, few enough not to flood a gateway. */
@@ -45,7 +51,32 @@ function common(cmd: Command): Command {
       'fetch no facts: rules that need a missing fact fail closed with FACT_UNAVAILABLE',
     )
     .option('--ca <file>', 'extra CA certificate (PEM) to trust for --gateway, e.g. certs/ca.pem')
-    .option('--token <token>', 'token for --gateway (default $MODGATE_TOKEN)');
+    .option('--token <token>', 'token for --gateway (default $MODGATE_TOKEN)')
+    .option(
+      '--vulndb <source>',
+      'vulnerability database: a URL in the v1 layout (e.g. a modgate /vuln/ mirror), a vulndb.zip or a folder; default: vulndb.source when vulndb.enabled',
+    );
+}
+
+/** The vulnerability database for one run: --vulndb, else the config's when enabled; synced once. */
+async function vulnContext(
+  o: EvalOpts,
+  config: ModgateConfig,
+): Promise<{ service?: VulnService; close(): Promise<void> }> {
+  const source = o.vulndb ?? (config.vulndb.enabled ? config.vulndb.source : undefined);
+  if (!source) return { close: async () => {} };
+  const cfg = { ...config, vulndb: { ...config.vulndb, enabled: true, source } };
+  const up = /^https?:\/\//i.test(source)
+    ? await buildUpstream(cfg, pino({ level: 'silent' }))
+    : undefined;
+  const service = createVulnService(cfg, { audit: noAudit, ...(up ? { client: up.client } : {}) });
+  try {
+    await service.sync();
+  } catch (err) {
+    await up?.close();
+    throw err;
+  }
+  return { service, close: async () => (await service.close(), await up?.close()) };
 }
 
 interface Context {
@@ -53,6 +84,7 @@ interface Context {
   facts?: GatewayFacts;
   /** Why no facts are fetched at all (offline, no upstream). */
   noFacts?: string;
+  vulnFacts?: (module: string, version: string) => Pick<ModuleFacts, 'vulns' | 'vulndb'>;
   close(): Promise<void>;
 }
 
@@ -62,15 +94,23 @@ async function context(o: EvalOpts): Promise<Context> {
     'policy.dataFile': o.data,
     'policy.mode': 'enforce',
   });
+  const vulns = await vulnContext(o, config);
   const { gate, engine } = await createGate(config, pino({ level: 'silent' }), {
     watch: false,
     inProcess: true,
+    ...(vulns.service ? { vulns: vulnFacts(vulns.service) } : {}),
   });
   const src = await factsSource(o, config);
   return {
     gate,
     ...src,
-    close: async () => (engine.close(), await src.facts?.close(), await src.dispatcher?.close()),
+    ...(vulns.service ? { vulnFacts: vulnFacts(vulns.service) } : {}),
+    close: async () => (
+      engine.close(),
+      await src.facts?.close(),
+      await src.dispatcher?.close(),
+      await vulns.close()
+    ),
   };
 }
 
@@ -181,7 +221,7 @@ export function registerPolicy(program: Command): void {
     .description(
       'evaluate every requirement of a go.mod or go.sum (CI pre-flight): exit 1 on any denial',
     )
-    .option('--format <fmt>', 'text or json', 'text')
+    .option('--format <fmt>', 'text, json or sarif (GitHub and GitLab code scanning)', 'text')
     .option('--jobs <n>', `requirements checked at once (default ${JOBS}, at most 32)`)
     .addHelpText(
       'after',
@@ -189,33 +229,43 @@ export function registerPolicy(program: Command): void {
         '  modgate policy check go.sum\n' +
         '  modgate policy check go.sum --gateway https://modgate.corp.example --ca certs/ca.pem --token "$MODGATE_TOKEN"\n' +
         '  modgate policy check go.mod --offline --format json\n' +
+        '  modgate policy check go.sum --vulndb https://modgate.corp.example/vuln --format sarif > modgate.sarif\n' +
+        '  modgate policy check go.sum --vulndb ./vulndb.zip --offline   # air-gapped\n' +
         '\nFacts (publish time, retraction) come from --gateway, else from the upstream serve would use\n' +
         '(GOPROXY, go env GOPROXY, the config). Requests say x-modgate-purpose: preflight, so a gateway\n' +
         'records them as pre-flight traffic. Exit 1 on any denial.',
     )
     .action(async (file: string, o: EvalOpts & { format: string; jobs?: string }) => {
+      if (!['text', 'json', 'sarif'].includes(o.format))
+        throw new ModgateError('USAGE', `--format must be text, json or sarif, got ${o.format}`);
       const jobs = o.jobs === undefined ? JOBS : Number(o.jobs);
       if (!Number.isInteger(jobs) || jobs < 1 || jobs > 32)
         throw new ModgateError(
           'USAGE',
           `--jobs must be a whole number from 1 to 32, got ${o.jobs}`,
         );
-      const reqs = parseRequirements(
-        file,
-        await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-          throw new ModgateError('FILE_UNREADABLE', `cannot read ${file}: ${e.code ?? e.message}`);
-        }),
-      );
+      const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+        throw new ModgateError('FILE_UNREADABLE', `cannot read ${file}: ${e.code ?? e.message}`);
+      });
+      const reqs = parseRequirements(file, text);
       const ctx = await context(o);
       try {
-        const results = await mapLimit(reqs, jobs, async (r) => ({
-          ...r,
-          ...(await decide(ctx.gate, ctx.facts, r.module, r.version, r.kind)).decision,
-        }));
+        const results = await mapLimit(reqs, jobs, async (r) => {
+          const vulns = ctx.vulnFacts?.(r.module, r.version).vulns;
+          return {
+            ...r,
+            ...(await decide(ctx.gate, ctx.facts, r.module, r.version, r.kind)).decision,
+            ...(vulns?.length ? { vulns } : {}),
+          };
+        });
         const denied = results.filter((r) => !r.allow);
         const gaps = results.filter((r) => r.deny.some(isFactGap)).length;
         const note = factsNote(ctx, gaps);
-        if (o.format === 'json')
+        if (o.format === 'sarif')
+          process.stdout.write(
+            `${JSON.stringify(sarif(file, text, results, modgateVersion()), null, 2)}\n`,
+          );
+        else if (o.format === 'json')
           process.stdout.write(
             `${JSON.stringify({ file, checked: results.length, denied: denied.length, ...(note ? { factsUnavailable: { requirements: gaps, note } } : {}), results }, null, 2)}\n`,
           );

@@ -451,6 +451,30 @@ export const configSchema = {
         },
       },
     },
+    vulndb: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      description:
+        'The Go vulnerability database: synced, verified and held locally; feeds input.vulns and the GOVULNDB mirror at /vuln/ (docs/vulnerabilities.md).',
+      properties: {
+        enabled: { ...bool, default: false },
+        source: {
+          ...str,
+          default: 'https://vuln.go.dev',
+          description:
+            'A URL in the v1 layout (fetched through the pinned upstream client), or a local vulndb.zip or unpacked folder (air-gapped sites).',
+        },
+        syncMinutes: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 10080,
+          default: 60,
+          description:
+            'How often the source is checked (index/db.json modified); a copy only ever moves forward.',
+        },
+      },
+    },
     audit: {
       type: 'object',
       default: {},

@@ -125,6 +125,7 @@ export interface ModgateConfig {
     budgetMs: number;
     workers: number;
   };
+  vulndb: { enabled: boolean; source: string; syncMinutes: number };
   audit: {
     enabled: boolean;
     store: 'fs' | 'postgres';

@@ -96,6 +96,14 @@ export const POLICY_CODES = [
   'OPA_UNAVAILABLE',
 ] as const;
 
+/** The vulnerability database (its sync, its index, its mirror) and license identification. */
+export const VULN_CODES = [
+  'VULNDB_INVALID',
+  'VULNDB_ROLLBACK',
+  'VULNDB_UNAVAILABLE',
+  'VULNDB_NOT_LOADED',
+] as const;
+
 /** The audit trail: log, checkpoints, keys, shipping and queries. */
 export const AUDIT_CODES = [
   'AUDIT_UNAVAILABLE',
@@ -172,6 +180,7 @@ export type IntegrityCode = ZipCode | ModuleCode | LogCode | SumdbCode;
 export type UpstreamCode = (typeof UPSTREAM_CODES)[number];
 export type VcsCode = (typeof VCS_CODES)[number];
 export type PolicyCode = (typeof POLICY_CODES)[number];
+export type VulnCode = (typeof VULN_CODES)[number];
 export type AuditCode = (typeof AUDIT_CODES)[number];
 export type ConfigCode = (typeof CONFIG_CODES)[number];
 export type TlsCode = (typeof TLS_CODES)[number];
@@ -185,6 +194,7 @@ export type ErrorCode =
   | UpstreamCode
   | VcsCode
   | PolicyCode
+  | VulnCode
   | AuditCode
   | ConfigCode
   | TlsCode
@@ -202,6 +212,7 @@ export const ERROR_FAMILIES = {
   upstream: UPSTREAM_CODES,
   vcs: VCS_CODES,
   policy: POLICY_CODES,
+  vuln: VULN_CODES,
   audit: AUDIT_CODES,
   config: CONFIG_CODES,
   tls: TLS_CODES,

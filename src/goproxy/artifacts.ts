@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
+import { scanZipLicenses } from '../license/scan.js';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ModgateError, isModgateError } from '../errors.js';
@@ -282,9 +283,11 @@ export class ArtifactService {
     }
     const report = await verifyModuleZip(file, { path: module, version }, { streamed });
     const evidence = await this.d.checksums.check(module, version, 'zip', report.h1);
+    // Licenses are read from the verified zip only.
+    const licenses = await scanZipLicenses(file, module, version);
     return {
       evidence,
-      zip: { fileCount: report.fileCount, uncompressedSize: report.uncompressedSize },
+      zip: { fileCount: report.fileCount, uncompressedSize: report.uncompressedSize, licenses },
     };
   }
 

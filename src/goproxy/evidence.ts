@@ -2,6 +2,7 @@ import type { Evidence } from '../integrity/checksums.js';
 import type { StateSealer } from '../storage/sealed.js';
 import type { BlobStore } from '../storage/types.js';
 import type { ArtifactKind } from './paths.js';
+import type { LicenseFacts } from '../contracts.js';
 
 export interface StoredEvidence extends Partial<Evidence> {
   kind: ArtifactKind;
@@ -11,7 +12,7 @@ export interface StoredEvidence extends Partial<Evidence> {
   sha256: string;
   size: number;
   fetchedAt: string;
-  zip?: { fileCount: number; uncompressedSize: number };
+  zip?: { fileCount: number; uncompressedSize: number; licenses?: LicenseFacts };
 }
 
 export type EvidenceRead =

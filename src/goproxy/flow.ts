@@ -73,6 +73,7 @@ export class GatewayFlow {
     if (kind === 'zip') {
       facts.zipSize = hit.info.size;
       if (hit.evidence.zip) facts.fileCount = hit.evidence.zip.fileCount;
+      if (hit.evidence.zip?.licenses) facts.licenses = hit.evidence.zip.licenses;
     }
     if (kind !== 'info')
       facts.checksum = {
@@ -243,6 +244,7 @@ export class GatewayFlow {
               h1: ev.h1,
               ...(ev.sumdb ? { sumdb: ev.sumdb } : {}),
               ...(kind === 'zip' ? { zipSha256: ev.sha256 } : {}),
+              ...(kind === 'zip' && ev.zip?.licenses ? { licenses: ev.zip.licenses } : {}),
             },
           }
         : {}),

@@ -20,6 +20,7 @@ import { requestStorage } from './request-state.js';
 import { registerProxyRoutes, type RouteDeps } from './routes.js';
 import { sendError } from './send-error.js';
 import { registerSumdbRoutes } from './sumdb-routes.js';
+import { registerVulnRoutes, type VulnMirror } from './vuln-routes.js';
 
 export interface ServerDeps extends RouteDeps {
   logger: Logger;
@@ -31,6 +32,8 @@ export interface ServerDeps extends RouteDeps {
   /** Metrics and readiness need a real identity even when anonymous access is allowed. */
   protectHealth: boolean;
   sumdb?: { relays: readonly SumdbRelay[]; latestTtlSeconds: number };
+  /** The GOVULNDB mirror at /vuln/ (vulndb.enabled). */
+  vulndb?: VulnMirror;
   /** Total time for one request's work (its AbortSignal fires after it). */
   requestDeadlineMs?: number;
   /** Answers per client, code and second audited one by one before aggregation. */
@@ -119,6 +122,7 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     return reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
   });
   registerSumdbRoutes(app, d.sumdb?.relays ?? [], d.sumdb?.latestTtlSeconds ?? 60);
+  registerVulnRoutes(app, d.vulndb);
   registerProxyRoutes(app, d);
   return app;
 }

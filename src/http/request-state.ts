@@ -17,6 +17,7 @@ export type RouteKind =
   | 'latest'
   | 'query'
   | 'sumdb'
+  | 'vuln'
   | 'metrics'
   | 'readyz'
   | 'healthz'
@@ -77,6 +78,7 @@ export function routeKind(url: string): RouteKind {
   if (p === '/readyz') return 'readyz';
   if (p === '/healthz') return 'healthz';
   if (p.startsWith('/sumdb/')) return 'sumdb';
+  if (p.startsWith('/vuln/')) return 'vuln';
   if (p.endsWith('/@v/list')) return 'list';
   if (p.endsWith('/@latest')) return 'latest';
   const m = /\/@v\/[^/]+\.(info|mod|zip)$/.exec(p);

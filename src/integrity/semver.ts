@@ -4,7 +4,7 @@
  * Invalid versions compare equal to each other and below every valid version.
  */
 
-interface Parsed {
+export interface Parsed {
   major: string;
   minor: string;
   patch: string;
@@ -16,7 +16,8 @@ interface Parsed {
 const RE =
   /^v(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*)(-(?:[0-9A-Za-z-]+)(?:\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?)?)?$/;
 
-function parse(v: string): Parsed | undefined {
+/** The parts of a valid version, for callers that compare one version many times. */
+export function parse(v: string): Parsed | undefined {
   const m = RE.exec(v);
   if (!m) return undefined;
   const [, maj, min, pat, pre = '', bld = ''] = m;
@@ -92,8 +93,11 @@ function comparePrerelease(x: string, y: string): number {
 
 /** -1, 0 or +1. Build metadata is ignored. */
 export function compare(v: string, w: string): number {
-  const pv = parse(v);
-  const pw = parse(w);
+  return compareParsed(parse(v), parse(w));
+}
+
+/** compare over parsed versions (undefined: invalid). */
+export function compareParsed(pv: Parsed | undefined, pw: Parsed | undefined): number {
   if (!pv && !pw) return 0;
   if (!pv) return -1;
   if (!pw) return 1;

@@ -40,7 +40,7 @@ export class DecisionCache<D extends RawDecision = RawDecision> {
       version,
       identity: { id: identity.id, method: identity.method, groups: identity.groups },
     };
-    return `${policyRevision}/${dataRevision}/${JSON.stringify({ request, facts: factsOf(req) })}`;
+    return `${policyRevision}/${dataRevision}/${JSON.stringify({ request, facts: factsOf(req), vulns: req.facts.vulns, vulndb: req.facts.vulndb, licenses: req.facts.licenses })}`;
   }
 
   get size(): number {

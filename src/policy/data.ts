@@ -3,6 +3,7 @@ import { ModgateError } from '../errors.js';
 import { POLICY_FACTS, isPolicyFact } from './needs.js';
 import { parseRange } from './ranges.js';
 import { PatternIndex } from './pattern-index.js';
+import { checkLicenseData, compileVulnWaivers, type VulnWaiver } from './vulns.js';
 
 /** The policy data document (policies/data.yaml), as the host uses it. */
 export interface PolicyData {
@@ -18,6 +19,15 @@ export interface PolicyData {
   needsFacts?: PolicyFact[];
   groups?: Record<string, string[]>;
   waivers?: Array<{ module: string; versions: string; reason: string; expires: string }>;
+  /** License rules (policies/vulns.rego): SPDX ids allowed and denied, and what an unknown license gets. */
+  licenses?: { allow?: string[]; deny?: string[]; unknown?: 'allow' | 'warn' | 'deny' };
+  /** Rules on known vulnerabilities (policies/vulns.rego); waivers by id. */
+  vulnerabilities?: {
+    mode?: 'deny' | 'warn' | 'off';
+    minFixed?: boolean;
+    hideAffected?: boolean;
+    waivers?: Array<{ id: string; reason?: string; expires: string }>;
+  };
 }
 
 export interface Ban {
@@ -44,6 +54,8 @@ export interface CompiledData {
   cooldownExempt: string[];
   groups: Map<string, string[]>;
   waivers: Waiver[];
+  /** vulnerabilities.waivers by id. */
+  vulnWaivers: Map<string, VulnWaiver>;
   /** The same lists indexed by module pattern, for matching in O(path depth). */
   index: {
     allow: PatternIndex<string>;
@@ -134,6 +146,8 @@ export function compileData(raw: unknown): CompiledData {
       };
     }),
     cooldownExempt: list(d.cooldownExempt, 'cooldownExempt'),
+    vulnWaivers: compileVulnWaivers(d.vulnerabilities),
+    ...(checkLicenseData(d.licenses), {}),
     groups: new Map(Object.entries(d.groups ?? {}).map(([g, p]) => [g, list(p, `groups.${g}`)])),
     waivers: entries(d.waivers, 'waivers').map((w, i) => {
       const expiresEpoch = epochOf(w.expires);

@@ -35,6 +35,8 @@ export interface GateOptions {
   /** The time budget of one in-thread evaluation (a PolicyPool has its own); default 50 ms. */
   budgetMs?: number;
   now?: () => Date;
+  /** The vulnerability facts of a version (src/vuln), added to every decision with a version. */
+  vulns?: (module: string, version: string) => Pick<ModuleFacts, 'vulns' | 'vulndb'>;
 }
 
 /**
@@ -64,7 +66,8 @@ export class RegoGate implements PolicyGate {
     return this.cache.misses;
   }
 
-  async decide(req: DecisionRequest): Promise<Decision> {
+  async decide(request: DecisionRequest): Promise<Decision> {
+    const req = this.withVulns(request);
     const { decision: raw, policyRevision, dataRevision } = await this.evaluateAsync(req);
     if (!raw.allow && raw.deny.some((r) => r.code === 'POLICY_ERROR'))
       this.opts.onPolicyError?.(req, raw);
@@ -101,6 +104,11 @@ export class RegoGate implements PolicyGate {
     return versions.filter((_, i) => decisions[i]!.allow);
   }
 
+  private withVulns(req: DecisionRequest): DecisionRequest {
+    if (!this.opts.vulns || !req.version || req.facts.vulndb) return req;
+    return { ...req, facts: { ...req.facts, ...this.opts.vulns(req.module, req.version) } };
+  }
+
   /** The policy data's thresholds and modes, for hosts that check fact availability. */
   engineData(): PolicyData {
     return this.engine instanceof PolicyEngine ? this.engine.data.raw : this.engine.settings;
@@ -122,7 +130,8 @@ export class RegoGate implements PolicyGate {
   }
 
   /** Evaluates in this thread, through the decision cache (in-thread engines only). */
-  evaluate(req: DecisionRequest): RawDecision {
+  evaluate(request: DecisionRequest): RawDecision {
+    const req = this.withVulns(request);
     if (!(this.engine instanceof PolicyEngine))
       return policyError('synchronous evaluation needs an in-thread policy engine: denying');
     const engine = this.engine;

@@ -2,6 +2,7 @@ import { isPseudoVersion, pseudoVersionBase } from '../integrity/pseudo.js';
 import { build, canonical, major, prerelease } from '../integrity/semver.js';
 import type { DecisionRequest } from '../contracts.js';
 import type { CompiledData } from './data.js';
+import { licensesInput, vulnsInput, type LicensesInput, type VulnInput } from './vulns.js';
 
 /** The input document of policies/input.schema.json. */
 export interface PolicyInput {
@@ -29,6 +30,13 @@ export interface PolicyInput {
     cooldownExempt: boolean;
   };
   facts: Record<string, unknown>;
+  /** Vulnerability-database entries affecting the version (policies/vulns.rego). */
+  vulns: VulnInput[];
+  vulndb: { enabled: boolean; loaded: boolean; modified: string };
+  /** The Deprecated comment of the module's latest go.mod, or "". */
+  deprecated: string;
+  /** Licenses of the verified zip (kind zip), against licenses.allow and licenses.deny. */
+  licenses: LicensesInput;
 }
 
 /**
@@ -67,6 +75,10 @@ export function buildInput(req: DecisionRequest, data: CompiledData, now: Date):
       cooldownExempt: data.index.cooldownExempt.first(req.module) !== undefined,
     },
     facts: factsOf(req),
+    vulns: vulnsInput(req, data.vulnWaivers),
+    vulndb: req.facts.vulndb ?? { enabled: false, loaded: false, modified: '' },
+    deprecated: req.facts.deprecated ?? '',
+    licenses: licensesInput(req, (data.raw as { licenses?: unknown }).licenses),
   };
   return input;
 }
@@ -103,7 +115,10 @@ export function factsOf(req: DecisionRequest): Record<string, unknown> {
 /** The epoch seconds at which this input's decision could change (waiver expiry, end of cool-down). */
 export function nextBoundary(input: PolicyInput, data: CompiledData): number {
   const now = input.request.epoch;
-  const candidates = input.match.waivers.map((w) => w.expiresEpoch);
+  const candidates = [
+    ...input.match.waivers.map((w) => w.expiresEpoch),
+    ...input.vulns.flatMap((v) => (v.waiver ? [v.waiver.expiresEpoch] : [])),
+  ];
   const hours = data.raw.minReleaseAgeHours ?? 0;
   const pub = input.facts.publishEpoch;
   if (hours > 0 && typeof pub === 'number') candidates.push(pub + hours * 3600);
