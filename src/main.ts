@@ -43,7 +43,9 @@ import { Metrics } from './observability/metrics.js';
 import { buildServer } from './http/app.js';
 import { trackDecisions } from './http/request-state.js';
 import { createRedactor } from './config/redact.js';
-import { FsBlobStore } from './storage/fs.js';
+import { openBlobStore } from './storage/open.js';
+import type { BlobStore } from './storage/types.js';
+import { rm } from 'node:fs/promises';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import type { Dispatcher } from 'undici';
 import type { AddressPolicy } from './upstream/redirects.js';
@@ -71,7 +73,7 @@ export interface Gateway {
   app: FastifyInstance;
   url: string;
   metrics: Metrics;
-  store: FsBlobStore;
+  store: BlobStore;
   /** The cold-fetch cap (running and waiting downloads), for saturation gauges and tests. */
   coldFetches: FetchCap;
   /** Settles once every upstream was probed and the start-up summary logged. */
@@ -106,10 +108,11 @@ export async function startGateway(
     upstreamTls: Boolean(parts.dispatcher),
   });
   const metrics = new Metrics();
-  const store = new FsBlobStore(path.join(config.dataDir, 'store'));
   // What a crash left half-written goes before anything reads or writes.
-  await store.clearTemp();
-  await removeStaleTemps(config.dataDir, ['store']);
+  const { store, location } = await openBlobStore(config);
+  const spoolDir = path.join(config.dataDir, 'spool');
+  await rm(spoolDir, { recursive: true, force: true });
+  await removeStaleTemps(config.dataDir, ['store', 's3-cache']);
   const sealer = await StateSealer.loadOrCreate(path.join(config.dataDir, 'keys', 'state.key'));
   const state = await openState(config, logger);
   const router = createRouter(config);
@@ -165,6 +168,7 @@ export async function startGateway(
   });
   const artifacts = new ArtifactService({
     store,
+    spoolDir,
     client,
     router,
     checksums,
@@ -244,7 +248,7 @@ export async function startGateway(
         await store.check();
         checks.storage = 'ok';
       } catch (err) {
-        checks.storage = (err as Error).message;
+        checks.storage = `${store.engine} is down: ${(err as Error).message}`;
       }
       checks.audit = audit.healthy() ? 'ok' : 'unwritable';
       const shared = await stateReadiness(config, state);
@@ -288,7 +292,7 @@ export async function startGateway(
     url,
     transport: db.transport,
     policyRevision: policy?.engine.policyRevision ?? (parts.gate ? 'supplied' : 'none (allow all)'),
-    storage: path.join(config.dataDir, 'store'),
+    storage: `${store.engine} ${location}`,
   }).catch((err: unknown) => logger.error({ err }, 'start-up probe failed'));
   return {
     app,
@@ -308,6 +312,7 @@ export async function startGateway(
       await policy?.engine.close();
       await trail?.log.close();
       await state.close();
+      await store.close?.();
     },
   };
 }

@@ -205,6 +205,79 @@ export const configSchema = {
         memoryMaxItemBytes: { type: 'integer', minimum: 0, default: 256 * 1024 },
       },
     },
+    storage: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      description:
+        'Where verified artifacts, their evidence and quarantine are kept (see docs/scale-out.md).',
+      properties: {
+        engine: {
+          enum: ['fs', 's3'],
+          default: 'fs',
+          description:
+            '"fs": files under <dataDir>/store (one node). "s3": an S3 bucket shared by every replica, with a local disk cache in front.',
+        },
+        s3: {
+          type: 'object',
+          default: {},
+          additionalProperties: false,
+          description:
+            'Credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and shared config, web identity, container or instance role), never from this file.',
+          properties: {
+            bucket: { ...str, minLength: 1, description: 'Required with engine "s3".' },
+            prefix: {
+              type: 'string',
+              default: '',
+              pattern: '^((?!\\.\\.?/)[A-Za-z0-9._~!+@,=-]+/)*$',
+              description: 'Key prefix inside the bucket, ending in "/" (e.g. "modgate/").',
+            },
+            region: { ...str, description: "Default: AWS_REGION or the profile's region." },
+            endpoint: {
+              ...str,
+              pattern: '^https?://',
+              description: 'An S3-compatible endpoint URL; default: AWS S3 for the region.',
+            },
+            forcePathStyle: {
+              ...bool,
+              default: false,
+              description:
+                'Path-style URLs (endpoint/bucket/key), as most S3-compatible servers need.',
+            },
+            partSizeBytes: {
+              type: 'integer',
+              minimum: 5 * 1024 * 1024,
+              default: 8 * 1024 * 1024,
+              description: 'Multipart upload part size (S3 minimum 5 MiB).',
+            },
+            uploadConcurrency: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 16,
+              default: 2,
+              description:
+                'Parts of one upload in flight; one upload holds at most uploadConcurrency x partSizeBytes in memory.',
+            },
+          },
+        },
+        diskCache: {
+          type: 'object',
+          default: {},
+          additionalProperties: false,
+          description: 'The local read-through cache of hot artifacts in front of S3.',
+          properties: {
+            dir: { ...str, description: 'Default: <dataDir>/s3-cache.' },
+            maxBytes: {
+              type: 'integer',
+              minimum: 0,
+              default: 10 * 1024 * 1024 * 1024,
+              description:
+                'Byte budget; least recently used artifacts are evicted. 0 turns the cache off.',
+            },
+          },
+        },
+      },
+    },
     tls: {
       type: 'object',
       default: {},

@@ -55,6 +55,19 @@ export interface ModgateConfig {
     memoryBytes: number;
     memoryMaxItemBytes: number;
   };
+  storage: {
+    engine: 'fs' | 's3';
+    s3: {
+      bucket?: string;
+      prefix: string;
+      region?: string;
+      endpoint?: string;
+      forcePathStyle: boolean;
+      partSizeBytes: number;
+      uploadConcurrency: number;
+    };
+    diskCache: { dir?: string; maxBytes: number };
+  };
   tls: {
     insecureHttp: boolean;
     certFile: string;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ModgateError, isModgateError } from '../errors.js';
@@ -42,6 +43,8 @@ export interface ArtifactHit {
 
 export interface ArtifactDeps {
   store: BlobStore;
+  /** modgate's own local scratch folder where downloads are verified before they enter the store. */
+  spoolDir: string;
   client: UpstreamClient;
   router: Router;
   checksums: ChecksumVerifier;
@@ -171,7 +174,7 @@ export class ArtifactService {
     range?: { start: number; end: number },
   ): Promise<Readable> {
     if (body) return Readable.from([range ? body.subarray(range.start, range.end + 1) : body]);
-    const source = await this.d.store.createReadStream(key);
+    const source = await this.d.store.openRead(key);
     if (!source) throw new ModgateError('STORAGE_UNAVAILABLE', `cached ${key} vanished`);
     const onMismatch = (reason: string) => this.tamper(key, want, reason).then(() => undefined);
     if (!range) return verifyingStream(source, ev, onMismatch);
@@ -180,7 +183,7 @@ export class ArtifactService {
       await onMismatch(reason);
       throw tampered(reason);
     }
-    const part = await this.d.store.createReadStream(key, range);
+    const part = await this.d.store.openRead(key, range);
     if (!part) throw new ModgateError('STORAGE_UNAVAILABLE', `cached ${key} vanished`);
     return part;
   }
@@ -188,9 +191,10 @@ export class ArtifactService {
   /** A cached entry that fails its check: quarantined, reported, and treated as absent. */
   private async tamper(key: string, want: Want, reason: string): Promise<null> {
     this.memory.delete(key);
-    const info = await this.d.store.stat(key).catch(() => null);
     const qkey = quarantineKey(key);
-    if (info?.localPath) await this.d.store.putFile(qkey, info.localPath).catch(() => undefined);
+    // The changed bytes are kept for inspection (best effort: the refusal stands either way).
+    const bytes = await this.d.store.openRead(key).catch(() => null);
+    if (bytes) await this.d.store.put(qkey, bytes).catch(() => undefined);
     await this.d.store.delete(key).catch(() => undefined);
     await this.d.store.delete(EvidenceStore.keyOf(key)).catch(() => undefined);
     await this.d.onSecurity('CACHE_TAMPERED', { ...want, key, reason, quarantine: qkey });
@@ -200,10 +204,8 @@ export class ArtifactService {
   private async fetch(want: Want, key: string, signal: AbortSignal): Promise<ArtifactHit> {
     const { kind, module, version } = want;
     const release = kind === 'info' ? () => {} : await this.d.cap.acquire(signal);
-    const tmp = path.join(
-      await this.d.store.tempDir(),
-      `${randomBytes(8).toString('hex')}.${kind}`,
-    );
+    await mkdir(this.d.spoolDir, { recursive: true });
+    const tmp = path.join(this.d.spoolDir, `${randomBytes(8).toString('hex')}.${kind}`);
     try {
       const route = this.d.router.route(module);
       const res = await getFromChain(
@@ -226,22 +228,12 @@ export class ArtifactService {
           ? new ZipStreamDigester(Buffer.from(`${module}@${version}/go.mod`))
           : undefined;
       const what = `${module}@${version} .${kind}`;
-      const { sha256, size, synced } = await spool(
-        res.body,
-        tmp,
-        max,
-        what,
-        digester,
-        signal,
-      ).catch((err: unknown) => {
-        throw toUpstreamError(err, res.upstream);
-      });
-      this.tasks.track(synced);
-      // Verification overlaps the fsync; both finish before the file enters the store.
-      const [checked] = await Promise.all([
-        this.verify(want, tmp, digester?.entries() ?? null),
-        synced,
-      ]);
+      const { sha256, size } = await spool(res.body, tmp, max, what, digester, signal).catch(
+        (err: unknown) => {
+          throw toUpstreamError(err, res.upstream);
+        },
+      );
+      const checked = await this.verify(want, tmp, digester?.entries() ?? null);
       if (signal.aborted) throw toUpstreamError(signal.reason, res.upstream);
       const evidence: StoredEvidence = {
         ...checked.evidence,
@@ -252,17 +244,18 @@ export class ArtifactService {
         fetchedAt: new Date().toISOString(),
         ...(checked.zip ? { zip: checked.zip } : {}),
       };
+      // Evidence first: an artifact without its evidence reads as absent, never as verified.
       await this.evidence.write(key, evidence);
-      await this.d.store.putFile(key, tmp);
-      const info = await this.d.store.stat(key);
-      if (!info) throw new ModgateError('STORAGE_UNAVAILABLE', `stored ${key} is not readable`);
+      await this.d.store.put(key, createReadStream(tmp), { size, signal });
       const body =
-        kind === 'zip' && size > this.d.memory.maxItemBytes
-          ? undefined
-          : ((await this.d.store.getBytes(key)) ?? undefined);
+        kind === 'zip' && size > this.d.memory.maxItemBytes ? undefined : await readSmall(tmp);
+      // The spool may only be read back as the bytes that were verified.
       if (body && !matches(body, evidence))
-        throw new ModgateError('STORAGE_UNAVAILABLE', `stored ${key} changed while it was written`);
-      return this.hit(key, info, evidence, 'miss', body);
+        throw new ModgateError(
+          'STORAGE_UNAVAILABLE',
+          `the spooled ${key} changed after it was verified`,
+        );
+      return this.hit(key, { size, mtimeMs: Date.now() }, evidence, 'miss', body);
     } catch (err) {
       if (isModgateError(err, 'CHECKSUM_MISMATCH')) await this.quarantine(tmp, key, err.details);
       else if (isModgateError(err, 'SUMDB_FORK') || isModgateError(err, 'TOFU_TAMPERED'))
@@ -303,7 +296,7 @@ export class ArtifactService {
   ): Promise<void> {
     const qkey = quarantineKey(key);
     try {
-      await this.d.store.putFile(qkey, tmp);
+      await this.d.store.put(qkey, createReadStream(tmp));
     } catch {
       // Quarantine is best effort: the refusal stands either way.
     }

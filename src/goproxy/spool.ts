@@ -8,9 +8,10 @@ import { matchPathMajor, splitPathVersion } from '../integrity/module.js';
 import { SizeLimit } from '../upstream/limit.js';
 
 /**
- * Streams a body to a temp file with a size cap, hashing as it goes. The
- * returned `synced` settles once the file is fsynced, so that callers can
- * verify the bytes meanwhile.
+ * Streams a body to a local spool file with a size cap, hashing as it goes.
+ * The spool is modgate's own scratch space for verification, not the store:
+ * it is not fsynced, since the verified bytes are then put into the store,
+ * which makes them durable (and visible) only whole.
  */
 export async function spool(
   body: NodeJS.ReadableStream,
@@ -19,7 +20,7 @@ export async function spool(
   what: string,
   inspect?: Transform,
   signal?: AbortSignal,
-): Promise<{ sha256: string; size: number; synced: Promise<void> }> {
+): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   const limit = new SizeLimit(max, what);
   const tap = new Transform({
@@ -33,16 +34,7 @@ export async function spool(
   await (inspect
     ? pipeline(body, limit, tap, inspect, sink, opts)
     : pipeline(body, limit, tap, sink, opts));
-  const synced = (async () => {
-    const fh = await open(file, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  })();
-  synced.catch(() => undefined);
-  return { sha256: hash.digest('hex'), size: limit.bytes, synced };
+  return { sha256: hash.digest('hex'), size: limit.bytes };
 }
 
 export async function readSmall(file: string): Promise<Buffer> {

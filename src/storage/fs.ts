@@ -1,127 +1,139 @@
-import {
-  copyFile,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  stat,
-  unlink,
-} from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { ModgateError } from '../errors.js';
-import type { BlobInfo, BlobStore } from './types.js';
+import { pipeline } from 'node:stream/promises';
+import type { BlobInfo, BlobStore, ByteRange, PutOptions } from './types.js';
 import { syncDir } from './atomic.js';
+import { checkKey, checkPrefix, storageError } from './keys.js';
+import { exactly } from './sized.js';
 
-const SAFE_KEY = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._~!+@,=/-]+$/;
+const TMP = '.tmp';
 
-/** The embedded default store: files under a root folder, written temp + fsync + rename. */
+/**
+ * The embedded default store: files under a root folder. Every write goes to
+ * a temp file in <root>/.tmp, is fsynced, then renamed into place, so that a
+ * reader sees the old file, the new file, or nothing, never a part.
+ */
 export class FsBlobStore implements BlobStore {
+  readonly engine = 'fs';
   readonly root: string;
   private readonly tmp: string;
 
   constructor(root: string) {
     this.root = path.resolve(root);
-    this.tmp = path.join(this.root, '.tmp');
+    this.tmp = path.join(this.root, TMP);
   }
 
   private file(key: string): string {
-    if (!SAFE_KEY.test(key) || key.startsWith('/') || key.includes('//')) {
-      throw new ModgateError('STORAGE_BAD_KEY', `unsafe storage key: ${JSON.stringify(key)}`);
-    }
-    return path.join(this.root, key);
+    return path.join(this.root, checkKey(key));
   }
 
   async stat(key: string): Promise<BlobInfo | null> {
     const file = this.file(key);
     try {
       const st = await stat(file);
-      return st.isFile() ? { size: st.size, mtimeMs: st.mtimeMs, localPath: file } : null;
+      return st.isFile() ? { size: st.size, mtimeMs: st.mtimeMs } : null;
     } catch (err) {
       if (isNotFound(err)) return null;
-      throw storageError(err, key);
+      throw storageError(this.engine, err, key);
     }
   }
 
   async getBytes(key: string): Promise<Buffer | null> {
+    const file = this.file(key);
     try {
-      return await readFile(this.file(key));
+      return await readFile(file);
     } catch (err) {
       if (isNotFound(err)) return null;
-      throw storageError(err, key);
+      throw storageError(this.engine, err, key);
     }
   }
 
-  async createReadStream(
-    key: string,
-    range?: { start: number; end: number },
-  ): Promise<Readable | null> {
+  async openRead(key: string, range?: ByteRange): Promise<Readable | null> {
     const file = this.file(key);
     try {
       const fh = await open(file, 'r');
       return fh.createReadStream({ ...(range ?? {}), highWaterMark: 256 * 1024 });
     } catch (err) {
       if (isNotFound(err)) return null;
-      throw storageError(err, key);
+      throw storageError(this.engine, err, key);
     }
   }
 
   async putBytes(key: string, data: Buffer | string): Promise<void> {
-    const tmp = await this.tempFile();
+    const dest = this.file(key);
+    const tmp = await this.tempFile(key);
     try {
-      const fh = await open(tmp, 'w', 0o644);
+      const fh = await open(tmp, 'wx', 0o644);
       try {
         await fh.writeFile(data);
         await fh.sync();
       } finally {
         await fh.close();
       }
-      await this.putFile(key, tmp);
+      await this.publish(tmp, dest);
     } catch (err) {
       await rm(tmp, { force: true });
-      throw storageError(err, key);
+      throw storageError(this.engine, err, key);
     }
   }
 
-  async putFile(key: string, localPath: string): Promise<void> {
+  async put(key: string, body: Readable, opts: PutOptions = {}): Promise<void> {
     const dest = this.file(key);
+    const tmp = await this.tempFile(key);
     try {
-      await mkdir(path.dirname(dest), { recursive: true });
+      const sink = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+      const o = opts.signal ? { signal: opts.signal } : {};
+      await (opts.size === undefined
+        ? pipeline(body, sink, o)
+        : pipeline(body, exactly(opts.size, key), sink, o));
+      const fh = await open(tmp, 'r+');
       try {
-        await rename(localPath, dest);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-        const tmp = await this.tempFile();
-        await copyFile(localPath, tmp);
-        await fsyncFile(tmp);
-        await rename(tmp, dest);
-        await unlink(localPath);
+        await fh.sync();
+      } finally {
+        await fh.close();
       }
-      await syncDir(path.dirname(dest));
+      await this.publish(tmp, dest);
     } catch (err) {
-      throw storageError(err, key);
+      body.destroy();
+      await rm(tmp, { force: true });
+      throw storageError(this.engine, err, key);
     }
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.file(key), { force: true });
+    const file = this.file(key);
+    try {
+      await rm(file, { force: true });
+    } catch (err) {
+      throw storageError(this.engine, err, key);
+    }
   }
 
-  async tempDir(): Promise<string> {
-    try {
-      await mkdir(this.tmp, { recursive: true });
-    } catch (err) {
-      throw storageError(err, '.tmp');
-    }
-    return this.tmp;
+  async list(prefix: string, limit = 10_000): Promise<string[]> {
+    checkPrefix(prefix);
+    const out: string[] = [];
+    const walk = async (dir: string, rel: string): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        if (out.length >= limit) return;
+        const name = rel ? `${rel}/${e.name}` : e.name;
+        if (name === TMP) continue;
+        if (e.isDirectory()) {
+          if (prefix.startsWith(`${name}/`) || name.startsWith(prefix) || prefix === '')
+            await walk(path.join(dir, e.name), name);
+        } else if (e.isFile() && name.startsWith(prefix)) out.push(name);
+      }
+    };
+    await walk(this.root, '');
+    return out.sort();
   }
 
   /**
-   * Removes what a crash left in the temp folder (spooled downloads, half
-   * written blobs); call at start, before the store is used. Returns the count.
+   * Removes what a crash left in the temp folder (half written blobs); call
+   * at start, before the store is used. Returns the count.
    */
   async clearTemp(): Promise<number> {
     const entries = await readdir(this.tmp).catch(() => [] as string[]);
@@ -133,32 +145,23 @@ export class FsBlobStore implements BlobStore {
     await this.putBytes('.readyz', String(Date.now()));
   }
 
-  private async tempFile(): Promise<string> {
-    return path.join(await this.tempDir(), `${Date.now()}-${randomBytes(6).toString('hex')}.tmp`);
+  private async publish(tmp: string, dest: string): Promise<void> {
+    await mkdir(path.dirname(dest), { recursive: true });
+    await rename(tmp, dest);
+    await syncDir(path.dirname(dest));
   }
-}
 
-export async function fsyncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
+  private async tempFile(key: string): Promise<string> {
+    try {
+      await mkdir(this.tmp, { recursive: true });
+    } catch (err) {
+      throw storageError(this.engine, err, key);
+    }
+    return path.join(this.tmp, `${Date.now()}-${randomBytes(6).toString('hex')}.tmp`);
   }
 }
 
 function isNotFound(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-function storageError(err: unknown, key: string): ModgateError {
-  if (err instanceof ModgateError) return err;
-  const e = err as NodeJS.ErrnoException;
-  return new ModgateError(
-    'STORAGE_UNAVAILABLE',
-    `storage error for ${key}: ${e.code ?? e.message}`,
-    {},
-    { cause: err },
-  );
 }

@@ -1,33 +1,59 @@
 import type { Readable } from 'node:stream';
 
 /**
- * A blob store for immutable artifacts and small mutable state. It knows keys
- * and bytes only, nothing of modules. Keys are '/'-separated relative paths
- * made of safe characters; implementations must reject anything else.
+ * A blob store for immutable artifacts, their evidence, quarantine and small
+ * mutable state. It knows keys and bytes only, nothing of modules, and nothing
+ * of where the bytes live: fs, S3 and memory implement the same port. Keys are
+ * '/'-separated relative paths of safe characters (checkKey); every
+ * implementation refuses anything else with STORAGE_BAD_KEY.
  *
- * Contract (test/storage/contract.ts, which every backend must pass):
- * - a blob becomes visible whole, or not at all (no half-written reads);
- * - putFile and putBytes replace atomically; concurrent readers see old or new;
- * - read streams honour inclusive byte ranges.
+ * Contract (test/storage/contract.ts, which every implementation passes):
+ * - a blob becomes visible whole, or not at all: putBytes and put() publish
+ *   only complete content, and a failed or aborted put leaves nothing visible;
+ * - replacing is atomic: concurrent writers and readers see one whole version;
+ * - read streams honour inclusive byte ranges and never hold a whole large
+ *   blob in memory;
+ * - engine failures are ModgateError STORAGE_UNAVAILABLE (503), never a raw error.
  */
 export interface BlobInfo {
   size: number;
   mtimeMs: number;
-  /** A local file path for zero-copy serving, when the backend has one. */
-  localPath?: string;
+}
+
+/** Inclusive byte range, as in an HTTP Range header. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface PutOptions {
+  /** Aborting rejects the put and leaves nothing visible under the key. */
+  signal?: AbortSignal;
+  /** The body's length when known (lets S3 pick a single request for small bodies). */
+  size?: number;
 }
 
 export interface BlobStore {
+  /** Which engine this is ("fs", "s3", "memory"), for /readyz and logs. */
+  readonly engine: string;
   stat(key: string): Promise<BlobInfo | null>;
-  /** Small blobs only (metadata, go.mod, info); returns null when absent. */
+  /** Small blobs only (evidence, metadata, go.mod, info); null when absent. */
   getBytes(key: string): Promise<Buffer | null>;
-  createReadStream(key: string, range?: { start: number; end: number }): Promise<Readable | null>;
+  /** Streams a blob (or an inclusive range of it); null when absent. */
+  openRead(key: string, range?: ByteRange): Promise<Readable | null>;
+  /** Writes a small blob whole, replacing any previous one atomically. */
   putBytes(key: string, data: Buffer | string): Promise<void>;
-  /** Moves (or uploads) a finished local temp file into the store under key. */
-  putFile(key: string, localPath: string): Promise<void>;
+  /**
+   * Streams `body` into the store; the blob becomes visible only once the
+   * whole body is committed. If the body errors or the signal aborts, the put
+   * rejects and neither a partial blob nor a temp object is visible.
+   */
+  put(key: string, body: Readable, opts?: PutOptions): Promise<void>;
   delete(key: string): Promise<void>;
-  /** A writable local folder for temp files that putFile can take cheaply. */
-  tempDir(): Promise<string>;
-  /** Readiness probe: can we write? */
+  /** Keys under a prefix (sorted, at most `limit`), for maintenance and tests. */
+  list(prefix: string, limit?: number): Promise<string[]>;
+  /** Readiness probe: can the store be written? Throws STORAGE_UNAVAILABLE if not. */
   check(): Promise<void>;
+  /** Releases connections and handles. */
+  close?(): Promise<void>;
 }

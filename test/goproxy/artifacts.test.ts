@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import t, { type Test } from 'tap';
@@ -105,6 +106,7 @@ async function setup(t: Test, opts: { modH1?: string } = {}) {
   const security: Array<{ event: string; details: Record<string, unknown> }> = [];
   const deps: ArtifactDeps = {
     store,
+    spoolDir: path.join(t.testdir(), 'spool'),
     client: up.client,
     router,
     checksums: new ChecksumVerifier({

@@ -113,6 +113,9 @@ t.test('temp files left by a crash are removed at start', async (t) => {
   const dir = t.testdir();
   const spool = path.join(dir, 'store', '.tmp', '0123abcd.zip');
   const atomic = path.join(dir, 'sumdb', 'db', '.latest.0123456789ab.tmp');
+  const download = path.join(dir, 'spool', '89abcdef.zip');
+  await mkdir(path.dirname(download), { recursive: true });
+  await writeFile(download, 'half a verification');
   await mkdir(path.dirname(spool), { recursive: true });
   await mkdir(path.dirname(atomic), { recursive: true });
   await writeFile(spool, 'half a download');
@@ -121,5 +124,6 @@ t.test('temp files left by a crash are removed at start', async (t) => {
   t.teardown(() => gw.close());
   await t.rejects(stat(spool));
   await t.rejects(stat(atomic));
+  await t.rejects(stat(download), 'the verification spool is emptied');
   t.equal((await stat(path.join(dir, 'keys', 'state.key'))).mode & 0o777, 0o600);
 });

@@ -1,10 +1,11 @@
 import t from 'tap';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { FsBlobStore } from '../../src/storage/fs.js';
-import { blobStoreContract } from './contract.js';
+import { blobStoreContract, failingBody } from './contract.js';
 
-blobStoreContract(t, async () => new FsBlobStore(t.testdir()));
+blobStoreContract(t, async () => new FsBlobStore(t.testdir()), { streams: true });
 
 t.test('an unwritable root fails check with STORAGE_UNAVAILABLE', async (t) => {
   const dir = path.join(t.testdir(), 'ro');
@@ -12,5 +13,16 @@ t.test('an unwritable root fails check with STORAGE_UNAVAILABLE', async (t) => {
   // root ignores permission bits, so root the store under a regular file instead
   await writeFile(path.join(dir, 'file-not-dir'), 'x');
   const s = new FsBlobStore(path.join(dir, 'file-not-dir'));
-  await t.rejects(s.check(), { code: 'STORAGE_UNAVAILABLE' });
+  await t.rejects(s.check(), { code: 'STORAGE_UNAVAILABLE', details: { engine: 'fs' } });
+  await t.rejects(s.put('a', Readable.from(['x'])), { code: 'STORAGE_UNAVAILABLE' });
+});
+
+t.test('a failed put leaves no temp file behind; clearTemp removes a crash leftover', async (t) => {
+  const root = t.testdir();
+  const s = new FsBlobStore(root);
+  await t.rejects(s.put('x/y.zip', failingBody(1024)));
+  t.same(await readdir(path.join(root, '.tmp')), [], 'the temp file went with the failure');
+  await writeFile(path.join(root, '.tmp', 'crash.tmp'), 'half');
+  t.equal(await s.clearTemp(), 1);
+  t.same(await s.list(''), [], 'temp files are never listed');
 });

@@ -57,12 +57,13 @@ t.test('temp files left by a crash are removed, and nothing else', async (t) => 
     t.ok(await stat(f), `${path.basename(f)} kept`);
 });
 
-t.test('the blob store clears its temp folder (spooled downloads)', async (t) => {
-  const store = new FsBlobStore(t.testdir());
-  const tmp = await store.tempDir();
-  await writeFile(path.join(tmp, 'abc.zip'), 'partial');
+t.test('the blob store clears its temp folder (half written blobs)', async (t) => {
+  const root = t.testdir();
+  const store = new FsBlobStore(root);
+  await mkdir(path.join(root, '.tmp'), { recursive: true });
+  await writeFile(path.join(root, '.tmp', 'abc.tmp'), 'partial');
   await store.putBytes('kept', 'k');
   t.equal(await store.clearTemp(), 1);
-  await t.rejects(stat(path.join(tmp, 'abc.zip')));
+  await t.rejects(stat(path.join(root, '.tmp', 'abc.tmp')));
   t.equal((await store.getBytes('kept'))?.toString(), 'k');
 });
