@@ -67,12 +67,20 @@ t.test('compose: three replicas with distinct names, each config valid', async (
 });
 
 t.test('compose: engines, secrets and the load balancer are wired', async (t) => {
-  const config = await loadFrom(path.join(deploy, 'modgate.yaml'), { GOPROXY: 'https://m.example' });
+  const config = await loadFrom(path.join(deploy, 'modgate.yaml'), {
+    GOPROXY: 'https://m.example',
+  });
   const services = Object.keys(compose.services as Obj);
-  t.ok(services.includes(new URL(config.storage.s3!.endpoint!).hostname), 'S3 endpoint is a service');
+  t.ok(
+    services.includes(new URL(config.storage.s3!.endpoint!).hostname),
+    'S3 endpoint is a service',
+  );
   t.ok(services.includes(new URL(config.state.postgres!.url!).hostname), 'database is a service');
   const declared = Object.keys(compose.secrets as Obj);
-  for (const [name, svc] of [...gateways, ['postgres', compose.services.postgres]] as [string, Obj][]) {
+  for (const [name, svc] of [...gateways, ['postgres', compose.services.postgres]] as [
+    string,
+    Obj,
+  ][]) {
     for (const s of svc.secrets as (string | Obj)[]) {
       const source = typeof s === 'string' ? s : s.source;
       t.ok(declared.includes(source), `${name}: secret ${source} is declared`);
@@ -144,7 +152,11 @@ t.test('kubernetes: the ConfigMap holds a valid config', async (t) => {
   }
   t.ok('state.key' in secret.stringData, 'the shared state key is a Secret');
   const init = (pod.initContainers as Obj[])[0]!;
-  t.match(init.command.join(' '), `${config.dataDir}/keys/state.key`, 'state key copied into dataDir');
+  t.match(
+    init.command.join(' '),
+    `${config.dataDir}/keys/state.key`,
+    'state key copied into dataDir',
+  );
 });
 
 t.test('kubernetes: names and selectors agree', async (t) => {
@@ -172,7 +184,8 @@ t.test('kubernetes: names and selectors agree', async (t) => {
   for (const v of pod.volumes as Obj[]) {
     if (v.secret) {
       t.ok(secretKeys.has(v.secret.secretName), `volume ${v.name}: Secret ${v.secret.secretName}`);
-      for (const i of v.secret.items ?? []) t.ok(secretKeys.get(v.secret.secretName)!.includes(i.key));
+      for (const i of v.secret.items ?? [])
+        t.ok(secretKeys.get(v.secret.secretName)!.includes(i.key));
     }
     if (v.configMap) t.ok(cmKeys.has(v.configMap.name), `volume ${v.name}: ConfigMap exists`);
   }

@@ -22,10 +22,7 @@ import {
 } from './verify.js';
 
 /** Opens a reading connection; AUDIT_DB_UNREADABLE when it fails or holds no audit tables. */
-export async function openAuditDb(
-  url: string | undefined,
-  password?: string,
-): Promise<pg.Client> {
+export async function openAuditDb(url: string | undefined, password?: string): Promise<pg.Client> {
   // pg lets a connection string's (absent) password override a separate one: join them.
   let connectionString = url;
   if (url && password) {

@@ -45,8 +45,19 @@ export async function spawnReplica(
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [path.join(repoRoot, 'bin', 'modgate.js'), 'serve', '--config', config, '--listen', `127.0.0.1:${port}`],
-    { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env, MODGATE_CONFIG: '' } },
+    [
+      path.join(repoRoot, 'bin', 'modgate.js'),
+      'serve',
+      '--config',
+      config,
+      '--listen',
+      `127.0.0.1:${port}`,
+    ],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...env, MODGATE_CONFIG: '' },
+    },
   );
   const r: ChildReplica = { id, url: `http://127.0.0.1:${port}`, config, child, stderr: '' };
   child.stderr!.on('data', (d: Buffer) => (r.stderr += d.toString()));

@@ -109,7 +109,11 @@ async function keys(): Promise<string[]> {
 async function goDownload(via: ChildReplica, specs: string[], name: string) {
   const dir = path.join(root, `go-${name}`);
   const goenv = await goEnv(dir, { GOPROXY: via.url, GOSUMDB: core.verifierKey });
-  return runGo(['mod', 'download', '-json', ...specs], { cwd: dir, env: goenv, timeoutMs: 180_000 });
+  return runGo(['mod', 'download', '-json', ...specs], {
+    cwd: dir,
+    env: goenv,
+    timeoutMs: 180_000,
+  });
 }
 
 t.test('go downloads through the replicas in turn: one upstream fetch per artifact', async (t) => {
@@ -125,7 +129,11 @@ t.test('go downloads through the replicas in turn: one upstream fetch per artifa
   }
   // Each replica now serves the whole set to a fresh go, from the shared bucket.
   for (const id of ['gw-a', 'gw-b', 'gw-c']) {
-    const res = await goDownload(at(id), mods.map((_, i) => spec(i)), `again-${id}`);
+    const res = await goDownload(
+      at(id),
+      mods.map((_, i) => spec(i)),
+      `again-${id}`,
+    );
     t.equal(res.code, 0, `${id} again: ${res.stderr}`);
     t.match(res.stdout, /"Sum": "h1:/);
   }
@@ -135,7 +143,10 @@ t.test('go downloads through the replicas in turn: one upstream fetch per artifa
       t.equal(up.count(p), 1, `${p}: one upstream fetch in the cluster`);
     }
   }
-  t.ok((await keys()).some((k) => k.includes('example.com/m5')), 'artifacts are in the bucket');
+  t.ok(
+    (await keys()).some((k) => k.includes('example.com/m5')),
+    'artifacts are in the bucket',
+  );
 });
 
 t.test('a TOFU entry made through A binds B', async (t) => {
