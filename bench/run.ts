@@ -21,6 +21,7 @@ const scenarios: Record<string, () => Promise<Result[]>> = {
   policy: async () => (await import('./scenarios/policy.js')).policyCost(),
   waivers: async () => (await import('./scenarios/policy-waivers.js')).policyWaivers(),
   clients: async () => (await import('./scenarios/concurrency.js')).manyClients(),
+  s3: async () => (await import('./scenarios/s3.js')).s3Store(),
   realworld: async () => (await import('./scenarios/realworld.js')).realWorld(),
   audit: async () => (await import('./scenarios/audit.js')).auditAppend(),
 };

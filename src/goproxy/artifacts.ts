@@ -16,7 +16,7 @@ import { artifactKey } from './keys.js';
 import { ByteLru } from '../storage/lru.js';
 import type { StateSealer } from '../storage/sealed.js';
 import { EvidenceStore, type StoredEvidence } from './evidence.js';
-import { checkWhole, matches, tampered, verifyingStream } from './hit-stream.js';
+import { checkWhole, matches, sameAsVerified, tampered, verifyingStream } from './hit-stream.js';
 import { checkInfo, readSmall, spool } from './spool.js';
 import type { FetchCap } from './fetch-cap.js';
 import { SharedWork, type ClusterFlight } from './shared.js';
@@ -246,7 +246,10 @@ export class ArtifactService {
       };
       // Evidence first: an artifact without its evidence reads as absent, never as verified.
       await this.evidence.write(key, evidence);
-      await this.d.store.put(key, createReadStream(tmp), { size, signal });
+      const source = createReadStream(tmp);
+      const guarded = source.pipe(sameAsVerified(evidence));
+      source.on('error', (err) => guarded.destroy(err));
+      await this.d.store.put(key, guarded, { size, signal });
       const body =
         kind === 'zip' && size > this.d.memory.maxItemBytes ? undefined : await readSmall(tmp);
       // The spool may only be read back as the bytes that were verified.

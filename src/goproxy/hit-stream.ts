@@ -79,3 +79,29 @@ export function tampered(reason: string): ModgateError {
     `SECURITY ERROR: a cached artifact ${reason}; it is quarantined and will be fetched again`,
   );
 }
+
+/**
+ * Passes verified bytes on their way into the store and fails the stream,
+ * before its end reaches the store, when they no longer hash to what was
+ * verified (a spool file changed in between): the store then commits nothing.
+ */
+export function sameAsVerified(want: Expected): Transform {
+  const hash = createHash('sha256');
+  let size = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb) {
+      if (size === want.size && hash.digest('hex') === want.sha256) return cb();
+      cb(
+        new ModgateError(
+          'STORAGE_UNAVAILABLE',
+          'the spooled download changed after it was verified; nothing was stored',
+        ),
+      );
+    },
+  });
+}
