@@ -138,7 +138,7 @@ t.test('go downloads through the replicas in turn: one upstream fetch per artifa
     t.match(res.stdout, /"Sum": "h1:/);
   }
   for (const m of mods) {
-    for (const ext of ['zip', 'mod']) {
+    for (const ext of ['info', 'mod', 'zip']) {
       const p = `/${m.path}/@v/v1.0.0.${ext}`;
       t.equal(up.count(p), 1, `${p}: one upstream fetch in the cluster`);
     }
@@ -163,6 +163,11 @@ t.test('a TOFU entry made through A binds B', async (t) => {
   t.not(res.status, 200, 'B refuses other bytes for the same version');
   t.match(res.body, /SECURITY ERROR/, res.body);
   t.equal(up.count(p), 2, 'B did fetch them to compare');
+  const audited = await pg.psql(
+    "SELECT count(*) FROM modgate_audit_records WHERE replica = 'gw-b' AND line LIKE '%CHECKSUM_MISMATCH%'",
+    db,
+  );
+  t.ok(Number(audited.trim()) >= 1, "the refusal is in B's audit chain");
   t.same(
     (await keys()).filter((k) => k.includes('corp.example/lib/@v/v1.0.0.zip')),
     [],
