@@ -33,7 +33,7 @@ export async function s3Store(seconds = 4): Promise<Result[]> {
 async function pair(env: BenchEnv, s3: Versitygw, prefix: string) {
   const fs = await env.gateway('gw-fs');
   const onS3 = await env.gateway('gw-s3', {
-    MODGATE_STORAGE__ENGINE: 's3',
+    MODGATE_STORAGE__KIND: 's3',
     MODGATE_STORAGE__S3__BUCKET: s3.bucket,
     MODGATE_STORAGE__S3__PREFIX: prefix,
     MODGATE_STORAGE__S3__ENDPOINT: s3.endpoint,

@@ -22,9 +22,16 @@ import {
 } from './verify.js';
 
 /** Opens a reading connection; AUDIT_DB_UNREADABLE when it fails or holds no audit tables. */
-export async function openAuditDb(url: string | undefined): Promise<pg.Client> {
+export async function openAuditDb(url: string | undefined, password?: string): Promise<pg.Client> {
+  // pg lets a connection string's (absent) password override a separate one: join them.
+  let connectionString = url;
+  if (url && password) {
+    const u = new URL(url);
+    u.password = password;
+    connectionString = u.toString();
+  }
   const c = new pg.Client({
-    ...(url ? { connectionString: url } : {}),
+    ...(connectionString ? { connectionString } : password ? { password } : {}),
     application_name: 'modgate-audit-reader',
     connectionTimeoutMillis: 15_000,
   });

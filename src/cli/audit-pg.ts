@@ -20,6 +20,8 @@ import { Progress } from './progress.js';
 export interface PgSource {
   /** Unset: the PG* environment variables. */
   url?: string;
+  /** From state.postgres.passwordFile; unset: PGPASSWORD or ~/.pgpass. */
+  password?: string;
   replicas?: string[];
 }
 
@@ -29,7 +31,7 @@ export function describeSource(s: PgSource): string {
 
 /** Streams the union of the chains, closing the connection when the reader stops. */
 export async function* pgRecords(s: PgSource, filter: QueryFilter): AsyncGenerator<AuditRecord> {
-  const c: pg.Client = await openAuditDb(s.url);
+  const c: pg.Client = await openAuditDb(s.url, s.password);
   try {
     yield* queryPostgres(c, filter, s.replicas);
   } finally {
@@ -63,7 +65,7 @@ function replicaLine(r: ReplicaResult): string {
 
 /** Verifies every replica's chain and prints the verdicts; returns the exit code. */
 export async function runVerifyPostgres(o: PgVerifyCli): Promise<number> {
-  const c = await openAuditDb(o.source.url);
+  const c = await openAuditDb(o.source.url, o.source.password);
   const progress = new Progress(0, 'verifying');
   let res;
   try {

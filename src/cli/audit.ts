@@ -16,6 +16,7 @@ import { pgRecords, runVerifyPostgres, type PgSource } from './audit-pg.js';
 import { findVerifierKey, keyFileCandidates, runVerify } from './audit-verify.js';
 import { modgateVersion } from './version.js';
 import { collect, configFrom, withConfig } from './options.js';
+import { readPasswordFile } from '../state/open.js';
 
 interface DirOpts {
   config?: string;
@@ -41,9 +42,15 @@ async function stateOf(o: DirOpts): Promise<AuditState> {
   if (o.postgres || (config.audit.store === 'postgres' && !o.auditDir)) {
     const url = o.postgres ?? config.state.postgres?.url;
     const replicas = o.replica?.flatMap((r) => r.split(',')).filter(Boolean);
+    // The gateway's own password file applies to the gateway's own database only.
+    const password = o.postgres ? undefined : readPasswordFile(config);
     return {
       dir: '',
-      pg: { ...(url ? { url } : {}), ...(replicas?.length ? { replicas } : {}) },
+      pg: {
+        ...(url ? { url } : {}),
+        ...(password ? { password } : {}),
+        ...(replicas?.length ? { replicas } : {}),
+      },
       keyFiles: [auditKeyFile(config)],
       ...key,
     };

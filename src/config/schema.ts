@@ -295,7 +295,7 @@ export const configSchema = {
       description:
         'Where verified artifacts, their evidence and quarantine are kept (see docs/scale-out.md).',
       properties: {
-        engine: {
+        kind: {
           enum: ['fs', 's3'],
           default: 'fs',
           description:
@@ -308,7 +308,7 @@ export const configSchema = {
           description:
             'Credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and shared config, web identity, container or instance role), never from this file.',
           properties: {
-            bucket: { ...str, minLength: 1, description: 'Required with engine "s3".' },
+            bucket: { ...str, minLength: 1, description: 'Required with kind "s3".' },
             prefix: {
               type: 'string',
               default: '',

@@ -89,7 +89,7 @@ export interface ModgateConfig {
     memoryMaxItemBytes: number;
   };
   storage: {
-    engine: 'fs' | 's3';
+    kind: 'fs' | 's3';
     s3: {
       bucket?: string;
       prefix: string;

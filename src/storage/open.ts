@@ -20,7 +20,7 @@ export async function openBlobStore(
   config: ModgateConfig,
   overrides: Partial<Pick<ConstructorParameters<typeof S3BlobStore>[0], 'credentials'>> = {},
 ): Promise<OpenedStore> {
-  if (config.storage.engine === 'fs') {
+  if (config.storage.kind === 'fs') {
     const fs = new FsBlobStore(path.join(config.dataDir, 'store'));
     await fs.clearTemp();
     return { store: fs, location: fs.root };
@@ -29,7 +29,7 @@ export async function openBlobStore(
   if (!o.bucket)
     throw new ModgateError(
       'CONFIG_INVALID',
-      'storage.s3.bucket is required with storage.engine "s3" (MODGATE_STORAGE__S3__BUCKET)',
+      'storage.s3.bucket is required with storage.kind "s3" (MODGATE_STORAGE__S3__BUCKET)',
     );
   const s3 = new S3BlobStore({
     bucket: o.bucket,

@@ -1,6 +1,7 @@
 /** serve's audit wiring with audit.store: postgres writes this replica's chain to the database. */
 import t from 'tap';
 import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import pino from 'pino';
 import { loadConfig } from '../../src/config/load.js';
 import { openAuditDb, verifyPostgres } from '../../src/audit/pg-read.js';
@@ -12,6 +13,11 @@ t.test('audit.store postgres: records land in the replica chain, fs untouched', 
   t.teardown(() => server.stop());
   const url = await server.createDatabase('wiring');
   const dataDir = t.testdir();
+  // The gateway takes no password in the URL: it reads it from a file, as from a mounted secret.
+  const bare = new URL(url);
+  const pwfile = path.join(dataDir, 'pg-password');
+  await writeFile(pwfile, `${decodeURIComponent(bare.password)}\n`, { mode: 0o600 });
+  bare.password = '';
   const config = await loadConfig({
     env: {},
     goEnv: async () => '',
@@ -19,7 +25,8 @@ t.test('audit.store postgres: records land in the replica chain, fs untouched', 
       dataDir,
       'audit.store': 'postgres',
       'cluster.replicaId': 'gw-7',
-      'state.postgres.url': url,
+      'state.postgres.url': bare.toString(),
+      'state.postgres.passwordFile': pwfile,
     },
   });
   t.equal(auditReplica(config), 'gw-7');

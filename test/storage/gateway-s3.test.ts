@@ -23,7 +23,7 @@ t.test('two gateways on one S3 bucket; S3 down fails cold fetches closed', async
   const up = await startFakeUpstream([hot, cold]);
   t.teardown(() => up.close());
   const storage = {
-    engine: 's3',
+    kind: 's3',
     s3: {
       bucket: s3.bucket,
       prefix: 'gw/',

@@ -7,13 +7,13 @@ import { openBlobStore } from '../../src/storage/open.js';
 import { S3BlobStore } from '../../src/storage/s3.js';
 
 t.test('engine "s3" without a bucket, or with bad settings, is refused', async (t) => {
-  await t.rejects(openBlobStore(validateConfig({ storage: { engine: 's3' } })), {
+  await t.rejects(openBlobStore(validateConfig({ storage: { kind: 's3' } })), {
     code: 'CONFIG_INVALID',
     message: /storage\.s3\.bucket is required/,
   });
   t.throws(() => validateConfig({ storage: { engine: 'gcs' } }), { code: 'CONFIG_INVALID' });
   t.throws(
-    () => validateConfig({ storage: { engine: 's3', s3: { bucket: 'b', prefix: '../x/' } } }),
+    () => validateConfig({ storage: { kind: 's3', s3: { bucket: 'b', prefix: '../x/' } } }),
     { code: 'CONFIG_INVALID' },
     'a prefix that climbs out is refused',
   );
@@ -42,15 +42,13 @@ t.test('engine "s3" puts the disk cache in front, unless its budget is 0', async
     endpoint: 'http://127.0.0.1:9',
     forcePathStyle: true,
   };
-  const cached = await openBlobStore(
-    validateConfig({ dataDir: dir, storage: { engine: 's3', s3 } }),
-  );
+  const cached = await openBlobStore(validateConfig({ dataDir: dir, storage: { kind: 's3', s3 } }));
   t.teardown(() => cached.store.close?.());
   t.ok(cached.store instanceof CachedBlobStore);
   t.equal(cached.store.engine, 's3');
   t.equal(cached.location, 's3://b/modgate/');
   const bare = await openBlobStore(
-    validateConfig({ dataDir: dir, storage: { engine: 's3', s3, diskCache: { maxBytes: 0 } } }),
+    validateConfig({ dataDir: dir, storage: { kind: 's3', s3, diskCache: { maxBytes: 0 } } }),
   );
   t.teardown(() => bare.store.close?.());
   t.ok(bare.store instanceof S3BlobStore);
