@@ -152,7 +152,11 @@ t.test('go downloads through the replicas in turn: one upstream fetch per artifa
 t.test('a TOFU entry made through A binds B', async (t) => {
   const p = '/corp.example/lib/@v/v1.0.0.zip';
   const first = await get(`${at('gw-a').url}${p}`);
-  t.equal(first.status, 200, `A trusts the private module first: ${first.body}`);
+  t.equal(
+    first.status,
+    200,
+    `A trusts the private module first${first.status === 200 ? '' : `: ${first.body}`}`,
+  );
   // The bucket loses the artifact (an operator purge): B must fetch it again.
   for (const k of (await keys()).filter((k) => k.includes('corp.example'))) {
     await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: k }));
