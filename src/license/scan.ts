@@ -9,6 +9,7 @@ import satisfies from 'spdx-satisfies';
 import { ModgateError } from '../errors.js';
 import { MAX_LICENSE_FILE, isLicenseFile } from './files.js';
 import { identifyText } from './identify.js';
+import { zipEntries } from '../storage/zip-entries.js';
 
 export interface LicenseFile {
   path: string;
@@ -47,15 +48,7 @@ export async function scanZipLicenses(
   });
   const texts: Array<{ path: string; text: string }> = [];
   try {
-    for (;;) {
-      const entry = await new Promise<yauzl.Entry | null>((resolve, reject) => {
-        zip.once('entry', resolve);
-        zip.once('end', () => resolve(null));
-        zip.once('error', reject);
-        zip.readEntry();
-      });
-      zip.removeAllListeners('entry').removeAllListeners('end').removeAllListeners('error');
-      if (!entry) break;
+    for await (const entry of zipEntries(zip)) {
       const name = entry.fileName;
       if (!name.startsWith(prefix) || !isLicenseFile(name.slice(prefix.length))) continue;
       const stream = await zip.openReadStreamPromise(entry);

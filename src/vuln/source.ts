@@ -12,6 +12,7 @@ import { ModgateError, isModgateError } from '../errors.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import { MAX_ENTRIES, MAX_FILE_BYTES, MAX_INDEX_BYTES, parseVulnsIndex } from './layout.js';
 import { parseDbIndex } from './osv.js';
+import { zipEntries } from '../storage/zip-entries.js';
 
 /** The total a copy may weigh (the 2026 database: 21 MB). */
 export const MAX_TOTAL_BYTES = 512 * 1024 * 1024;
@@ -61,15 +62,7 @@ export async function readZip(file: string): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
   let total = 0;
   try {
-    for (;;) {
-      const entry = await new Promise<yauzl.Entry | null>((resolve, reject) => {
-        zip.once('entry', resolve);
-        zip.once('end', () => resolve(null));
-        zip.once('error', reject);
-        zip.readEntry();
-      });
-      if (!entry) break;
-      zip.removeAllListeners('entry').removeAllListeners('end').removeAllListeners('error');
+    for await (const entry of zipEntries(zip)) {
       const name = entry.fileName;
       if (name.endsWith('/')) continue;
       if (!LAYOUT_RE.test(name)) throw invalid(`${name} is not part of the v1 layout`);
