@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { scanZipLicenses } from '../license/scan.js';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { ModgateError, isModgateError } from '../errors.js';
 import type { ChecksumVerifier, Evidence } from '../integrity/checksums.js';
 import { hashGoMod } from '../integrity/dirhash.js';
@@ -18,7 +18,8 @@ import { artifactKey } from './keys.js';
 import { ByteLru } from '../storage/lru.js';
 import type { StateSealer } from '../storage/sealed.js';
 import { EvidenceStore, type StoredEvidence } from './evidence.js';
-import { checkWhole, matches, sameAsVerified, tampered, verifyingStream } from './hit-stream.js';
+import { matches, sameAsVerified, type Release } from './hit-stream.js';
+import { HitReader, type StampOptions } from './hit-read.js';
 import { checkInfo, readSmall, spool } from './spool.js';
 import type { FetchCap } from './fetch-cap.js';
 import { SharedWork, type ClusterFlight } from './shared.js';
@@ -40,7 +41,7 @@ export interface ArtifactHit {
    * fails before its last bytes on a mismatch; a range is served only after
    * the whole file was checked.
    */
-  open(range?: { start: number; end: number }): Promise<Readable>;
+  open(range?: { start: number; end: number }, release?: Release): Promise<Readable>;
 }
 
 export interface ArtifactDeps {
@@ -62,10 +63,13 @@ export interface ArtifactDeps {
   cluster?: ClusterFlight;
   /** Runs before every answer (hits too) when hits must not be served without the shared state. */
   guard?: () => Promise<void>;
+  /** How verified local files are remembered by their stamp (hit-read.ts). */
+  stamps?: StampOptions;
 }
 
 type Want = { kind: ArtifactKind; module: string; version: string };
 const NEVER = new AbortController().signal;
+const DONE: Release = Promise.resolve();
 
 /**
  * Fetch -> verify -> store for immutable artifacts (.info, .mod, .zip of a
@@ -78,10 +82,12 @@ export class ArtifactService {
   private readonly flights = new SharedWork<ArtifactHit>(this.tasks);
   private readonly memory: ByteLru<ArtifactHit>;
   private readonly evidence: EvidenceStore;
+  readonly reader: HitReader;
 
   constructor(private readonly d: ArtifactDeps) {
     this.memory = new ByteLru(d.memory.bytes);
     this.evidence = new EvidenceStore(d.store, d.sealer);
+    this.reader = new HitReader(d.store, d.stamps);
   }
 
   get inflight(): number {
@@ -157,7 +163,10 @@ export class ArtifactService {
       evidence,
       cache: 'hit',
       ...(b ? { body: b } : {}),
-      open: (range) => this.open(key, want, evidence, b, range),
+      open: (range, release) => {
+        const onMismatch = (reason: string) => this.tamper(key, want, reason).then(() => undefined);
+        return this.reader.open(key, evidence, onMismatch, b, range, release ?? DONE);
+      },
     });
     const hot = make(body);
     // Memory keeps small bodies and zip evidence; a large go.mod is read and checked each time.
@@ -167,32 +176,10 @@ export class ArtifactService {
     return { ...hot, cache };
   }
 
-  /** The one place where stored bytes are checked on their way out. */
-  private async open(
-    key: string,
-    want: Want,
-    ev: StoredEvidence,
-    body: Buffer | undefined,
-    range?: { start: number; end: number },
-  ): Promise<Readable> {
-    if (body) return Readable.from([range ? body.subarray(range.start, range.end + 1) : body]);
-    const source = await this.d.store.openRead(key);
-    if (!source) throw new ModgateError('STORAGE_UNAVAILABLE', `cached ${key} vanished`);
-    const onMismatch = (reason: string) => this.tamper(key, want, reason).then(() => undefined);
-    if (!range) return verifyingStream(source, ev, onMismatch);
-    const reason = await checkWhole(source, ev);
-    if (reason) {
-      await onMismatch(reason);
-      throw tampered(reason);
-    }
-    const part = await this.d.store.openRead(key, range);
-    if (!part) throw new ModgateError('STORAGE_UNAVAILABLE', `cached ${key} vanished`);
-    return part;
-  }
-
   /** A cached entry that fails its check: quarantined, reported, and treated as absent. */
   private async tamper(key: string, want: Want, reason: string): Promise<null> {
     this.memory.delete(key);
+    this.reader.forget(key);
     const qkey = quarantineKey(key);
     // The changed bytes are kept for inspection (best effort: the refusal stands either way).
     const bytes = await this.d.store.openRead(key).catch(() => null);

@@ -19,12 +19,20 @@ import { beforeFacts, zipFacts } from './zip-facts.js';
 export interface Served<T> {
   value: T;
   decision: Decision;
+  /**
+   * Settles once the decision record is durable (artifacts only: the record
+   * is group-committed while the answer streams). The answer's last bytes
+   * wait for it; a rejection means the answer must not complete.
+   */
+  durable?: Promise<void>;
 }
 
 /**
  * The fetch -> verify -> decide -> record flow. Every module request that
- * reaches a decision leaves a durable decision record before any byte of the
- * answer is sent; a failed audit write refuses the request.
+ * reaches a decision leaves a durable decision record before its answer
+ * completes: refusals and metadata before their first byte, artifacts before
+ * their last (they stream while the record's group commit runs). A failed
+ * audit write refuses the request, or aborts an artifact answer mid-body.
  */
 export class GatewayFlow {
   constructor(
@@ -57,16 +65,15 @@ export class GatewayFlow {
     );
     if (!pre.allow) return this.refuse(ctx, kind, module, version, pre);
     // Facts (publish time, retraction) are gathered while the zip downloads.
-    const mine = new AbortController();
-    const signal = AbortSignal.any([ctx.signal, mine.signal]);
-    if (kind === 'zip') this.d.facts.prefetch(module, version, signal);
+    const mine = kind === 'zip' ? new AbortController() : undefined;
+    if (mine) this.d.facts.prefetch(module, version, AbortSignal.any([ctx.signal, mine.signal]));
     let hit: ArtifactHit;
     let facts: ModuleFacts = {};
     try {
       hit = await this.d.artifacts.get(module, version, kind, ctx.signal);
       if (kind === 'zip') facts = await zipFacts(this.d, ctx, module, version);
     } catch (err) {
-      mine.abort(err);
+      mine?.abort(err);
       await this.recordFailure(ctx, kind, module, version, err);
       throw err;
     }
@@ -85,8 +92,11 @@ export class GatewayFlow {
         ? await this.d.gate.decide({ kind, module, version, identity: ctx.identity, facts })
         : pre;
     if (!decision.allow) return this.refuse(ctx, kind, module, version, decision, hit);
-    await this.record(ctx, kind, module, version, decision, hit.cache, hit);
-    return { value: hit, decision };
+    // Appended now, awaited by the answer's last bytes (routes.ts): the group
+    // commit runs while the answer streams, and no answer completes before it.
+    const durable = this.record(ctx, kind, module, version, decision, hit.cache, hit);
+    durable.catch(() => undefined);
+    return { value: hit, decision, durable };
   }
 
   async list(ctx: RequestContext, module: string): Promise<Served<MetaResult>> {
@@ -249,7 +259,8 @@ export class GatewayFlow {
           }
         : {}),
     });
-    // Every decision is durable (group-committed fsync) before any byte of the answer leaves.
+    // Durable (group-committed fsync) before the answer completes: metadata and refusals await
+    // it before their first byte, artifacts before their last (Served.durable).
     await written;
   }
 

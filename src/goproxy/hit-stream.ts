@@ -14,16 +14,24 @@ export function matches(bytes: Buffer, want: Expected): boolean {
   );
 }
 
+/** Settles when the answer may complete (its decision record is durable); rejects when it must not. */
+export type Release = Promise<void>;
+
 /**
  * Passes a stored artifact through while hashing it. The newest chunk is
  * held back until the next one arrives, and the last one until the hash is
- * checked: on a mismatch the stream fails before the final bytes leave, so a
- * client never receives a complete (Content-Length long) tampered body.
+ * checked and `release` settles: on a mismatch, or when the release rejects
+ * (the decision record could not be made durable), the stream fails before
+ * the final bytes leave, so a client never receives a complete (Content-Length
+ * long) body that is tampered or unrecorded. `onVerified` runs once the whole
+ * body hashed right, before the last chunk is passed on.
  */
 export function verifyingStream(
   source: Readable,
   want: Expected,
   onMismatch: (reason: string) => Promise<void>,
+  release: Release = DONE,
+  onVerified?: () => Promise<void>,
 ): Readable {
   const hash = createHash('sha256');
   let size = 0;
@@ -41,7 +49,11 @@ export function verifyingStream(
       if (size !== want.size) return fail(`has ${size} bytes, its evidence ${want.size}`, cb);
       if (hash.digest('hex') !== want.sha256)
         return fail('does not hash to the sha256 of its evidence', cb);
-      cb(null, held);
+      const verified = onVerified ? onVerified().catch(() => undefined) : DONE;
+      Promise.all([release, verified]).then(
+        () => cb(null, held),
+        (err: unknown) => cb(err as Error),
+      );
     },
   });
   function fail(reason: string, cb: (err: Error) => void): void {
@@ -55,6 +67,32 @@ export function verifyingStream(
   }
   source.on('error', (err) => check.destroy(err));
   return source.pipe(check);
+}
+
+const DONE: Release = Promise.resolve();
+
+/**
+ * Passes already checked bytes through, holding the newest chunk back until
+ * the next one arrives and the last one until `release` settles; a rejected
+ * release fails the stream before its final bytes.
+ */
+export function holdLast(source: Readable, release: Release): Readable {
+  let held: Buffer | undefined;
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      const prev = held;
+      held = chunk;
+      cb(null, prev);
+    },
+    flush(cb) {
+      release.then(
+        () => cb(null, held),
+        (err: unknown) => cb(err as Error),
+      );
+    },
+  });
+  source.on('error', (err) => out.destroy(err));
+  return source.pipe(out);
 }
 
 /** Hashes a whole stored artifact; resolves with the reason of a mismatch, or null. */

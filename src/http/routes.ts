@@ -28,6 +28,7 @@ const TYPES = {
   query: 'application/json',
 } as const;
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+const DONE = Promise.resolve();
 
 /**
  * The GOPROXY protocol endpoints (GET and HEAD). Authentication and the
@@ -127,7 +128,12 @@ async function sendArtifact(
     .header('x-modgate-cache', hit.cache);
   if (hit.evidence.h1) reply.header('x-modgate-h1', hit.evidence.h1);
   if (kind === 'zip') reply.header('accept-ranges', 'bytes');
+  // No answer completes before its decision record is durable: a 304 and a
+  // body held in memory (one write) wait for it whole; a stream holds back its
+  // last chunk (hit.open), so a failed record aborts it before it is complete.
+  const durable = served.durable ?? DONE;
   if (req.headers['if-none-match'] === etag) {
+    await durable;
     state.bytes = 0;
     d.audit.completion({ ctx, status: 304, bytes: 0, outcome: 'complete' });
     return reply.code(304).send();
@@ -139,13 +145,14 @@ async function sendArtifact(
   }
   const length = range ? range.end - range.start + 1 : size;
   if (hit.body && !range) {
+    await durable;
     state.bytes = length;
     d.audit.completion({ ctx, status: 200, bytes: length, outcome: 'complete' });
     d.metrics?.served(kind, length, hit.cache);
     return reply.header('content-length', length).send(hit.body);
   }
   // The flow's body source checks the bytes against their evidence on the way out.
-  const stream = await hit.open(range ?? undefined);
+  const stream = await hit.open(range ?? undefined, durable);
   reply.raw.once('close', () => {
     const complete = reply.raw.writableFinished;
     state.bytes = complete ? length : 0;

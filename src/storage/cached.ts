@@ -5,7 +5,8 @@
  * local folder bounded in bytes, with least-recently-used eviction, so that a
  * hot hit pays no round trip to the remote store. Local files are written
  * temp + fsync + rename; a local copy is trusted no more than the remote one:
- * the gateway re-hashes every hit against its sealed evidence.
+ * the gateway checks every hit against its sealed evidence (re-hashing it, or
+ * a local file's stamp once it was hashed: docs/security-model.md).
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -14,7 +15,8 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { syncDir } from './atomic.js';
 import { checkKey } from './keys.js';
-import type { BlobInfo, BlobStore, ByteRange, PutOptions } from './types.js';
+import type { BlobInfo, BlobStore, ByteRange, LocalBlob, PutOptions } from './types.js';
+import { openLocalFile } from './local-file.js';
 
 export interface DiskCacheOptions {
   dir: string;
@@ -135,6 +137,14 @@ export class CachedBlobStore implements BlobStore {
     const source = await this.inner.openRead(key, range);
     if (!source || range || !this.cacheable(key)) return source;
     return this.tee(key, source);
+  }
+
+  /** The local copy, when there is one; a blob only in the remote store is not local. */
+  async openLocal(key: string): Promise<LocalBlob | null> {
+    if (!this.cacheable(key) || !this.touch(key)) return null;
+    const local = await openLocalFile(this.local(key)).catch(() => null);
+    if (!local) this.forget(key, false);
+    return local;
   }
 
   async putBytes(key: string, data: Buffer | string): Promise<void> {

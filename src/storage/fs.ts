@@ -4,7 +4,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BlobInfo, BlobStore, ByteRange, PutOptions } from './types.js';
+import type { BlobInfo, BlobStore, ByteRange, LocalBlob, PutOptions } from './types.js';
+import { openLocalFile } from './local-file.js';
 import { syncDir } from './atomic.js';
 import { checkKey, checkPrefix, storageError } from './keys.js';
 import { exactly } from './sized.js';
@@ -58,6 +59,15 @@ export class FsBlobStore implements BlobStore {
       return fh.createReadStream({ ...(range ?? {}), highWaterMark: 256 * 1024 });
     } catch (err) {
       if (isNotFound(err)) return null;
+      throw storageError(this.engine, err, key);
+    }
+  }
+
+  async openLocal(key: string): Promise<LocalBlob | null> {
+    const file = this.file(key);
+    try {
+      return await openLocalFile(file);
+    } catch (err) {
       throw storageError(this.engine, err, key);
     }
   }

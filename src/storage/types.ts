@@ -26,6 +26,24 @@ export interface ByteRange {
   end: number;
 }
 
+/**
+ * A blob held in a local file, opened (see local-file.ts). The stamp names
+ * the file as opened: "dev:ino:size:mtimeNs:ctimeNs". Exactly one of read()
+ * or close() is called.
+ */
+export interface LocalBlob {
+  readonly stamp: string;
+  readonly size: number;
+  /** The file's change time, and when it was opened (wall clock, ms). */
+  readonly ctimeMs: number;
+  readonly openedAtMs: number;
+  /** Reads the opened file (not the path again); the handle closes at the end. */
+  read(range?: ByteRange): Readable;
+  /** The stamp of the file the path names now; null when it is gone. */
+  restamp(): Promise<string | null>;
+  close(): Promise<void>;
+}
+
 export interface PutOptions {
   /** Aborting rejects the put and leaves nothing visible under the key. */
   signal?: AbortSignal;
@@ -41,6 +59,12 @@ export interface BlobStore {
   getBytes(key: string): Promise<Buffer | null>;
   /** Streams a blob (or an inclusive range of it); null when absent. */
   openRead(key: string, range?: ByteRange): Promise<Readable | null>;
+  /**
+   * The blob as an opened local file, when this store keeps one (fs, the disk
+   * cache in front of S3); null when absent or not local. Lets a caller
+   * remember a verified file by its stamp instead of hashing it on every read.
+   */
+  openLocal?(key: string): Promise<LocalBlob | null>;
   /** Writes a small blob whole, replacing any previous one atomically. */
   putBytes(key: string, data: Buffer | string): Promise<void>;
   /**
