@@ -61,7 +61,8 @@ export class HitReader {
         Readable.from([range ? body.subarray(range.start, range.end + 1) : body]),
         release,
       );
-    const local = this.o.entries > 0 && this.store.openLocal ? await this.store.openLocal(key) : null;
+    const local =
+      this.o.entries > 0 && this.store.openLocal ? await this.store.openLocal(key) : null;
     if (local) {
       if (this.stamps.get(key) === `${local.stamp}|${ev.sha256}`) {
         this.counts.stamped++;

@@ -76,7 +76,8 @@ async function setup(t: Test) {
 
 /** Lets the server run many turns of its event loop (each a whole request), bounded. */
 async function roundTrips(url: string, agent: Agent, n: number): Promise<void> {
-  for (let i = 0; i < n; i++) await (await request(`${url}/healthz`, { dispatcher: agent })).body.dump();
+  for (let i = 0; i < n; i++)
+    await (await request(`${url}/healthz`, { dispatcher: agent })).body.dump();
 }
 
 async function bytesFlowing(res: Awaited<ReturnType<typeof request>>) {
