@@ -98,13 +98,15 @@ export class ArtifactService {
     module: string,
     version: string,
     kind: ArtifactKind,
-    signal: AbortSignal = NEVER,
+    /** The request's signal, or a holder read only on a miss (a hit needs none). */
+    lifetime: AbortSignal | { readonly signal: AbortSignal } = NEVER,
   ): Promise<ArtifactHit> {
     const want: Want = { kind, module, version };
     const key = artifactKey(module, version, kind);
     await this.d.guard?.();
     const ready = await this.peek(want, key);
     if (ready) return ready;
+    const signal = lifetime instanceof AbortSignal ? lifetime : lifetime.signal;
     const cluster = this.d.cluster;
     return this.flights.do(key, signal, async (s) =>
       cluster

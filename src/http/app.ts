@@ -42,6 +42,8 @@ export interface ServerDeps extends RouteDeps {
   redact?: Redactor;
 }
 
+const SCRUBBED_HEADERS = ['x-modgate-warning', 'x-modgate-stale'] as const;
+
 /** Builds the HTTP(S) server: health, metrics, the module proxy and the checksum-database relay. */
 export function buildServer(d: ServerDeps): FastifyInstance {
   const redact = d.redact ?? scrubUserinfo;
@@ -95,15 +97,16 @@ export function buildServer(d: ServerDeps): FastifyInstance {
   registerFinish(app, finishDeps);
   app.addHook('onClose', async () => access.close());
 
-  app.addHook('onSend', async (req, reply, payload) => {
+  // A callback hook, not an async one: it runs on every answer, and a promise per answer costs.
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-request-id', req.id);
-    for (const h of ['x-modgate-warning', 'x-modgate-stale']) {
+    for (const h of SCRUBBED_HEADERS) {
       const v = reply.getHeader(h);
       if (typeof v === 'string') reply.header(h, redact(v));
     }
     // Module bytes pass untouched (their hashes are verified); texts modgate wrote do not.
     const ours = reply.statusCode >= 400 || req.modgate?.kind === 'metrics';
-    return ours && typeof payload === 'string' ? redact(payload) : payload;
+    done(null, ours && typeof payload === 'string' ? redact(payload) : payload);
   });
   app.setNotFoundHandler((req, reply) => {
     if (req.modgate) req.modgate.code = 'NOT_FOUND';

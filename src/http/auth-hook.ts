@@ -50,18 +50,23 @@ export function registerFrontDoor(app: FastifyInstance, o: FrontDoorOptions): vo
 }
 
 function newState(req: FastifyRequest, reply: FastifyReply, deadlineMs: number): RequestState {
-  const lifetime = new AbortController();
+  // The lifetime signal is made when first asked for: a cached hit never needs one, and an
+  // AbortSignal is one of the costliest objects of a request. Asked for after the deadline
+  // passed or the client went, it is born aborted with that reason.
+  let lifetime: AbortController | undefined;
+  let reason: ModgateError | undefined;
+  const abort = (why: ModgateError): void => {
+    reason ??= why;
+    lifetime?.abort(reason);
+  };
   const timer = setTimeout(
     () =>
-      lifetime.abort(
-        new ModgateError('REQUEST_TIMEOUT', `the request took longer than ${deadlineMs} ms`),
-      ),
+      abort(new ModgateError('REQUEST_TIMEOUT', `the request took longer than ${deadlineMs} ms`)),
     deadlineMs,
   );
   reply.raw.once('close', () => {
     clearTimeout(timer);
-    if (!reply.raw.writableFinished)
-      lifetime.abort(new ModgateError('CLIENT_GONE', 'the client went away'));
+    if (!reply.raw.writableFinished) abort(new ModgateError('CLIENT_GONE', 'the client went away'));
   });
   const clientId = req.headers['x-request-id'];
   const purpose = purposeOf(req.headers);
@@ -74,7 +79,13 @@ function newState(req: FastifyRequest, reply: FastifyReply, deadlineMs: number):
     identity: { ...ANONYMOUS, groups: [] },
     address: req.ip,
     startedAt: Date.now(),
-    signal: lifetime.signal,
+    get signal(): AbortSignal {
+      if (!lifetime) {
+        lifetime = new AbortController();
+        if (reason) lifetime.abort(reason);
+      }
+      return lifetime.signal;
+    },
   };
   return {
     ctx,

@@ -17,7 +17,15 @@ export interface FinishDeps {
 }
 
 export function registerFinish(app: FastifyInstance, d: FinishDeps): void {
-  app.addHook('onResponse', async (req, reply) => finish(req, reply, d));
+  // A callback hook, not an async one: no promise per answer.
+  app.addHook('onResponse', (req, reply, done) => {
+    try {
+      finish(req, reply, d);
+    } catch (err) {
+      return done(err as Error);
+    }
+    done();
+  });
 }
 
 /**
