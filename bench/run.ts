@@ -13,6 +13,7 @@ import { html, table, type Result } from './report.js';
 
 const scenarios: Record<string, () => Promise<Result[]>> = {
   hits: async () => (await import('./scenarios/hits.js')).cachedHits(),
+  hotpath: async () => (await import('./scenarios/hotpath.js')).hotPath(),
   cold: async () => (await import('./scenarios/cold.js')).coldFetch(),
   verify: async () => (await import('./scenarios/verify.js')).verifyThroughput(),
   rss: async () => (await import('./scenarios/rss.js')).rssBigZip(),
@@ -31,7 +32,7 @@ const scenarios: Record<string, () => Promise<Result[]>> = {
 // so it runs only when named: npm run bench -- realworld. The audit append figures need a
 // PostgreSQL (MODGATE_BENCH_POSTGRES): npm run bench -- audit.
 const timeouts: Record<string, number> = { realworld: 3_600_000 };
-const onlyWhenNamed = new Set(['realworld', 'audit']);
+const onlyWhenNamed = new Set(['realworld', 'audit', 'hotpath']);
 
 function runChild(name: string): Promise<Result[]> {
   return new Promise((resolve) => {

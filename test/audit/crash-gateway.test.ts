@@ -56,7 +56,9 @@ async function startChild(config: string, port: number): Promise<ChildProcess> {
 
 /**
  * kill -9 during load: after a restart the chain verifies, and every response
- * the client received complete has its decision record.
+ * the client received complete has its decision record. Zips are streamed
+ * from disk (memoryMaxItemBytes: 0), so their bytes flow while their record
+ * commits and only the last chunk waits for it.
  */
 t.test('SIGKILL under load loses no acknowledged decision and the chain verifies', async (t) => {
   const mods = [];
@@ -70,7 +72,7 @@ t.test('SIGKILL under load loses no acknowledged decision and the chain verifies
   const config = path.join(dir, 'modgate.yaml');
   await writeFile(
     config,
-    `dataDir: ${path.join(dir, 'data')}\nupstream: ${up.url}\nsumdb: 'off'\nallowHttpUpstream: true\npinning: optional\ntls: {insecureHttp: true}\naudit: {checkpointSeconds: 1}\nlog: {level: error}\n`,
+    `dataDir: ${path.join(dir, 'data')}\nupstream: ${up.url}\nsumdb: 'off'\nallowHttpUpstream: true\npinning: optional\ntls: {insecureHttp: true}\naudit: {checkpointSeconds: 1}\nlog: {level: error}\ncache: {memoryMaxItemBytes: 0}\n`,
   );
   const port = await freePort();
   let child = await startChild(config, port);
