@@ -21,15 +21,19 @@ export interface FsStoreOptions {
   /** Rotate when a segment reaches this size (default 64 MiB). */
   maxSegmentBytes?: number;
   now: () => Date;
+  /** The writing process's replica id (a worker's chain): its checkpoints name it. */
+  replica?: string;
 }
 
 export class FsChainStore implements ChainStore {
   readonly label: string;
+  readonly replica?: string;
   readonly stats = { fsyncs: 0, segments: 0 };
   private readonly writer: SegmentWriter;
 
   constructor(private readonly opts: FsStoreOptions) {
     this.label = opts.dir;
+    if (opts.replica) this.replica = opts.replica;
     this.writer = new SegmentWriter(
       opts.dir,
       opts.maxSegmentBytes ?? 64 << 20,
