@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { ModgateConfig } from '../config/types.js';
 import { ModgateError } from '../errors.js';
+import { isErrorCode, type ErrorCode } from '../errors/codes.js';
 import { isStateRequest, LocalCoordinator } from '../state/coordinator.js';
 import { LocalState } from '../state/local.js';
 import { replicaIdOf } from '../state/open.js';
@@ -40,6 +41,8 @@ interface Slot {
   startFailures: number;
   crashes: number;
   lastFailure?: string;
+  lastCode?: string;
+  lastMessage?: string;
   timer?: NodeJS.Timeout;
 }
 
@@ -116,6 +119,8 @@ export class Primary {
       }
     } else if (isFailed(m)) {
       s.lastFailure = `${m.code}: ${m.message}`;
+      s.lastCode = m.code;
+      s.lastMessage = m.message;
     }
   }
 
@@ -130,12 +135,16 @@ export class Primary {
     if (!wasReady) {
       s.startFailures++;
       const why = s.lastFailure ?? how;
-      if (!this.everReady || s.startFailures >= MAX_START_FAILURES) {
-        const msg = this.everReady
-          ? `worker ${s.n} failed to start ${s.startFailures} times in a row; last: ${why}`
-          : `worker ${s.n} failed to start: ${why}`;
-        return void this.fail(msg);
+      if (!this.everReady) {
+        // At first start every worker fails alike (an address in use): its own error says it best.
+        const own = s.lastCode && isErrorCode(s.lastCode) ? s.lastCode : 'WORKERS_FAILED';
+        return void this.fail(own, s.lastMessage ?? `worker ${s.n} failed to start: ${how}`);
       }
+      if (s.startFailures >= MAX_START_FAILURES)
+        return void this.fail(
+          'WORKERS_FAILED',
+          `worker ${s.n} failed to start ${s.startFailures} times in a row; last: ${why}`,
+        );
     } else if (Date.now() - s.readyAt > STABLE_MS) s.crashes = 0;
     s.crashes++;
     const wait = Math.min(BACKOFF_FIRST_MS * 2 ** (s.crashes - 1), BACKOFF_MAX_MS);
@@ -146,9 +155,9 @@ export class Primary {
     s.timer = setTimeout(() => this.fork(s), wait);
   }
 
-  private async fail(message: string): Promise<void> {
-    // Reported once, by the serve command (error: WORKERS_FAILED: ...).
-    this.failure = new ModgateError('WORKERS_FAILED', message);
+  private async fail(code: ErrorCode, message: string): Promise<void> {
+    // Reported once, by the serve command (error: CODE: ...).
+    this.failure = new ModgateError(code, message);
     await this.stop('start-up failure');
   }
 

@@ -76,6 +76,10 @@ export async function runWorker(): Promise<void> {
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('disconnect', () => void stop('the primary process went away'));
+  // A worker never outlives its primary: a new primary would start this slot again. What it
+  // acknowledged is durable; what is in flight fails as with kill -9 of the whole group.
+  process.once('disconnect', () => {
+    if (!stopping) process.exit(1);
+  });
   process.send({ t: 'ready', url: gw.url });
 }
