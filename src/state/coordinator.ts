@@ -191,7 +191,6 @@ export class CoordinationClient implements LocalCoordination {
         this.waiting.delete(id);
         reject(lost(`the primary process did not answer ${op} within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      timer.unref();
       this.waiting.set(id, { resolve, reject, timer });
       try {
         this.channel.send({ t: 'state', id, op, args });
