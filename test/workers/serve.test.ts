@@ -19,7 +19,7 @@ t.test('--help describes --workers', async (t) => {
   const help = await modgate(['serve', '--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /--workers <n>/);
-  t.match(help.stdout, /one per\s+core/);
+  t.match(help.stdout, /0 = one\s+per core/);
 });
 
 t.test('a bad config is reported once, before any worker starts', async (t) => {
