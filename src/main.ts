@@ -140,7 +140,7 @@ export async function startGateway(
   if (!worker) await removeStaleTemps(config.dataDir, ['store', 's3-cache']);
   const sealer = await StateSealer.loadOrCreate(path.join(config.dataDir, 'keys', 'state.key'));
   const state = await openState(config, logger, worker?.coordinator);
-  const router = createRouter(config, await createVcsSources(config));
+  const router = createRouter(config, await createVcsSources(config, scratch ? { scratch } : {}));
   if (router.publicUpstreams.length === 0) {
     logger.warn(
       'no public upstream: set GOPROXY, upstream in the config, or --upstream (modules outside private routes get 404)',

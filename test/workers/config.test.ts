@@ -35,6 +35,10 @@ t.test("each worker's config: its own replica id, audit chain and disk-cache sha
   const w3 = workerConfig(s3, 3, 4);
   t.equal(w3.storage.diskCache.dir, path.join('/srv/mg', 's3-cache', 'w3'));
   t.equal(w3.storage.diskCache.maxBytes, 250, 'a quarter of the budget each');
-  const pg = workerConfig(await load({ 'audit.store': 'postgres', 'cluster.replicaId': 'r' }), 1, 2);
+  const pg = workerConfig(
+    await load({ 'audit.store': 'postgres', 'cluster.replicaId': 'r' }),
+    1,
+    2,
+  );
   t.equal(pg.audit.dir, undefined, 'a postgres trail keeps no folder per worker');
 });
