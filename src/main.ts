@@ -35,7 +35,8 @@ import {
 } from './contracts.js';
 import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StateTofuLedger } from './integrity/tofu-store.js';
-import { openState, stateParts, stateReadiness } from './state-wiring.js';
+import { openState, replicaIdOf, stateParts, stateReadiness } from './state-wiring.js';
+import type { LocalCoordination } from './state/coordinator.js';
 import { createVcsSources } from './vcs/index.js';
 import { FetchCap } from './goproxy/fetch-cap.js';
 import { StateSealer } from './storage/sealed.js';
@@ -70,6 +71,35 @@ export interface GatewayParts {
   addresses?: AddressPolicy;
   /** Where modgate's own logger writes (default stdout); ignored with `logger`. */
   logStream?: DestinationStream;
+  /** Set in a worker process of server.workers (src/workers/worker.ts). */
+  worker?: WorkerRole;
+}
+
+/** What a worker process does differently from a lone one. */
+export interface WorkerRole {
+  /** 1..N, stable across restarts: names its scratch folders. */
+  slot: number;
+  /** The primary arbitrates leases and tree heads of the local state. */
+  coordinator?: LocalCoordination;
+  /** Whether this worker logs the start-up summary (one of them does, once). */
+  announce: boolean;
+}
+
+/** modgate's logger: the config's level, secrets redacted from every line. */
+export function createLogger(config: ModgateConfig, stream?: DestinationStream): Logger {
+  const redact = createRedactor(config);
+  return pino(
+    {
+      level: config.log.level,
+      redact: {
+        paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token'],
+        censor: '[redacted]',
+      },
+      // Every line, whatever put a secret in it (an error text, a URL), is scrubbed last.
+      hooks: { streamWrite: redact },
+    },
+    stream,
+  );
 }
 
 export interface Gateway {
@@ -91,20 +121,8 @@ export async function startGateway(
   parts: GatewayParts = {},
 ): Promise<Gateway> {
   const redact = createRedactor(config);
-  const logger =
-    parts.logger ??
-    pino(
-      {
-        level: config.log.level,
-        redact: {
-          paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token'],
-          censor: '[redacted]',
-        },
-        // Every line, whatever put a secret in it (an error text, a URL), is scrubbed last.
-        hooks: { streamWrite: redact },
-      },
-      parts.logStream,
-    );
+  const logger = parts.logger ?? createLogger(config, parts.logStream);
+  const worker = parts.worker;
   // Everything is checked before anything is written (key, segment, folders).
   await validateForServe(config, {
     tls: Boolean(parts.https),
@@ -114,20 +132,28 @@ export async function startGateway(
   });
   const metrics = new Metrics();
   // What a crash left half-written goes before anything reads or writes.
-  const { store, location } = await openBlobStore(config);
-  const spoolDir = path.join(config.dataDir, 'spool');
+  // A worker clears only its own scratch space: the others' is in use (the primary cleared the rest).
+  const scratch = worker ? `w${worker.slot}` : undefined;
+  const { store, location } = await openBlobStore(config, {}, scratch);
+  const spoolDir = path.join(config.dataDir, 'spool', ...(scratch ? [scratch] : []));
   await rm(spoolDir, { recursive: true, force: true });
-  await removeStaleTemps(config.dataDir, ['store', 's3-cache']);
+  if (!worker) await removeStaleTemps(config.dataDir, ['store', 's3-cache']);
   const sealer = await StateSealer.loadOrCreate(path.join(config.dataDir, 'keys', 'state.key'));
-  const state = await openState(config, logger);
-  const router = createRouter(config, await createVcsSources(config));
+  const state = await openState(config, logger, worker?.coordinator);
+  const router = createRouter(config, await createVcsSources(config, scratch ? { scratch } : {}));
   if (router.publicUpstreams.length === 0) {
     logger.warn(
       'no public upstream: set GOPROXY, upstream in the config, or --upstream (modules outside private routes get 404)',
     );
   }
   const trail =
-    parts.audit || !config.audit.enabled ? undefined : await createAudit(config, logger);
+    parts.audit || !config.audit.enabled
+      ? undefined
+      : await createAudit(
+          config,
+          logger,
+          worker && config.audit.store === 'fs' ? { replica: replicaIdOf(config) } : undefined,
+        );
   if (!config.audit.enabled && !parts.audit)
     logger.warn('the audit trail is disabled (audit.enabled: false)');
   // The HTTP layer audits every answer that no decision record of the flow covers.
@@ -182,7 +208,7 @@ export async function startGateway(
     cap,
     limits: config.limits,
     memory: { bytes: config.cache.memoryBytes, maxItemBytes: config.cache.memoryMaxItemBytes },
-    ...stateParts(config, state, logger),
+    ...stateParts(config, state, logger, Boolean(worker)),
     onSecurity: async (event, details) => {
       metrics.security.inc({ event });
       logger.error({ event, ...details }, 'security event');
@@ -309,7 +335,7 @@ export async function startGateway(
     await state.close().catch(() => undefined);
     throw err;
   }
-  const probed = announce(logger, health, {
+  const probed = announce(logger, health, worker ? worker.announce : true, {
     url,
     transport: db.transport,
     policyRevision: policy?.engine.policyRevision ?? (parts.gate ? 'supplied' : 'none (allow all)'),
@@ -344,12 +370,14 @@ export async function startGateway(
 async function announce(
   logger: Logger,
   health: UpstreamHealth,
+  loud: boolean,
   s: { url: string; transport: SumdbTransport | null; policyRevision: string; storage: string },
 ): Promise<void> {
   const [upstreams, sumdb] = await Promise.all([health.probe(), describeSumdb(s.transport)]);
   const summary = { ...s, transport: undefined, upstreams, sumdb };
   const failing = upstreams.length > 0 && upstreams.every((u) => !u.ok);
-  logger[failing ? 'error' : 'info'](summary, summaryLine(summary));
+  // Of several worker processes one says it: the others probe for /readyz and log at debug.
+  logger[!loud ? 'debug' : failing ? 'error' : 'info'](summary, summaryLine(summary));
 }
 
 function startReloader(app: FastifyInstance, config: ModgateConfig, logger: Logger): CertReloader {

@@ -15,10 +15,15 @@ export interface StateParts {
   guard?: () => Promise<void>;
 }
 
-export function stateParts(config: ModgateConfig, state: SharedState, logger: Logger): StateParts {
+export function stateParts(
+  config: ModgateConfig,
+  state: SharedState,
+  logger: Logger,
+  workers = false,
+): StateParts {
   const parts: StateParts = {};
-  // One node: the in-process single-flight is all there is to share.
-  if (state.engine !== 'local') {
+  // One process: the in-process single-flight is all there is to share.
+  if (state.engine !== 'local' || workers) {
     parts.cluster = new ClusterFlight({
       leases: state,
       ttlMs: config.cluster.leaseTtlMs,

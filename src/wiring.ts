@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { auditPort } from './audit/port.js';
 import { loadOrCreateAuditKey, readAuditKey } from './audit/checkpoint.js';
 import { AuditLog } from './audit/log.js';
+import { FsChainStore } from './audit/fs-store.js';
 import { PgChainStore } from './audit/pg-store.js';
 import { CheckpointShipper } from './audit/ship.js';
 import { createRedactor } from './config/redact.js';
@@ -134,6 +135,8 @@ export function auditKeyFile(config: ModgateConfig): string {
 export async function createAudit(
   config: ModgateConfig,
   logger: Logger,
+  /** A worker process's chain (server.workers): audit.dir is its own folder, named by `replica`. */
+  worker?: { replica: string },
 ): Promise<{ port: AuditPort; log: AuditLog; verifierKey: string }> {
   // Before the key is created: a bad syslog address must not leave a new key behind.
   const syslog = config.audit.syslog ? parseSyslog(config.audit.syslog) : undefined;
@@ -165,7 +168,13 @@ export async function createAudit(
           replica: auditReplica(config),
           verifierKey: key.verifierKey,
         })
-      : undefined;
+      : worker
+        ? new FsChainStore({
+            dir: auditDir(config),
+            replica: worker.replica,
+            now: () => new Date(),
+          })
+        : undefined;
   const log = await AuditLog.open({
     ...(store ? { store, startDetails: { replica: store.replica } } : { dir: auditDir(config) }),
     key,

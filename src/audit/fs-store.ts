@@ -11,6 +11,7 @@ import {
   writeCheckpointFile,
   type Checkpoint,
 } from './checkpoint.js';
+import { ChainLock } from './chain-lock.js';
 import { locateHead } from './head.js';
 import { removeExpiredSegments, type RetentionResult } from './retention.js';
 import type { ChainLine, ChainStore, RetentionRequest, StoredHead } from './store.js';
@@ -21,15 +22,23 @@ export interface FsStoreOptions {
   /** Rotate when a segment reaches this size (default 64 MiB). */
   maxSegmentBytes?: number;
   now: () => Date;
+  /** The writing process's replica id (a worker's chain): its checkpoints name it. */
+  replica?: string;
 }
 
 export class FsChainStore implements ChainStore {
   readonly label: string;
+  readonly replica?: string;
   readonly stats = { fsyncs: 0, segments: 0 };
   private readonly writer: SegmentWriter;
+  private readonly lock: ChainLock | undefined;
 
   constructor(private readonly opts: FsStoreOptions) {
     this.label = opts.dir;
+    if (opts.replica) {
+      this.replica = opts.replica;
+      this.lock = new ChainLock(opts.dir, opts.replica);
+    }
     this.writer = new SegmentWriter(
       opts.dir,
       opts.maxSegmentBytes ?? 64 << 20,
@@ -49,6 +58,7 @@ export class FsChainStore implements ChainStore {
   async attach(): Promise<StoredHead> {
     const dir = this.opts.dir;
     await mkdir(path.join(dir, CHECKPOINT_DIR), { recursive: true });
+    await this.lock?.take();
     const head = await locateHead(dir);
     const lastCp = (await listCheckpointFiles(dir)).at(-1)?.seq ?? 0;
     if (lastCp > head.seq) {
@@ -90,7 +100,8 @@ export class FsChainStore implements ChainStore {
     return this.writer.detach();
   }
 
-  close(): Promise<void> {
-    return this.writer.detach();
+  async close(): Promise<void> {
+    await this.writer.detach();
+    await this.lock?.release();
   }
 }

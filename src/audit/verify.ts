@@ -39,6 +39,8 @@ export interface VerifyOptions {
   /** A file of concatenated checkpoint notes received by a remote collector. */
   shippedCheckpoints?: string;
   onProgress?: (p: VerifyProgress) => void;
+  /** The chain's replica (a worker's chain, src/audit/chains.ts): its checkpoints must name it. */
+  replica?: string;
 }
 
 export interface VerifyResult {
@@ -150,11 +152,11 @@ async function loadCheckpoints(opts: VerifyOptions): Promise<Checkpoints> {
   for (const f of await listCheckpointFiles(opts.dir))
     notes.push({ note: await readFile(f.file), source: f.file });
   if (opts.shippedCheckpoints) {
-    // Notes of database replicas' chains belong to those chains, not to this folder's.
+    // Notes of other replicas' chains belong to those chains, not to this one.
     const shipped = await readShippedNotes(opts.shippedCheckpoints);
-    notes.push(...shipped.filter((n) => claimedReplica(n.note) === undefined));
+    notes.push(...shipped.filter((n) => claimedReplica(n.note) === opts.replica));
   }
-  return checkpointsFrom(notes, opts.verifierKey);
+  return checkpointsFrom(notes, opts.verifierKey, opts.replica);
 }
 
 /** Walks one chain in seq order, recording the first bad spot. */

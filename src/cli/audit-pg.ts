@@ -12,6 +12,7 @@ import {
   type ReplicaResult,
 } from '../audit/pg-read.js';
 import type { QueryFilter } from '../audit/query.js';
+import type { VerifyResult } from '../audit/verify.js';
 import type { AuditRecord } from '../audit/records.js';
 import { parseVerifierKey } from '../integrity/note.js';
 import type { FoundKey } from './audit-verify.js';
@@ -51,7 +52,10 @@ const idOf = (key: string): string => {
   return `${v.name}+${v.keyHash.toString(16).padStart(8, '0')}`;
 };
 
-function replicaLine(r: ReplicaResult): string {
+/** A chain's verdict with the replica that wrote it (PostgreSQL replicas, worker chains). */
+export type ChainResult = VerifyResult & { replica: string };
+
+export function replicaLine(r: ChainResult): string {
   if (r.firstBad)
     return `replica ${r.replica}: BROKEN at record ${r.firstBad.seq}: ${r.firstBad.reason}`;
   if (r.foreign.length) {

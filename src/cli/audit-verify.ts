@@ -10,6 +10,8 @@ import { readAuditKey } from '../audit/checkpoint.js';
 import { verifyAudit, type VerifyResult } from '../audit/verify.js';
 import { parseVerifierKey } from '../integrity/note.js';
 import { Progress } from './progress.js';
+import type { Chain } from '../audit/chains.js';
+import { replicaLine, type ChainResult } from './audit-pg.js';
 
 export interface KeySources {
   flag?: string;
@@ -62,6 +64,8 @@ const idOf = (key: string): string => {
 
 export interface VerifyCliOptions {
   dir: string;
+  /** The folder's chains (src/audit/chains.ts); default its own only. */
+  chains?: Chain[];
   key: FoundKey;
   shipped?: string;
   requireCheckpoints?: boolean;
@@ -69,6 +73,8 @@ export interface VerifyCliOptions {
 
 /** Runs the verification and prints the verdict; returns the exit code. */
 export async function runVerify(o: VerifyCliOptions): Promise<number> {
+  const chains = o.chains ?? [{ dir: o.dir }];
+  if (chains.some((c) => c.replica !== undefined)) return runVerifyChains(o, chains);
   const progress = new Progress(0, 'verifying');
   const r = await verifyAudit({
     dir: o.dir,
@@ -119,4 +125,57 @@ export function verdict(r: VerifyResult, o: VerifyCliOptions): string {
       'note: local checkpoints catch edits, not a trail cut together with its checkpoints: compare with shipped ones (--shipped FILE).',
     );
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A folder with worker chains (server.workers): each chain is verified on its
+ * own (its checkpoints must name it), one line each, then one verdict.
+ */
+async function runVerifyChains(o: VerifyCliOptions, chains: Chain[]): Promise<number> {
+  const progress = new Progress(0, 'verifying');
+  const results: ChainResult[] = [];
+  try {
+    for (const c of chains) {
+      const r = await verifyAudit({
+        dir: c.dir,
+        verifierKey: o.key.key,
+        ...(c.replica ? { replica: c.replica } : {}),
+        ...(o.shipped ? { shippedCheckpoints: o.shipped } : {}),
+        onProgress: () => progress.tick(),
+      });
+      for (const w of r.warnings) process.stderr.write(`warning: ${c.replica ?? c.dir}: ${w}\n`);
+      results.push({ ...r, replica: c.replica ?? '(single process)' });
+    }
+  } finally {
+    progress.done();
+  }
+  const out = results.map(replicaLine);
+  const using = `verifier key ${idOf(o.key.key)} (from ${o.key.from})`;
+  const broken = results.filter((r) => r.firstBad);
+  const foreign = results.filter((r) => !r.firstBad && r.foreign.length);
+  const unauth = results.filter((r) => r.ok && r.checkpoints === 0 && r.records > 0);
+  for (const r of broken) {
+    const b = r.firstBad!;
+    out.push(
+      `audit trail BROKEN in replica ${r.replica} at record ${b.seq} (${b.segment}, line ${b.line}): ${b.reason}`,
+    );
+  }
+  if (foreign.length)
+    out.push(
+      `audit trail NOT VERIFIED: replica(s) ${foreign.map((r) => r.replica).join(', ')} carry checkpoints signed by another key, not by the ${using}`,
+    );
+  if (!broken.length && !foreign.length) {
+    if (unauth.length)
+      out.push(
+        `WARNING: audit trail UNAUTHENTICATED in replica(s) ${unauth.map((r) => r.replica).join(', ')}: hash-chained, but no signed checkpoint vouches for them, so whoever can write ${o.dir} could have rewritten them unseen.`,
+      );
+    const records = results.reduce((n, r) => n + r.records, 0);
+    const cps = results.reduce((n, r) => n + r.checkpoints, 0);
+    out.push(
+      `audit trail intact: ${results.length} chain(s) in ${o.dir}, ${records} records, ${cps} signed checkpoints; ${using}`,
+    );
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+  if (results.some((r) => !r.ok)) return 1;
+  return unauth.length && o.requireCheckpoints ? 1 : 0;
 }

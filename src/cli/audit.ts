@@ -10,6 +10,7 @@ import {
 } from '../audit/query.js';
 import { buildReport, formatReport } from '../audit/report.js';
 import { assertAuditDir } from '../audit/segments.js';
+import { listChains, mergeByTime, type Chain } from '../audit/chains.js';
 import type { AuditRecord } from '../audit/records.js';
 import { auditDir, auditKeyFile } from '../wiring.js';
 import { pgRecords, runVerifyPostgres, type PgSource } from './audit-pg.js';
@@ -33,6 +34,8 @@ interface AuditState {
   pg?: PgSource;
   keyFiles: string[];
   verifierKey?: string;
+  /** The folder's chains: its own, and one per worker process (server.workers). */
+  chains?: Chain[];
 }
 
 /** The audit trail and key of the gateway's config (--config, MODGATE_*, --data, --audit-dir, --postgres), as serve reads them. */
@@ -58,12 +61,30 @@ async function stateOf(o: DirOpts): Promise<AuditState> {
   const dir = auditDir(config);
   await assertAuditDir(dir);
   const explicitDir = Boolean(o.auditDir) && !o.data && !config.audit.keyFile;
-  return { dir, keyFiles: keyFileCandidates(dir, auditKeyFile(config), explicitDir), ...key };
+  const chains = await listChains(dir);
+  return {
+    dir,
+    chains,
+    keyFiles: keyFileCandidates(dir, auditKeyFile(config), explicitDir),
+    ...key,
+  };
 }
 
-/** The records of the trail, in seq order (fs) or by time across replicas (postgres). */
+/** True when the trail is several chains (replicas or worker processes): records name theirs. */
+function manyChains(s: AuditState): boolean {
+  return Boolean(s.pg) || (s.chains ?? []).some((c) => c.replica !== undefined);
+}
+
+/** The records of the trail: in seq order (one chain), else by time across chains. */
 function recordsOf(s: AuditState, filter: QueryFilter): AsyncIterable<AuditRecord> {
-  return s.pg ? pgRecords(s.pg, filter) : queryAudit(s.dir, filter);
+  if (s.pg) return pgRecords(s.pg, filter);
+  if (!manyChains(s)) return queryAudit(s.dir, filter);
+  return mergeByTime(
+    (s.chains ?? []).map((c) => ({
+      ...(c.replica ? { replica: c.replica } : {}),
+      records: queryAudit(c.dir, filter),
+    })),
+  );
 }
 
 function withDir(cmd: Command): Command {
@@ -141,7 +162,8 @@ function registerVerifyCmd(audit: Command): void {
         'modgate audit verify --config modgate.yaml   # audit.store: postgres: every replica',
         'modgate audit verify --postgres postgres://auditor@db/modgate --verifier-key modgate-audit+...',
       ]) +
-        '\nWith a PostgreSQL trail: one verdict line per replica, and BROKEN names the replica and seq.' +
+        '\nWith a PostgreSQL trail, or a folder with worker chains (server.workers): one verdict line per' +
+        '\nchain, and BROKEN names the replica and seq.' +
         '\nExit 0: intact (an unauthenticated trail, with no checkpoint, prints a WARNING).\n' +
         'Exit 1: broken at a record, checkpoints signed by another key, or an error.',
     )
@@ -166,6 +188,7 @@ function registerVerifyCmd(audit: Command): void {
         }
         process.exitCode = await runVerify({
           dir: s.dir,
+          chains: s.chains ?? [{ dir: s.dir }],
           key,
           ...(o.shipped ? { shipped: o.shipped } : {}),
           ...(o.requireCheckpoints ? { requireCheckpoints: true } : {}),
@@ -200,7 +223,7 @@ export function registerAudit(program: Command): void {
         );
       const filter = filterOf(o);
       const s = await stateOf(o);
-      const replicas = { replicas: Boolean(s.pg) };
+      const replicas = { replicas: manyChains(s) };
       for await (const chunk of formatRecords(recordsOf(s, filter), format, replicas))
         process.stdout.write(chunk);
     });

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { collect, configFrom, withConfig } from './options.js';
-import { startGateway } from '../main.js';
+import { createLogger, startGateway } from '../main.js';
+import { workerCount } from '../workers/config.js';
+import { runPrimary } from '../workers/primary.js';
 import { ModgateError } from '../errors.js';
 
 interface ServeOpts {
@@ -18,6 +20,7 @@ interface ServeOpts {
   policyData?: string;
   policyMode?: string;
   auditDir?: string;
+  workers?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -51,13 +54,25 @@ export function registerServe(program: Command): void {
     .option('--policy-data <file>', 'policy data, YAML or JSON (default policies/data.yaml)')
     .option('--policy-mode <mode>', 'enforce or dry-run')
     .option('--audit-dir <dir>', 'audit trail folder (default <data>/audit)')
+    .option(
+      '--workers <n>',
+      'server processes on the listen address: 0 = one per core when there are several (default), 1 = one process, N = a primary and N workers',
+    )
     .addHelpText(
       'after',
       '\nPrecedence, lowest first: schema defaults < Go env (GOPROXY, GOSUMDB, GOPRIVATE, GONOPROXY,\n' +
-        'GONOSUMDB) < config file < MODGATE_* variables < flags. See docs/configuration.md.',
+        'GONOSUMDB) < config file < MODGATE_* variables < flags. See docs/configuration.md.\n' +
+        '\nWith several processes (server.workers, --workers), a primary checks the config once, starts\n' +
+        'the workers, restarts one that dies and drains them all on SIGTERM/SIGINT; each worker writes\n' +
+        'its own audit chain (<audit dir>/chains/<replica>-wN). See docs/scale-out.md.',
     )
     .action(async (opts: ServeOpts) => {
       const config = await configFrom(opts, flagsOf(opts));
+      const count = workerCount(config);
+      if (count > 1) {
+        const code = await runPrimary(config, count, createLogger(config));
+        process.exit(code);
+      }
       const gw = await startGateway(config);
       const stop = async (signal: string): Promise<void> => {
         gw.app.log.info({ signal }, 'shutting down: finishing in-flight responses');
@@ -95,6 +110,17 @@ function flagsOf(o: ServeOpts): Record<string, unknown> {
     'policy.dataFile': o.policyData,
     'policy.mode': o.policyMode,
     'audit.dir': o.auditDir,
+    'server.workers': workersFlag(o.workers),
     ...(o.pin?.length ? { pins } : {}),
   };
+}
+
+function workersFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d{1,3}$/.test(v))
+    throw new ModgateError(
+      'CONFIG_INVALID',
+      `--workers must be a whole number, got ${JSON.stringify(v)}`,
+    );
+  return Number(v);
 }

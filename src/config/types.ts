@@ -58,7 +58,7 @@ export interface ModgateConfig {
   routes: RouteConfig[];
   credentials: Record<string, Credential>;
   followRedirects: Record<string, 'same-origin' | string[]>;
-  server: { requestDeadlineMs: number };
+  server: { requestDeadlineMs: number; workers: number };
   http: {
     connectTimeoutMs: number;
     headersTimeoutMs: number;

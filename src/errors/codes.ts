@@ -132,6 +132,7 @@ export const CONFIG_CODES = [
   'LISTEN_FAILED',
   'STATE_KEY_INVALID',
   'USAGE',
+  'WORKERS_FAILED',
 ] as const;
 
 /** Certificates, pins and the gateway's own TLS. */

@@ -113,6 +113,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   CONFIG_UNREADABLE: 500,
   FILE_UNREADABLE: 500,
   LISTEN_FAILED: 500,
+  WORKERS_FAILED: 500,
   STATE_KEY_INVALID: 500,
   USAGE: 400,
   // tls

@@ -1,7 +1,10 @@
 /**
- * The shared-state port on local files, for one node (today's behaviour): one
- * process owns the data folder, so compare-and-set is an in-process lock around
- * an atomic file replace, and leases live in memory. Layout under `dir`:
+ * The shared-state port on local files, for one node. With one process,
+ * compare-and-set is an in-process lock around an atomic file replace, and
+ * leases live in memory. With several processes (server.workers), leases and
+ * the compare-and-set go to the primary process (`coordinator`,
+ * src/state/coordinator.ts); TOFU entries and fork evidence are created with
+ * link(2), which is first-writer-wins across processes. Layout under `dir`:
  *   sumdb/<db>/latest       the verified tree head (as before)
  *   sumdb/<db>/fork.json    the first fork evidence (created exclusively)
  *   <tofuDir>/<key>.json    TOFU entries (created exclusively: first writer wins)
@@ -9,15 +12,18 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createFileExclusive, writeFileAtomic } from '../storage/atomic.js';
+import type { LocalCoordination } from './coordinator.js';
 import { MemoryBacking, MemoryState } from './memory.js';
 import { checkKey, unavailable } from './support.js';
-import type { Lease, SharedState } from './types.js';
+import type { Lease, LeaseState, SharedState } from './types.js';
 
 export interface LocalStateOptions {
   dir: string;
   replicaId: string;
   /** Where TOFU entries live; default <dir>/store/tofu, where earlier versions kept them. */
   tofuDir?: string;
+  /** Set in a worker process: the primary arbitrates leases and tree heads. */
+  coordinator?: LocalCoordination;
 }
 
 // Everything in one process that opens the same folder shares its locks and leases.
@@ -60,15 +66,25 @@ export class LocalState implements SharedState {
   readonly replicaId: string;
   private readonly dir: string;
   private readonly tofuDir: string;
-  private readonly leases: MemoryState;
+  private readonly leases: LeaseState;
+  private readonly coordinator: LocalCoordination | undefined;
 
   constructor(o: LocalStateOptions) {
     this.dir = path.resolve(o.dir);
     this.replicaId = o.replicaId;
     this.tofuDir = path.resolve(o.tofuDir ?? path.join(this.dir, 'store', 'tofu'));
-    let backing = leaseBackings.get(this.dir);
-    if (!backing) leaseBackings.set(this.dir, (backing = new MemoryBacking()));
-    this.leases = new MemoryState(o.replicaId, backing);
+    this.coordinator = o.coordinator;
+    if (o.coordinator) this.leases = o.coordinator;
+    else {
+      let backing = leaseBackings.get(this.dir);
+      if (!backing) leaseBackings.set(this.dir, (backing = new MemoryBacking()));
+      this.leases = new MemoryState(o.replicaId, backing);
+    }
+  }
+
+  /** True when other processes share the folder (their leases matter to this one). */
+  get coordinated(): boolean {
+    return this.coordinator !== undefined;
   }
 
   private file(db: string, name: string): string {
@@ -90,6 +106,9 @@ export class LocalState implements SharedState {
 
   async advanceHead(db: string, expected: string | null, next: string): Promise<boolean> {
     const file = this.file(db, 'latest');
+    const arbiter = this.coordinator;
+    if (arbiter)
+      return this.io('writing the tree head', () => arbiter.advanceHead(db, expected, next));
     return this.io('writing the tree head', () =>
       serialise(file, async () => {
         if ((await readOrNull(file)) !== expected) return false;
@@ -124,7 +143,8 @@ export class LocalState implements SharedState {
     return this.io('reading the TOFU ledger', () => readOrNull(file));
   }
 
-  acquire(key: string, ttlMs: number): Promise<Lease | null> {
+  async acquire(key: string, ttlMs: number): Promise<Lease | null> {
+    checkKey('lease', key);
     return this.leases.acquire(key, ttlMs);
   }
 
@@ -136,7 +156,8 @@ export class LocalState implements SharedState {
     return this.leases.release(lease);
   }
 
-  holder(key: string): Promise<{ holder: string; expiresAt: number } | null> {
+  async holder(key: string): Promise<{ holder: string; expiresAt: number } | null> {
+    checkKey('lease', key);
     return this.leases.holder(key);
   }
 

@@ -14,6 +14,7 @@ import os from 'node:os';
 import type pg from 'pg';
 import type { ModgateConfig } from '../config/types.js';
 import { ModgateError } from '../errors.js';
+import type { LocalCoordination } from './coordinator.js';
 import { LocalState } from './local.js';
 import type { SharedState } from './types.js';
 
@@ -85,9 +86,18 @@ export function poolConfig(config: ModgateConfig, replicaId: string): pg.PoolCon
   };
 }
 
-export async function openState(config: ModgateConfig, logger: StateLogger): Promise<SharedState> {
+export async function openState(
+  config: ModgateConfig,
+  logger: StateLogger,
+  coordinator?: LocalCoordination,
+): Promise<SharedState> {
   const replicaId = replicaIdOf(config);
-  if (config.state.kind === 'local') return new LocalState({ dir: config.dataDir, replicaId });
+  if (config.state.kind === 'local')
+    return new LocalState({
+      dir: config.dataDir,
+      replicaId,
+      ...(coordinator ? { coordinator } : {}),
+    });
   const { PgState } = await import('./pg/state.js');
   const state = await PgState.open({
     pool: poolConfig(config, replicaId),

@@ -22,9 +22,10 @@ export class FsBlobStore implements BlobStore {
   readonly root: string;
   private readonly tmp: string;
 
-  constructor(root: string) {
+  /** `tempName`: a subfolder of <root>/.tmp of this process's own (several processes share a root). */
+  constructor(root: string, tempName?: string) {
     this.root = path.resolve(root);
-    this.tmp = path.join(this.root, TMP);
+    this.tmp = path.join(this.root, TMP, ...(tempName ? [tempName] : []));
   }
 
   private file(key: string): string {

@@ -19,9 +19,11 @@ export interface OpenedStore {
 export async function openBlobStore(
   config: ModgateConfig,
   overrides: Partial<Pick<ConstructorParameters<typeof S3BlobStore>[0], 'credentials'>> = {},
+  /** A worker process's own temp folder under the store's (server.workers); default the store's. */
+  tempName?: string,
 ): Promise<OpenedStore> {
   if (config.storage.kind === 'fs') {
-    const fs = new FsBlobStore(path.join(config.dataDir, 'store'));
+    const fs = new FsBlobStore(path.join(config.dataDir, 'store'), tempName);
     await fs.clearTemp();
     return { store: fs, location: fs.root };
   }

@@ -13,7 +13,8 @@ export { VcsSource } from './source.js';
 /** One started source per vcs route, keyed by the route's index. */
 export async function createVcsSources(
   config: ModgateConfig,
-  opts: { env?: NodeJS.ProcessEnv } = {},
+  /** `scratch`: a worker process's own runs folder name (server.workers). */
+  opts: { env?: NodeJS.ProcessEnv; scratch?: string } = {},
 ): Promise<Map<number, ModuleSource>> {
   const out = new Map<number, ModuleSource>();
   try {
@@ -34,6 +35,7 @@ export async function createVcsSources(
         dir: path.join(config.dataDir, 'vcs', id),
         home,
         ...(opts.env ? { env: opts.env } : {}),
+        ...(opts.scratch ? { runsName: opts.scratch } : {}),
       });
       out.set(i, source);
       await source.init();

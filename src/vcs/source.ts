@@ -28,6 +28,8 @@ export interface VcsSourceOptions {
   /** The environment PATH and proxy settings are taken from. */
   env?: NodeJS.ProcessEnv;
   onSpawn?: (pgid: number) => void;
+  /** This process's own runs folder under <dir>/runs (several processes share a route's folder). */
+  runsName?: string;
 }
 
 interface Flight {
@@ -58,13 +60,15 @@ export class VcsSource implements ModuleSource {
   private readonly vcsDir: string;
   private closed = false;
   private tidying = false;
+  private readonly runsDir: string;
 
   constructor(private readonly o: VcsSourceOptions) {
     this.name = `vcs:${o.pattern}`;
     this.slots = new Slots(o.git.concurrency);
     this.vcsDir = path.join(o.dir, 'vcs');
+    this.runsDir = path.join(o.dir, 'runs', ...(o.runsName ? [o.runsName] : []));
     this.scrub = scrubber(o.home.secrets, {
-      [path.join(o.dir, 'runs')]: '$GOMODCACHE',
+      [this.runsDir]: '$GOMODCACHE',
       [o.dir]: '$ROUTE',
       [o.home.dir]: '$HOME',
     });
@@ -72,9 +76,11 @@ export class VcsSource implements ModuleSource {
 
   /** Creates the route's folders and clears what a crash left of earlier runs. */
   async init(): Promise<void> {
-    await rm(path.join(this.o.dir, 'runs'), { recursive: true, force: true });
+    // Only this process's runs: another process's may be in use.
+    await rm(this.runsDir, { recursive: true, force: true });
     for (const d of ['vcs', 'runs', 'gopath', 'gocache', 'tmp', 'work'])
       await mkdir(path.join(this.o.dir, d), { recursive: true, mode: 0o700 });
+    await mkdir(this.runsDir, { recursive: true, mode: 0o700 });
   }
 
   /** go commands running now (tests and metrics). */
@@ -131,7 +137,7 @@ export class VcsSource implements ModuleSource {
 
   private async run(req: ProxyRequest, signal: AbortSignal): Promise<Answer> {
     const release = await this.slots.acquire(signal);
-    const run = await mkdtemp(path.join(this.o.dir, 'runs', 'run-'));
+    const run = await mkdtemp(path.join(this.runsDir, 'run-'));
     let tooBig: string | undefined;
     try {
       await mkdir(path.join(run, 'cache'));

@@ -1,0 +1,4 @@
+/** The program node:cluster runs in each worker process (see primary.ts). */
+import { runWorker } from './worker.js';
+
+await runWorker();
