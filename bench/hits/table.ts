@@ -66,7 +66,8 @@ export function peersTable(m: Measured): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   const fmt = (cells: string[]): string =>
     `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  const rule = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
+  // The rule Prettier writes, so that a pasted table stays as it is.
+  const rule = fmt(widths.map((w) => '-'.repeat(w)));
   const notes = [
     `Median (min–max) of ${m.rounds} interleaved rounds of ${m.seconds} s per cell, load generator ${m.generator}.`,
     `CPU is utime+stime of each server's process tree (/proc) over its run; per core = requests / CPU-second.`,

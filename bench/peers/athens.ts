@@ -68,7 +68,7 @@ export async function startAthens(o: AthensOptions): Promise<Launched> {
   }
   return {
     http: { url: http, pid: s.proc.pid! },
-    about: `Athens from ${src}, disk storage, default settings but log level error`,
+    about: `built from ${src}, disk storage, defaults (30 protocol workers, prometheus metrics) but log level error`,
     stop: () => s.stop(),
   };
 }
