@@ -69,7 +69,7 @@ export function peersTable(m: Measured): string {
   // The rule Prettier writes, so that a pasted table stays as it is.
   const rule = fmt(widths.map((w) => '-'.repeat(w)));
   const notes = [
-    `Median (min–max) of ${m.rounds} interleaved rounds of ${m.seconds} s per cell, load generator ${m.generator}.`,
+    `Median (min–max) of ${m.rounds} interleaved rounds of ${m.seconds} s per cell (zips at least 5 s), load generator ${m.generator}.`,
     `CPU is utime+stime of each server's process tree (/proc) over its run; per core = requests / CPU-second.`,
     `fsync of this disk (256-byte append + fsync, median per round): ${fmtSpread(spread(m.fsync), 'ms')}; median ${median(m.fsync).toFixed(3)} ms.`,
     ...COLUMNS.filter((c) => m.about[c.id]).map((c) => `${c.head}: ${m.about[c.id]}.`),

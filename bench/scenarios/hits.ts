@@ -73,7 +73,12 @@ async function run(
       }
       let l: Load | undefined;
       try {
-        l = await load(`${ep.url}/${art.path}`, row.conns, seconds, ep.pid);
+        l = await load(
+          `${ep.url}/${art.path}`,
+          row.conns,
+          Math.max(seconds, record ? (row.minSeconds ?? 0) : 0),
+          ep.pid,
+        );
         if (l.errors && record)
           m.problems.push(
             `round ${round + 1}, ${row.id}, ${id}: ${l.errors} errors of ${l.requests}`,
