@@ -4,7 +4,7 @@
  * the CPU the server's process tree used while it lasted.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -31,8 +31,6 @@ const WRK_SCRIPT = `done = function(s, latency, requests)
 end
 `;
 
-let wrkScript: string | undefined;
-
 let found: 'wrk' | 'autocannon' | undefined;
 
 export function generator(): 'wrk' | 'autocannon' {
@@ -56,16 +54,17 @@ interface Raw {
 }
 
 function wrk(url: string, connections: number, seconds: number): Promise<Raw> {
-  wrkScript ??= path.join(tmpdir(), `modgate-bench-wrk-${process.pid}.lua`);
-  writeFileSync(wrkScript, WRK_SCRIPT);
+  const script = path.join(tmpdir(), `modgate-bench-wrk-${process.pid}-${Date.now()}.lua`);
+  writeFileSync(script, WRK_SCRIPT);
   const threads = String(Math.min(2, connections));
   const args = ['-t', threads, '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s'];
   return new Promise((resolve, reject) => {
     execFile(
       'wrk',
-      [...args, '-s', wrkScript!, url],
+      [...args, '-s', script, url],
       { timeout: (seconds + 30) * 1000, maxBuffer: 1 << 20 },
       (err, stdout, stderr) => {
+        rmSync(script, { force: true });
         const line = stdout.split('\n').find((l) => l.startsWith('{'));
         if (err || !line) return reject(new Error(`wrk ${url}: ${err?.message ?? ''} ${stderr}`));
         const j = JSON.parse(line) as Record<string, number>;
