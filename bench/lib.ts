@@ -28,7 +28,7 @@ function procStatus(pid: number, field: string): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const srv = net.createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as AddressInfo).port;
@@ -74,7 +74,7 @@ export async function spawnGateway(
       () => false,
     );
     if (ok) break;
-    if (i > 300) throw new Error(`gateway did not start: ${errText}`);
+    if (i > 1200) throw new Error(`gateway did not start: ${errText}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   await dispatcher.close();

@@ -9,15 +9,21 @@ export interface Result {
   note?: string;
 }
 
+/** What a scenario returns: its results, and optionally a preformatted block printed before them. */
+export interface Report {
+  results: Result[];
+  text?: string;
+}
+
 export function verdict(r: Result): 'PASS' | 'MISS' | '' {
-  if (r.target === undefined) return '';
+  if (r.target === undefined || !Number.isFinite(r.value)) return '';
   return (r.better === 'lower' ? r.value <= r.target : r.value >= r.target) ? 'PASS' : 'MISS';
 }
 
 export function table(results: Result[]): string {
   const rows = results.map((r) => [
     r.label,
-    `${r.value.toFixed(r.value < 10 ? 2 : 1)} ${r.unit}`,
+    Number.isFinite(r.value) ? `${r.value.toFixed(r.value < 10 ? 2 : 1)} ${r.unit}` : '—',
     r.target === undefined ? '' : `${r.better === 'lower' ? '<=' : '>='} ${r.target} ${r.unit}`,
     verdict(r),
     r.note ?? '',

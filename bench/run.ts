@@ -9,9 +9,9 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { root } from './lib.js';
-import { html, table, type Result } from './report.js';
+import { html, table, type Report, type Result } from './report.js';
 
-const scenarios: Record<string, () => Promise<Result[]>> = {
+const scenarios: Record<string, () => Promise<Result[] | Report>> = {
   hits: async () => (await import('./scenarios/hits.js')).cachedHits(),
   hotpath: async () => (await import('./scenarios/hotpath.js')).hotPath(),
   cold: async () => (await import('./scenarios/cold.js')).coldFetch(),
@@ -31,28 +31,34 @@ const scenarios: Record<string, () => Promise<Result[]>> = {
 // The real-world graph downloads hundreds of MB five times (and records them first when needed),
 // so it runs only when named: npm run bench -- realworld. The audit append figures need a
 // PostgreSQL (MODGATE_BENCH_POSTGRES): npm run bench -- audit.
-const timeouts: Record<string, number> = { realworld: 3_600_000 };
+// The hits bench runs every peer for several interleaved rounds (about 5 minutes by default).
+const timeouts: Record<string, number> = { realworld: 3_600_000, hits: 1_800_000 };
 const onlyWhenNamed = new Set(['realworld', 'audit', 'hotpath']);
 
-function runChild(name: string): Promise<Result[]> {
+function runChild(name: string): Promise<Report> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       ['--expose-gc', fileURLToPath(import.meta.url), '--child', name],
       { maxBuffer: 16 << 20, timeout: timeouts[name] ?? 240_000 },
       (err, stdout, stderr) => {
         if (err)
-          return resolve([
-            {
-              id: `${name}.error`,
-              label: `${name} failed: ${(stderr || err.message).trim().split('\n').at(-1)}`,
-              value: 0,
-              unit: '',
-            },
-          ]);
-        resolve(JSON.parse(stdout) as Result[]);
+          return resolve({
+            results: [
+              {
+                id: `${name}.error`,
+                label: `${name} failed: ${(stderr || err.message).trim().split('\n').at(-1)}`,
+                value: 0,
+                unit: '',
+              },
+            ],
+          });
+        const out = JSON.parse(stdout) as Result[] | Report;
+        resolve(Array.isArray(out) ? { results: out } : out);
       },
     );
+    // Progress lines appear as they come (they are also kept for the failure message).
+    child.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
   });
 }
 
@@ -68,7 +74,9 @@ async function main(): Promise<void> {
   for (const name of Object.keys(scenarios)) {
     if (only.length ? !only.includes(name) : onlyWhenNamed.has(name)) continue;
     process.stderr.write(`bench: ${name}...\n`);
-    results.push(...(await runChild(name)));
+    const report = await runChild(name);
+    if (report.text) process.stdout.write(`${report.text}\n\n`);
+    results.push(...report.results);
   }
   process.stdout.write(`${table(results)}\n`);
   await writeFile(

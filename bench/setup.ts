@@ -20,7 +20,7 @@ export interface BenchEnv {
   certFile: string;
   keyFile: string;
   modules: FakeModule[];
-  gateway(name: string, extraEnv?: Record<string, string>): Promise<Child>;
+  gateway(name: string, extraEnv?: Record<string, string>, extraArgs?: string[]): Promise<Child>;
   close(): Promise<void>;
 }
 
@@ -48,7 +48,7 @@ export async function benchEnv(count = 1, zipBytes = 1 << 20): Promise<BenchEnv>
     certFile: certs.certFile,
     keyFile: certs.keyFile,
     modules,
-    async gateway(name, extraEnv = {}) {
+    async gateway(name, extraEnv = {}, extraArgs = []) {
       const gw = await spawnGateway(
         [
           '--allow-http-upstream',
@@ -62,6 +62,7 @@ export async function benchEnv(count = 1, zipBytes = 1 << 20): Promise<BenchEnv>
           certs.certFile,
           '--tls-key',
           certs.keyFile,
+          ...extraArgs,
         ],
         { MODGATE_PINNING: 'optional', MODGATE_LOG__LEVEL: 'warn', ...extraEnv },
       );

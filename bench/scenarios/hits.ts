@@ -1,116 +1,163 @@
-import { spawn } from 'node:child_process';
+/**
+ * Cached hits against the peers, in the same run on the same files with one
+ * load generator: modgate, goproxy/goproxy, Athens (when ATHENS_SRC is set)
+ * and nginx as the static limit. Every cell runs once per round and the
+ * rounds are interleaved (each round starts with a different server), so
+ * that each round's ratios saw the same machine. Prints the peers table and
+ * the targets of issue 19 as median ratios with their range.
+ *
+ * BENCH_HITS_SECONDS (3) per cell, BENCH_HITS_ROUNDS (3), BENCH_MODGATE_WORKERS
+ * (server.workers), BENCH_NGINX_WORKERS (worker_processes), ATHENS_SRC.
+ */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import { Agent, request } from 'undici';
-import { root } from '../lib.js';
+import { startAthens } from '../peers/athens.js';
+import { isMissing, why, type Endpoint, type Launched, type Server } from '../peers/common.js';
+import { startGoproxy } from '../peers/goproxy.js';
+import { startModgates } from '../peers/modgate.js';
+import { startNginx } from '../peers/nginx.js';
+import { fsyncMs } from '../hits/fsync.js';
+import { generator, load, type Load } from '../hits/load.js';
+import { COLUMNS, ROWS, type Measured, type Row, type ServerId } from '../hits/plan.js';
+import { peersTable } from '../hits/table.js';
+import { targets } from '../hits/targets.js';
+import { artifacts, writeAthensTree, writeProxyTree, type Artifact } from '../hits/trees.js';
+import type { Report } from '../report.js';
 import { benchEnv } from '../setup.js';
-import type { Result } from '../report.js';
 
-interface Load {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
+const log = (s: string): void => void process.stderr.write(`hits: ${s}\n`);
+
+function endpoint(s: Launched | undefined, r: Row): Endpoint | undefined {
+  return isMissing(s) ? undefined : s[r.proto];
 }
 
-export async function load(url: string, connections: number, seconds: number): Promise<Load> {
-  const r = await autocannon({ url, connections, duration: seconds, pipelining: 1 });
-  return {
-    rps: r.requests.average,
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    errors: r.errors + r.non2xx + r.timeouts,
-  };
-}
-
-async function startStatic(
-  dir: string,
-  certFile: string,
-  keyFile: string,
-  port: number,
-): Promise<() => void> {
-  const proc = spawn(
-    process.execPath,
-    [
-      path.join(root, 'dist-bench', 'bench', 'static-server.js'),
-      dir,
-      String(port),
-      certFile,
-      keyFile,
-    ],
-    { stdio: 'ignore' },
-  );
+/** Each server must serve exactly the cached bytes before it is measured. */
+async function sameBytes(servers: Map<ServerId, Launched>, arts: Artifact[]): Promise<void> {
   const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
-  for (let i = 0; i < 100; i++) {
-    if (
-      await request(`https://127.0.0.1:${port}/healthz`, { dispatcher }).then(
-        (r) => (r.body.dump(), true),
-        () => false,
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await dispatcher.close();
-  return () => proc.kill('SIGTERM');
-}
-
-/** Cached hits for .info, .mod and a 1 MiB .zip at 50 and 500 connections, against a static-file baseline; audit cost. */
-export async function cachedHits(seconds = 4): Promise<Result[]> {
-  const env = await benchEnv(1, 1 << 20);
-  const results: Result[] = [];
   try {
-    const gw = await env.gateway('gw');
-    const noAudit = await env.gateway('gw-noaudit', { MODGATE_AUDIT__ENABLED: 'false' });
-    const paths = [
-      'example.com/bench0/@v/v1.0.0.info',
-      'example.com/bench0/@v/v1.0.0.mod',
-      'example.com/bench0/@v/v1.0.0.zip',
-    ];
-    const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
-    for (const g of [gw, noAudit])
-      for (const p of paths) await (await request(`${g.url}/${p}`, { dispatcher })).body.dump();
-    await dispatcher.close();
-    const port = Number(new URL(gw.url).port) + 1;
-    const stop = await startStatic(
-      path.join(env.dir, 'gw', 'store', 'cache'),
-      env.certFile,
-      env.keyFile,
-      port,
-    );
-    try {
-      for (const p of paths) {
-        const kind = path.extname(p).slice(1);
-        for (const c of [50, 500]) {
-          const g = await load(`${gw.url}/${p}`, c, seconds);
-          const b = await load(`https://127.0.0.1:${port}/${p}`, c, seconds);
-          results.push({
-            id: `hits.${kind}.${c}`,
-            label: `cached .${kind} at ${c} conns: gateway/baseline req/s`,
-            value: g.rps / b.rps,
-            unit: 'x',
-            target: 0.8,
-            better: 'higher',
-            note: `gw ${g.rps.toFixed(0)} req/s p50 ${g.p50} ms p99 ${g.p99} ms (${g.errors} errors); static ${b.rps.toFixed(0)} req/s p99 ${b.p99} ms`,
-          });
+    for (const [id, s] of servers) {
+      if (isMissing(s)) continue;
+      for (const ep of [s.http, s.https].filter((e) => e !== undefined))
+        for (const a of arts) {
+          const r = await request(`${ep.url}/${a.path}`, { dispatcher });
+          const body = Buffer.from(await r.body.arrayBuffer());
+          const sha = createHash('sha256').update(body).digest('hex');
+          if (r.statusCode !== 200 || sha !== a.sha256)
+            servers.set(id, { missing: `served other bytes for ${a.path} (${r.statusCode})` });
         }
-      }
-      const on = await load(`${gw.url}/${paths[1]}`, 50, seconds);
-      const off = await load(`${noAudit.url}/${paths[1]}`, 50, seconds);
-      results.push({
-        id: 'audit.cost',
-        label: 'audit overhead on cached .mod hits (1 - on/off)',
-        value: 1 - on.rps / off.rps,
-        unit: 'x',
-        target: 0.15,
-        better: 'lower',
-        note: `on ${on.rps.toFixed(0)} req/s, off ${off.rps.toFixed(0)} req/s`,
-      });
-    } finally {
-      stop();
     }
   } finally {
+    await dispatcher.close();
+  }
+}
+
+async function run(
+  m: Measured,
+  servers: Map<ServerId, Launched>,
+  arts: Artifact[],
+  round: number,
+  seconds: number,
+  record: boolean,
+): Promise<void> {
+  for (const row of ROWS) {
+    const art = arts.find((a) => a.kind === row.kind)!;
+    const order = row.servers.map((_, i) => row.servers[(i + round) % row.servers.length]!);
+    for (const id of order) {
+      const ep = endpoint(servers.get(id), row);
+      if (!ep) {
+        const s = servers.get(id);
+        if (record && round === 0 && !isMissing(s))
+          m.problems.push(`${id}: no ${row.proto} endpoint`);
+        continue;
+      }
+      let l: Load | undefined;
+      try {
+        l = await load(
+          `${ep.url}/${art.path}`,
+          row.conns,
+          Math.max(seconds, record ? (row.minSeconds ?? 0) : 0),
+          ep.pid,
+        );
+        if (l.errors && record)
+          m.problems.push(
+            `round ${round + 1}, ${row.id}, ${id}: ${l.errors} errors of ${l.requests}`,
+          );
+      } catch (err) {
+        if (record) m.problems.push(`round ${round + 1}, ${row.id}, ${id}: ${why(err)}`);
+      }
+      if (!record) continue;
+      const cell = ((m.samples[row.id] ??= {})[id] ??= []);
+      cell[round] = l;
+    }
+  }
+}
+
+export async function cachedHits(): Promise<Report> {
+  const seconds = Number(process.env.BENCH_HITS_SECONDS ?? 3);
+  const rounds = Number(process.env.BENCH_HITS_ROUNDS ?? 3);
+  const env = await benchEnv(1, 1 << 20);
+  const arts = artifacts(env.modules[0]!);
+  const probe = arts[0]!.path;
+  const started: Launched[] = [];
+  try {
+    const tree = path.join(env.dir, 'tree');
+    await writeProxyTree(tree, env.modules[0]!);
+    await writeProxyTree(path.join(env.dir, 'goproxy-cache'), env.modules[0]!);
+    await writeAthensTree(path.join(env.dir, 'athens'), env.modules[0]!);
+    log('starting modgate (HTTP, HTTPS, HTTP with the audit trail off)...');
+    const mg = await startModgates(
+      env,
+      arts.map((a) => a.path),
+    );
+    log('starting goproxy, Athens, nginx...');
+    const cert = { certFile: env.certFile, keyFile: env.keyFile };
+    const upstream = env.upstream.url;
+    const peers: [ServerId, Launched][] = [
+      [
+        'goproxy',
+        await startGoproxy({
+          cache: path.join(env.dir, 'goproxy-cache'),
+          upstream,
+          probe,
+          ...cert,
+        }),
+      ],
+      ['athens', await startAthens({ root: path.join(env.dir, 'athens'), upstream, probe })],
+      ['nginx', await startNginx({ root: tree, dir: path.join(env.dir, 'nginx'), probe, ...cert })],
+    ];
+    started.push(...peers.map(([, s]) => s));
+    const servers = new Map<ServerId, Launched>([
+      ['modgate', mg.on],
+      ['modgate-noaudit', mg.off],
+      ...peers,
+    ]);
+    await sameBytes(servers, arts);
+    const m: Measured = {
+      rounds,
+      seconds,
+      samples: {},
+      fsync: [],
+      missing: {},
+      about: {},
+      generator: generator(),
+      problems: [],
+    };
+    for (const c of COLUMNS) {
+      const s = servers.get(c.id);
+      if (isMissing(s)) m.missing[c.id] = s?.missing ?? 'not started';
+      else m.about[c.id] = s.about;
+    }
+    log(`warm-up (1 s per cell), then ${rounds} rounds of ${seconds} s per cell...`);
+    await run(m, servers, arts, 0, 1, false);
+    for (let r = 0; r < rounds; r++) {
+      log(`round ${r + 1}/${rounds}`);
+      m.fsync.push(fsyncMs(path.join(env.dir, 'modgate-http')));
+      await run(m, servers, arts, r, seconds, true);
+    }
+    return { results: targets(m), text: peersTable(m) };
+  } finally {
+    await Promise.all(started.map((s) => (isMissing(s) ? undefined : (s as Server).stop())));
     await env.close();
   }
-  return results;
 }

@@ -2,7 +2,7 @@ import { Agent, request } from 'undici';
 import { startVersitygw, type Versitygw } from '../../test/helpers/versitygw.js';
 import { benchEnv, type BenchEnv } from '../setup.js';
 import type { Result } from '../report.js';
-import { load } from './hits.js';
+import { load } from '../hits/load.js';
 
 async function timedGet(url: string, dispatcher: Agent): Promise<number> {
   const t0 = performance.now();
@@ -88,8 +88,8 @@ async function hits(s3: Versitygw, seconds: number): Promise<Result[]> {
     await dispatcher.close();
     for (const p of paths) {
       const kind = p.split('.').at(-1)!;
-      const a = await load(`${fs.url}/${p}`, 50, seconds);
-      const b = await load(`${onS3.url}/${p}`, 50, seconds);
+      const a = await load(`${fs.url}/${p}`, 50, seconds, fs.proc.pid!);
+      const b = await load(`${onS3.url}/${p}`, 50, seconds, onS3.proc.pid!);
       results.push({
         id: `s3.hits.${kind}`,
         label: `cached .${kind} at 50 conns: S3+disk cache/fs req/s`,
