@@ -19,6 +19,7 @@ import {
 } from './wiring.js';
 import {
   buildUpstream,
+  createMirrorRouting,
   createRouter,
   createUpstreamHealth,
   describeSumdb,
@@ -36,6 +37,7 @@ import {
 import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StateTofuLedger } from './integrity/tofu-store.js';
 import { openState, stateParts, stateReadiness } from './state-wiring.js';
+import type { MirrorRouting } from './routing/routing.js';
 import { createVcsSources } from './vcs/index.js';
 import { FetchCap } from './goproxy/fetch-cap.js';
 import { StateSealer } from './storage/sealed.js';
@@ -83,6 +85,8 @@ export interface Gateway {
   probed: Promise<void>;
   /** The vulnerability database service (vulndb.enabled). */
   vulndb?: VulnService;
+  /** Adaptive routing among equivalent mirrors (no groups: every chain in fixed order). */
+  routing: MirrorRouting;
   close(): Promise<void>;
 }
 
@@ -120,12 +124,6 @@ export async function startGateway(
   await removeStaleTemps(config.dataDir, ['store', 's3-cache']);
   const sealer = await StateSealer.loadOrCreate(path.join(config.dataDir, 'keys', 'state.key'));
   const state = await openState(config, logger);
-  const router = createRouter(config, await createVcsSources(config));
-  if (router.publicUpstreams.length === 0) {
-    logger.warn(
-      'no public upstream: set GOPROXY, upstream in the config, or --upstream (modules outside private routes get 404)',
-    );
-  }
   const trail =
     parts.audit || !config.audit.enabled ? undefined : await createAudit(config, logger);
   if (!config.audit.enabled && !parts.audit)
@@ -139,6 +137,22 @@ export async function startGateway(
     ...(parts.addresses ? { addresses: parts.addresses } : {}),
   });
   const client = upstream.client;
+  const routing = createMirrorRouting(config, client, {
+    onServed: (group, upstream, hedged) =>
+      metrics.mirrorServed.inc({ group, upstream, hedged: String(hedged) }),
+    onQuarantine: async (details) => {
+      metrics.security.inc({ event: 'MIRROR_QUARANTINED' });
+      logger.error({ event: 'MIRROR_QUARANTINED', ...details }, 'mirror quarantined');
+      await audit.security({ event: 'MIRROR_QUARANTINED', details: { ...details } });
+    },
+  });
+  metrics.mirrorSource = () => routing.snapshot();
+  const router = createRouter(config, await createVcsSources(config), routing);
+  if (router.publicUpstreams.length === 0) {
+    logger.warn(
+      'no public upstream: set GOPROXY, upstream in the config, or --upstream (modules outside private routes get 404)',
+    );
+  }
   const db = setupSumdb(
     config,
     client,
@@ -183,6 +197,7 @@ export async function startGateway(
     limits: config.limits,
     memory: { bytes: config.cache.memoryBytes, maxItemBytes: config.cache.memoryMaxItemBytes },
     ...stateParts(config, state, logger),
+    onTampered: (upstream, details) => routing.tampered(upstream, details),
     onSecurity: async (event, details) => {
       metrics.security.inc({ event });
       logger.error({ event, ...details }, 'security event');
@@ -273,6 +288,7 @@ export async function startGateway(
       checks.state = shared.line;
       const up = await health.check();
       checks.upstreams = up.ok ? up.detail : `every upstream fails: ${up.detail}`;
+      if (routing.groups.length) checks.mirrors = routing.describe();
       const ok = checks.storage === 'ok' && checks.audit === 'ok' && shared.ok && up.ok;
       const ago = metrics.lastUpstreamOk
         ? Math.round((Date.now() - metrics.lastUpstreamOk) / 1000)
@@ -315,20 +331,29 @@ export async function startGateway(
     policyRevision: policy?.engine.policyRevision ?? (parts.gate ? 'supplied' : 'none (allow all)'),
     storage: `${store.engine} ${location}`,
   }).catch((err: unknown) => logger.error({ err }, 'start-up probe failed'));
+  // The mirrors are measured once before traffic, then every probeIntervalMs.
+  const measured = routing.start().probeAll();
   return {
     app,
     url,
+    routing,
     metrics,
     store,
     coldFetches: cap,
-    probed,
+    probed: Promise.all([probed, measured]).then(() => undefined),
     ...(vulndb ? { vulndb } : {}),
     close: async () => {
       reloader?.stop();
       const closing = app.close();
       // Upstream work and background tasks (downloads, prefetches, fsyncs) are aborted and
       // awaited first, so that nothing waits on them and nothing writes after close.
-      await Promise.all([upstream.close(), metadata.close(), flow.close(), vulndb?.close()]);
+      await Promise.all([
+        routing.close(),
+        upstream.close(),
+        metadata.close(),
+        flow.close(),
+        vulndb?.close(),
+      ]);
       await router.close();
       await closing;
       // After the requests: one still in flight may be waiting for its decision.
