@@ -15,7 +15,11 @@ import type { UpstreamClient } from '../upstream/client.js';
 import { redactUrl } from '../upstream/url.js';
 
 /** Small, long-lived modules every public mirror carries. */
-export const DEFAULT_SAMPLE_MODULES = ['golang.org/x/mod', 'golang.org/x/text', 'golang.org/x/sync'];
+export const DEFAULT_SAMPLE_MODULES = [
+  'golang.org/x/mod',
+  'golang.org/x/text',
+  'golang.org/x/sync',
+];
 
 export interface UpstreamMeasure {
   upstream: string;
@@ -25,7 +29,13 @@ export interface UpstreamMeasure {
   errors: number;
   errorRate: number;
   firstError?: string;
-  zip: { module: string; version: string; bytes: number; bytesPerSecond: number; sha256: string } | null;
+  zip: {
+    module: string;
+    version: string;
+    bytes: number;
+    bytesPerSecond: number;
+    sha256: string;
+  } | null;
   /** Per sample module: versions listed, and those other upstreams list but this one does not. */
   lists: Record<string, { versions: number; missing: string[] } | null>;
   sumdb: { name: string; supported: boolean; status?: number; code?: string } | null;
@@ -52,9 +62,11 @@ function quantile(xs: number[], q: number): number | null {
 async function watchConnects<T>(fn: (connects: Map<string, number>) => Promise<T>): Promise<T> {
   const started = new Map<object, number>();
   const connects = new Map<string, number>();
-  const before = (m: unknown): void => void started.set((m as { connectParams: object }).connectParams, performance.now());
+  const before = (m: unknown): void =>
+    void started.set((m as { connectParams: object }).connectParams, performance.now());
   const after = (m: unknown): void => {
-    const p = (m as { connectParams: { protocol: string; hostname: string; port: string } }).connectParams;
+    const p = (m as { connectParams: { protocol: string; hostname: string; port: string } })
+      .connectParams;
     const t0 = started.get(p);
     const origin = `${p.protocol}//${p.hostname}${p.port ? `:${p.port}` : ''}`;
     if (t0 !== undefined && !connects.has(origin)) connects.set(origin, performance.now() - t0);
@@ -81,7 +93,14 @@ async function listOf(client: UpstreamClient, base: string, mod: string): Promis
   try {
     const r = await timed(client, base, `/${escapePath(mod)}/@v/list`);
     if (r.status !== 200) return null;
-    return [...new Set(r.body.toString('utf8').split('\n').map((l) => l.trim().split(/\s+/)[0] ?? ''))]
+    return [
+      ...new Set(
+        r.body
+          .toString('utf8')
+          .split('\n')
+          .map((l) => l.trim().split(/\s+/)[0] ?? ''),
+      ),
+    ]
       .filter((v) => v !== '' && canonical(v) === v)
       .sort(compare);
   } catch {
@@ -156,7 +175,9 @@ async function sample(o: MeasureOptions, up: string): Promise<UpstreamMeasure> {
 /** The newest version of the first sample module that every listing upstream has. */
 function pickZip(modules: string[], lists: Map<string, Map<string, string[] | null>>) {
   for (const mod of modules) {
-    const sets = [...lists.values()].map((l) => l.get(mod)).filter((l): l is string[] => !!l?.length);
+    const sets = [...lists.values()]
+      .map((l) => l.get(mod))
+      .filter((l): l is string[] => !!l?.length);
     if (sets.length === 0) continue;
     const common = sets[0]!.filter((v) => sets.every((s) => s.includes(v)));
     const version = common.at(-1);
@@ -165,7 +186,11 @@ function pickZip(modules: string[], lists: Map<string, Map<string, string[] | nu
   return null;
 }
 
-function freshness(modules: string[], lists: Map<string, Map<string, string[] | null>>, up: string) {
+function freshness(
+  modules: string[],
+  lists: Map<string, Map<string, string[] | null>>,
+  up: string,
+) {
   const out: UpstreamMeasure['lists'] = {};
   for (const mod of modules) {
     const mine = lists.get(up)?.get(mod);
@@ -174,7 +199,10 @@ function freshness(modules: string[], lists: Map<string, Map<string, string[] | 
       continue;
     }
     const all = new Set([...lists.values()].flatMap((l) => l.get(mod) ?? []));
-    out[mod] = { versions: mine.length, missing: [...all].filter((v) => !mine.includes(v)).sort(compare) };
+    out[mod] = {
+      versions: mine.length,
+      missing: [...all].filter((v) => !mine.includes(v)).sort(compare),
+    };
   }
   return out;
 }
@@ -204,7 +232,12 @@ async function sumdbRelay(client: UpstreamClient, up: string, name: string) {
   } catch (err) {
     const e = asModgateError(err);
     const status = e.details.status;
-    return { name, supported: false, code: e.code, ...(typeof status === 'number' ? { status } : {}) };
+    return {
+      name,
+      supported: false,
+      code: e.code,
+      ...(typeof status === 'number' ? { status } : {}),
+    };
   }
 }
 
@@ -216,8 +249,6 @@ export function rank(ms: UpstreamMeasure[]): UpstreamMeasure[] {
     .filter((m) => m.errorRate < 0.5 && m.ttfbMs.median !== null)
     .sort(
       (a, b) =>
-        a.errorRate - b.errorRate ||
-        missing(a) - missing(b) ||
-        a.ttfbMs.median! - b.ttfbMs.median!,
+        a.errorRate - b.errorRate || missing(a) - missing(b) || a.ttfbMs.median! - b.ttfbMs.median!,
     );
 }

@@ -25,7 +25,8 @@ interface NamedChain {
 function chainsOf(config: ModgateConfig): NamedChain[] {
   const out: NamedChain[] = [{ where: 'upstream', chain: upstreamChain(config.upstream ?? '') }];
   config.routes.forEach((r, i) => {
-    if (r.source === 'proxy') out.push({ where: `routes.${i}.upstream`, chain: upstreamChain(r.upstream) });
+    if (r.source === 'proxy')
+      out.push({ where: `routes.${i}.upstream`, chain: upstreamChain(r.upstream) });
   });
   return out;
 }
@@ -87,7 +88,8 @@ export function planGroups(config: ModgateConfig): GroupPlan[] {
       for (const run of pipeRuns(c.chain)) {
         const members = run.map((e) => e.url);
         const key = [...members].sort().join(' ');
-        if (members.length < 2 || known.has(key) || new Set(members).size !== members.length) continue;
+        if (members.length < 2 || known.has(key) || new Set(members).size !== members.length)
+          continue;
         known.add(key);
         out.push({ name: members.map(redactUrl).join('|'), members });
       }

@@ -86,7 +86,11 @@ export class MirrorRouting {
   }
 
   /** Walks a chain: GOPROXY fallback rules, groups of equivalent mirrors by score. */
-  async get(chain: readonly ProxyEntry[], path: string, signal?: AbortSignal): Promise<UpstreamResponse> {
+  async get(
+    chain: readonly ProxyEntry[],
+    path: string,
+    signal?: AbortSignal,
+  ): Promise<UpstreamResponse> {
     if (chain.length === 0)
       throw new ModgateError('UPSTREAM_NONE', 'no upstream is configured for this module');
     let notFound: UpstreamResponse | undefined;
@@ -121,7 +125,9 @@ export class MirrorRouting {
    */
   async tampered(upstream: string, reason: Record<string, unknown>): Promise<boolean> {
     const groups = this.groups.filter((g) => g.has(upstream));
-    const bad = groups.flatMap((g) => g.members.filter((m) => m.shown === upstream || m.url === upstream));
+    const bad = groups.flatMap((g) =>
+      g.members.filter((m) => m.shown === upstream || m.url === upstream),
+    );
     if (bad.length === 0) return false;
     const until = this.now() + this.o.quarantineMs;
     for (const m of bad) m.quarantinedUntil = until;
@@ -134,7 +140,11 @@ export class MirrorRouting {
     return groups.some((g) => g.order().length > 0);
   }
 
-  private async fromGroup(group: MirrorGroup, path: string, signal: AbortSignal): Promise<UpstreamResponse> {
+  private async fromGroup(
+    group: MirrorGroup,
+    path: string,
+    signal: AbortSignal,
+  ): Promise<UpstreamResponse> {
     const h = this.o.hedge;
     const { res, winner, hedged } = await race({
       order: group.order(),
@@ -152,8 +162,14 @@ export class MirrorRouting {
     const known = this.plans.get(chain);
     if (known) return known;
     const segs: Segment[] = [];
-    for (let i = 0; i < chain.length; ) {
-      const g = this.groups.find((x) => findGroup(chain.slice(i), x.members.map((m) => m.url)) === 0);
+    for (let i = 0; i < chain.length;) {
+      const g = this.groups.find(
+        (x) =>
+          findGroup(
+            chain.slice(i),
+            x.members.map((m) => m.url),
+          ) === 0,
+      );
       if (g) {
         segs.push({ group: g, fallBackOnError: chain[i + g.members.length - 1]!.fallBackOnError });
         i += g.members.length;

