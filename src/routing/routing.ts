@@ -27,11 +27,11 @@ export interface RoutingOptions {
   onQuarantine?: (details: QuarantineDetails) => Promise<void>;
 }
 
-export interface QuarantineDetails {
+/** The mirror, its groups, the end of its quarantine, and the artifact (kind, module, version, code). */
+export interface QuarantineDetails extends Record<string, unknown> {
   upstream: string;
   groups: string[];
   until: string;
-  reason: Record<string, unknown>;
 }
 
 type Segment = { entry: ProxyEntry } | { group: MirrorGroup; fallBackOnError: boolean };
@@ -132,10 +132,10 @@ export class MirrorRouting {
     const until = this.now() + this.o.quarantineMs;
     for (const m of bad) m.quarantinedUntil = until;
     await this.o.onQuarantine?.({
+      ...reason,
       upstream: bad[0]!.shown,
       groups: groups.map((g) => g.name),
       until: new Date(until).toISOString(),
-      reason,
     });
     return groups.some((g) => g.order().length > 0);
   }
