@@ -26,6 +26,7 @@ const scenarios: Record<string, () => Promise<Result[] | Report>> = {
   s3: async () => (await import('./scenarios/s3.js')).s3Store(),
   realworld: async () => (await import('./scenarios/realworld.js')).realWorld(),
   audit: async () => (await import('./scenarios/audit.js')).auditAppend(),
+  routing: async () => (await import('./scenarios/routing.js')).routingTail(),
 };
 
 // The real-world graph downloads hundreds of MB five times (and records them first when needed),

@@ -19,6 +19,7 @@ import {
 } from './wiring.js';
 import {
   buildUpstream,
+  createMirrorRouting,
   createRouter,
   createUpstreamHealth,
   describeSumdb,
@@ -37,6 +38,7 @@ import { ChecksumVerifier, type SumdbLookup } from './integrity/checksums.js';
 import { StateTofuLedger } from './integrity/tofu-store.js';
 import { openState, replicaIdOf, stateParts, stateReadiness } from './state-wiring.js';
 import type { LocalCoordination } from './state/coordinator.js';
+import type { MirrorRouting } from './routing/routing.js';
 import { createVcsSources } from './vcs/index.js';
 import { FetchCap } from './goproxy/fetch-cap.js';
 import { StateSealer } from './storage/sealed.js';
@@ -113,6 +115,8 @@ export interface Gateway {
   probed: Promise<void>;
   /** The vulnerability database service (vulndb.enabled). */
   vulndb?: VulnService;
+  /** Adaptive routing among equivalent mirrors (no groups: every chain in fixed order). */
+  routing: MirrorRouting;
   close(): Promise<void>;
 }
 
@@ -140,12 +144,6 @@ export async function startGateway(
   if (!worker) await removeStaleTemps(config.dataDir, ['store', 's3-cache']);
   const sealer = await StateSealer.loadOrCreate(path.join(config.dataDir, 'keys', 'state.key'));
   const state = await openState(config, logger, worker?.coordinator);
-  const router = createRouter(config, await createVcsSources(config, scratch ? { scratch } : {}));
-  if (router.publicUpstreams.length === 0) {
-    logger.warn(
-      'no public upstream: set GOPROXY, upstream in the config, or --upstream (modules outside private routes get 404)',
-    );
-  }
   const trail =
     parts.audit || !config.audit.enabled
       ? undefined
@@ -165,6 +163,22 @@ export async function startGateway(
     ...(parts.addresses ? { addresses: parts.addresses } : {}),
   });
   const client = upstream.client;
+  const routing = createMirrorRouting(config, client, {
+    onServed: (group, upstream, hedged) =>
+      metrics.mirrorServed.inc({ group, upstream, hedged: String(hedged) }),
+    onQuarantine: async (details) => {
+      metrics.security.inc({ event: 'MIRROR_QUARANTINED' });
+      logger.error({ event: 'MIRROR_QUARANTINED', ...details }, 'mirror quarantined');
+      await audit.security({ event: 'MIRROR_QUARANTINED', details: { ...details } });
+    },
+  });
+  metrics.mirrorSource = () => routing.snapshot();
+  const router = createRouter(config, await createVcsSources(config, scratch ? { scratch } : {}), routing);
+  if (router.publicUpstreams.length === 0) {
+    logger.warn(
+      'no public upstream: set GOPROXY, upstream in the config, or --upstream (modules outside private routes get 404)',
+    );
+  }
   const db = setupSumdb(
     config,
     client,
@@ -209,6 +223,7 @@ export async function startGateway(
     limits: config.limits,
     memory: { bytes: config.cache.memoryBytes, maxItemBytes: config.cache.memoryMaxItemBytes },
     ...stateParts(config, state, logger, Boolean(worker)),
+    onTampered: (upstream, details) => routing.tampered(upstream, details),
     onSecurity: async (event, details) => {
       metrics.security.inc({ event });
       logger.error({ event, ...details }, 'security event');
@@ -299,6 +314,7 @@ export async function startGateway(
       checks.state = shared.line;
       const up = await health.check();
       checks.upstreams = up.ok ? up.detail : `every upstream fails: ${up.detail}`;
+      if (routing.groups.length) checks.mirrors = routing.describe();
       const ok = checks.storage === 'ok' && checks.audit === 'ok' && shared.ok && up.ok;
       const ago = metrics.lastUpstreamOk
         ? Math.round((Date.now() - metrics.lastUpstreamOk) / 1000)
@@ -341,20 +357,29 @@ export async function startGateway(
     policyRevision: policy?.engine.policyRevision ?? (parts.gate ? 'supplied' : 'none (allow all)'),
     storage: `${store.engine} ${location}`,
   }).catch((err: unknown) => logger.error({ err }, 'start-up probe failed'));
+  // The mirrors are measured once before traffic, then every probeIntervalMs.
+  const measured = routing.start().probeAll();
   return {
     app,
     url,
+    routing,
     metrics,
     store,
     coldFetches: cap,
-    probed,
+    probed: Promise.all([probed, measured]).then(() => undefined),
     ...(vulndb ? { vulndb } : {}),
     close: async () => {
       reloader?.stop();
       const closing = app.close();
       // Upstream work and background tasks (downloads, prefetches, fsyncs) are aborted and
       // awaited first, so that nothing waits on them and nothing writes after close.
-      await Promise.all([upstream.close(), metadata.close(), flow.close(), vulndb?.close()]);
+      await Promise.all([
+        routing.close(),
+        upstream.close(),
+        metadata.close(),
+        flow.close(),
+        vulndb?.close(),
+      ]);
       await router.close();
       await closing;
       // After the requests: one still in flight may be waiting for its decision.

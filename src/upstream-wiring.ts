@@ -29,6 +29,8 @@ import { upstreamChain } from './upstream/proxy-list.js';
 import { redactUrl } from './upstream/url.js';
 import { asModgateError } from './errors.js';
 import { SumdbTransport } from './upstream/sumdb-transport.js';
+import { MirrorRouting, type RoutingOptions } from './routing/routing.js';
+import { planGroups } from './routing/plan.js';
 
 /** SPKI pins shipped for upstreams run by Google (the checksum database and the public module mirror). */
 export const DEFAULT_PINS: Record<string, readonly string[]> = {
@@ -159,8 +161,10 @@ export async function buildUpstream(
 export function createRouter(
   config: ModgateConfig,
   fetchers: ReadonlyMap<number, ModuleSource> = new Map(),
+  routing?: MirrorRouting,
 ): Router {
   return new Router({
+    ...(routing && routing.groups.length ? { walker: routing } : {}),
     publicUpstream: config.upstream ?? '',
     routes: config.routes.map((r, i) => {
       const fetcher = fetchers.get(i);
@@ -216,6 +220,27 @@ export function setupSumdb(
     ...hooks,
   });
   return { client: sumdb, relay, transport };
+}
+
+/**
+ * Adaptive routing among the config's groups of equivalent mirrors (none:
+ * every chain keeps its fixed order). Probes are started by the caller.
+ */
+export function createMirrorRouting(
+  config: ModgateConfig,
+  client: UpstreamClient,
+  hooks: Pick<RoutingOptions, 'onServed' | 'onQuarantine'> = {},
+): MirrorRouting {
+  const m = config.mirrors;
+  return new MirrorRouting({
+    client,
+    groups: planGroups(config),
+    scoring: { alpha: m.ewmaAlpha, errorPenalty: m.errorPenalty, breaker: m.breaker },
+    hedge: m.hedge,
+    probe: { intervalMs: m.probeIntervalMs, path: m.probePath },
+    quarantineMs: m.quarantineMs,
+    ...hooks,
+  });
 }
 
 /** Every configured upstream URL: the public chain and each route's chain. */

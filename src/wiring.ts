@@ -26,6 +26,7 @@ import { validatePins } from './tls/pins.js';
 import { buildHttpsOptions, type HttpsFileOptions } from './tls/server.js';
 import { assertNotSelf } from './upstream/proxy-list.js';
 import { createRouter } from './upstream-wiring.js';
+import { planGroups } from './routing/plan.js';
 import type { AuditPort, ModuleFacts } from './contracts.js';
 import type { Metrics } from './observability/metrics.js';
 import { PolicyEngine, type ReloadEvent } from './policy/engine.js';
@@ -298,6 +299,7 @@ export async function validateForServe(
       const router = createRouter(config);
       if (config.publicUrl) assertNotSelf(router.publicUpstreams, [config.publicUrl]);
     },
+    () => planGroups(config),
     () => parseGoSumdb(config.sumdb),
     () => Object.values(config.pins).forEach((list) => validatePins(list)),
     () =>

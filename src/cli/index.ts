@@ -7,6 +7,7 @@ import { registerCerts } from './certs.js';
 import { registerDemo } from './demo.js';
 import { registerPolicy } from './policy.js';
 import { registerAudit } from './audit.js';
+import { registerUpstreams } from './upstreams.js';
 import { modgateVersion } from './version.js';
 import { addExamples } from './examples.js';
 
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
         '  modgate demo\n' +
         '  modgate audit verify --data /var/lib/modgate\n' +
         '  modgate policy check go.sum\n' +
+        '  modgate upstreams probe --config modgate.yaml\n' +
         '\nEvery failure prints one line, error: CODE: message, and exits 1 (docs/errors.md).',
     );
   registerServe(program);
@@ -39,6 +41,7 @@ export function buildProgram(): Command {
   registerCerts(program);
   registerPolicy(program);
   registerAudit(program);
+  registerUpstreams(program);
   registerDemo(program);
   addExamples(program);
   return program;

@@ -3,6 +3,8 @@
  * and every violation is reported at once with its path. `npm run build` also
  * writes it to modgate.schema.json for editors (see scripts/write-schema.mjs).
  */
+import { mirrorsSchema } from './mirrors-schema.js';
+
 const str = { type: 'string' } as const;
 const bool = { type: 'boolean' } as const;
 const posInt = { type: 'integer', minimum: 1 } as const;
@@ -169,6 +171,7 @@ export const configSchema = {
         },
       },
     },
+    mirrors: mirrorsSchema,
     credentials: {
       type: 'object',
       default: {},

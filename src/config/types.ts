@@ -47,6 +47,19 @@ export interface GitCredentials {
   knownHostsFile?: string;
 }
 
+/** Groups of equivalent mirrors and their routing (src/routing, docs/upstreams.md). */
+export interface MirrorsConfig {
+  groups: Array<{ name?: string; members: string[]; equivalent: boolean }>;
+  pipeGroups: 'ordered' | 'equivalent';
+  ewmaAlpha: number;
+  errorPenalty: number;
+  breaker: { failures: number; coolOffMs: number };
+  hedge: { enabled: boolean; minMs: number; maxMs: number };
+  probeIntervalMs: number;
+  probePath: string;
+  quarantineMs: number;
+}
+
 export interface ModgateConfig {
   listen: string;
   publicUrl?: string;
@@ -56,6 +69,7 @@ export interface ModgateConfig {
   noSumdb: string;
   sumdb?: string;
   routes: RouteConfig[];
+  mirrors: MirrorsConfig;
   credentials: Record<string, Credential>;
   followRedirects: Record<string, 'same-origin' | string[]>;
   server: { requestDeadlineMs: number; workers: number };

@@ -65,11 +65,19 @@ export interface ArtifactDeps {
   guard?: () => Promise<void>;
   /** How verified local files are remembered by their stamp (hit-read.ts). */
   stamps?: StampOptions;
+  /**
+   * An upstream served bytes that failed verification (src/routing quarantines
+   * it). True when another equivalent mirror may be asked for the same bytes.
+   */
+  onTampered?: (upstream: string, details: Record<string, unknown>) => Promise<boolean>;
 }
 
 type Want = { kind: ArtifactKind; module: string; version: string };
 const NEVER = new AbortController().signal;
 const DONE: Release = Promise.resolve();
+/** Sources one miss may try after bytes failed verification (bounds the loop). */
+const MAX_SOURCES = 4;
+const TAMPER_CODES = new Set(['CHECKSUM_MISMATCH', 'TOFU_TAMPERED']);
 
 /**
  * Fetch -> verify -> store for immutable artifacts (.info, .mod, .zip of a
@@ -192,14 +200,32 @@ export class ArtifactService {
     return null;
   }
 
+  /** A miss; bytes that fail verification are refused, and asked again from another mirror. */
   private async fetch(want: Want, key: string, signal: AbortSignal): Promise<ArtifactHit> {
+    for (let tries = 1; ; tries++) {
+      const r = await this.fetchOnce(want, key, signal).then(
+        (hit) => ({ hit }),
+        (err: unknown) => ({ err }),
+      );
+      if ('hit' in r) return r.hit;
+      const e = r.err;
+      const from = isModgateError(e) && TAMPER_CODES.has(e.code) ? e.details.upstream : undefined;
+      if (typeof from !== 'string' || !this.d.onTampered) throw e;
+      const again = await this.d.onTampered(from, { ...want, code: (e as ModgateError).code });
+      if (!again || tries >= MAX_SOURCES || signal.aborted) throw e;
+    }
+  }
+
+  private async fetchOnce(want: Want, key: string, signal: AbortSignal): Promise<ArtifactHit> {
     const { kind, module, version } = want;
+    let from: string | undefined;
     const release = kind === 'info' ? () => {} : await this.d.cap.acquire(signal);
     await mkdir(this.d.spoolDir, { recursive: true });
     const tmp = path.join(this.d.spoolDir, `${randomBytes(8).toString('hex')}.${kind}`);
     try {
       const route = this.d.router.route(module);
       const res = await fetchFromRoute(this.d.client, route, { kind, module, version }, signal);
+      from = res.upstream;
       if (res.status === 404 || res.status === 410) {
         await res.body.dump().catch(() => undefined);
         throw notFound(
@@ -246,10 +272,11 @@ export class ArtifactService {
         );
       return this.hit(key, { size, mtimeMs: Date.now() }, evidence, 'miss', body);
     } catch (err) {
-      if (isModgateError(err, 'CHECKSUM_MISMATCH')) await this.quarantine(tmp, key, err.details);
+      if (isModgateError(err, 'CHECKSUM_MISMATCH'))
+        await this.quarantine(tmp, key, { ...err.details, ...(from ? { upstream: from } : {}) });
       else if (isModgateError(err, 'SUMDB_FORK') || isModgateError(err, 'TOFU_TAMPERED'))
         await this.d.onSecurity(err.code, { module, version, kind, ...err.details });
-      throw err;
+      throw servedBy(err, from);
     } finally {
       release();
       await rm(tmp, { force: true });
@@ -293,6 +320,15 @@ export class ArtifactService {
     }
     await this.d.onSecurity('CHECKSUM_MISMATCH', { ...details, quarantine: qkey });
   }
+}
+
+/** Names the upstream that served bytes failing verification (records and routing need it). */
+function servedBy(err: unknown, upstream: string | undefined): unknown {
+  if (!upstream || !isModgateError(err) || !TAMPER_CODES.has(err.code)) return err;
+  if (err.details.upstream === upstream) return err;
+  return new ModgateError(err.code, err.message, { ...err.details, upstream } as never, {
+    cause: err,
+  });
 }
 
 function quarantineKey(key: string): string {

@@ -1,6 +1,6 @@
 import { matchPrefixPatterns } from '../integrity/module.js';
 import { upstreamChain, type ProxyEntry } from '../upstream/proxy-list.js';
-import type { ModuleSource } from './source.js';
+import type { ChainWalker, ModuleSource } from './source.js';
 
 export interface Route {
   pattern: string;
@@ -9,6 +9,8 @@ export interface Route {
   private: boolean;
   /** A route served by its own source (version control) rather than a chain. */
   fetcher?: ModuleSource;
+  /** Walks the chain (adaptive routing among equivalent mirrors); absent: the fixed GOPROXY order. */
+  walker?: ChainWalker;
 }
 
 /**
@@ -32,8 +34,10 @@ export class Router {
       }>;
       privatePatterns: string;
       noSumdbPatterns: string;
+      walker?: ChainWalker;
     },
     private readonly patterns = { private: opts.privatePatterns, noSumdb: opts.noSumdbPatterns },
+    private readonly walker = opts.walker,
   ) {
     this.publicChain = upstreamChain(opts.publicUpstream);
     this.routes = opts.routes.map((r) => ({
@@ -42,6 +46,7 @@ export class Router {
       // A module fetched from version control is private: no public chain, no sumdb.
       private: r.private || r.fetcher !== undefined,
       ...(r.fetcher ? { fetcher: r.fetcher } : {}),
+      ...(this.walker ? { walker: this.walker } : {}),
     }));
   }
 
@@ -64,7 +69,12 @@ export class Router {
       if (priv && !r.private) continue;
       return r;
     }
-    return { pattern: '*', chain: priv ? [] : this.publicChain, private: priv };
+    return {
+      pattern: '*',
+      chain: priv ? [] : this.publicChain,
+      private: priv,
+      ...(this.walker ? { walker: this.walker } : {}),
+    };
   }
 
   get publicUpstreams(): ProxyEntry[] {

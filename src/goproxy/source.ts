@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import { getFromChain, type UpstreamClient } from '../upstream/client.js';
+import { getFromChain, type UpstreamClient, type UpstreamResponse } from '../upstream/client.js';
+import type { ProxyEntry } from '../upstream/proxy-list.js';
 import { upstreamPath, type ProxyRequest } from './paths.js';
 import type { Route } from './router.js';
 
@@ -22,6 +23,11 @@ export interface ModuleSource {
   close(): Promise<void>;
 }
 
+/** Walks an upstream chain for one path (src/routing: equivalent mirrors by score). */
+export interface ChainWalker {
+  get(chain: readonly ProxyEntry[], path: string, signal?: AbortSignal): Promise<UpstreamResponse>;
+}
+
 /** Fetches a GOPROXY request from a route: its own source when it has one, else its chain. */
 export function fetchFromRoute(
   client: UpstreamClient,
@@ -30,5 +36,6 @@ export function fetchFromRoute(
   signal: AbortSignal,
 ): Promise<SourceResponse> {
   if (route.fetcher) return route.fetcher.get(req, signal);
+  if (route.walker) return route.walker.get(route.chain, upstreamPath(req), signal);
   return getFromChain(client, route.chain, upstreamPath(req), signal);
 }

@@ -7,6 +7,7 @@ export interface TimingSink {
   verifyMs: number;
 }
 
+const MIRROR_STATES = ['closed', 'half-open', 'open', 'quarantined'] as const;
 const SECONDS = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /**
@@ -106,6 +107,39 @@ export class Metrics {
     name: 'modgate_security_events_total',
     help: 'Security events (checksum mismatch, pin mismatch, sumdb fork, policy errors)',
     labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+  /** Reports the mirrors of every group of equivalent mirrors at scrape time (src/routing). */
+  mirrorSource: () => Array<{ group: string; upstream: string; state: string; score: number }> =
+    () => [];
+  readonly mirrorScore: Gauge<'group' | 'upstream'> = new Gauge({
+    name: 'modgate_mirror_score',
+    help: 'Routing score of each mirror of a group (weighted latency in ms; lower is chosen first)',
+    labelNames: ['group', 'upstream'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      for (const m of this.mirrorSource())
+        this.mirrorScore.set({ group: m.group, upstream: scrubUserinfo(m.upstream) }, m.score);
+    },
+  });
+  readonly mirrorState: Gauge<'group' | 'upstream' | 'state'> = new Gauge({
+    name: 'modgate_mirror_state',
+    help: 'State of each mirror of a group: 1 for its current state (closed, half-open, open, quarantined)',
+    labelNames: ['group', 'upstream', 'state'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      for (const m of this.mirrorSource())
+        for (const state of MIRROR_STATES)
+          this.mirrorState.set(
+            { group: m.group, upstream: scrubUserinfo(m.upstream), state },
+            Number(m.state === state),
+          );
+    },
+  });
+  readonly mirrorServed = new Counter({
+    name: 'modgate_mirror_served_total',
+    help: 'Upstream answers of a group of equivalent mirrors by the mirror that served them (hedged: more than one was asked)',
+    labelNames: ['group', 'upstream', 'hedged'] as const,
     registers: [this.registry],
   });
   /** Where the current request's timings go (set by the HTTP layer). */
