@@ -47,10 +47,10 @@ export class GatewayFacts {
     return undefined;
   }
 
-  private async get(p: string): Promise<string | undefined> {
-    let res: Dispatcher.ResponseData;
+  /** One GET of the proxy, marked pre-flight; a string says why it could not be made. */
+  async open(p: string): Promise<Dispatcher.ResponseData | string> {
     try {
-      res = await request(`${this.base}${p}`, {
+      return await request(`${this.base}${p}`, {
         dispatcher: this.dispatcher,
         headers: {
           [PURPOSE_HEADER]: 'preflight',
@@ -59,8 +59,13 @@ export class GatewayFacts {
       });
     } catch (err) {
       const e = err as Error & { code?: string };
-      return this.fail(`${this.base} unreachable: ${e.code ? `${e.code}: ` : ''}${e.message}`);
+      return `${this.base} unreachable: ${e.code ? `${e.code}: ` : ''}${e.message}`;
     }
+  }
+
+  private async get(p: string): Promise<string | undefined> {
+    const res = await this.open(p);
+    if (typeof res === 'string') return this.fail(res);
     const text = await res.body.text().catch(() => '');
     if (res.statusCode === 200) return text;
     // Not found is an answer (the version has no such fact), anything else is a failure to learn it.

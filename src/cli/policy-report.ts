@@ -1,4 +1,5 @@
 /** The text report of `modgate policy check`, and the one note on missing facts. */
+import type { LicenseFacts } from '../contracts.js';
 import type { GatewayFacts } from './facts-client.js';
 
 export interface FactsState {
@@ -32,12 +33,16 @@ export function report(
     allow: boolean;
     deny: Array<{ code: string; message: string }>;
     warn: Array<{ code: string; message: string }>;
+    licenses?: LicenseFacts;
+    licenseNote?: string;
   }>,
   note?: string,
+  licensesNote?: string,
 ): string {
   const lines = [
     `modgate policy check ${file}: ${results.length} requirements, ${results.filter((r) => !r.allow).length} denied`,
     ...(note ? [`note: ${note}`] : []),
+    ...(licensesNote ? [`note: licenses not read: ${licensesNote}`] : []),
     '',
   ];
   for (const r of results) {
@@ -50,6 +55,19 @@ export function report(
     for (const d of r.deny.filter((x) => !isFactGap(x)))
       lines.push(`        ${d.code}: ${d.message}`);
     for (const w of r.warn) lines.push(`        warning ${w.code}: ${w.message}`);
+    const lic = r.licenseNote && r.licenseNote === licensesNote ? undefined : licenseLine(r);
+    if (lic) lines.push(`        license: ${lic}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The license of a requirement in words: its expression, unknown (and why), or why it was not read. */
+function licenseLine(r: { kind: string; licenses?: LicenseFacts; licenseNote?: string }) {
+  if (r.kind !== 'zip') return undefined;
+  const l = r.licenses;
+  if (!l) return r.licenseNote ? `not read: ${r.licenseNote}` : undefined;
+  if (!l.unknown) return l.expression;
+  if (l.files.length === 0) return 'unknown (no license file at the module root)';
+  const odd = l.files.filter((f) => f.spdx === '').map((f) => f.path);
+  return `unknown (${odd.join(', ')}: no SPDX license text matches)`;
 }

@@ -3,9 +3,10 @@
  * one result per denial (error) and warning (warning), located at the
  * requirement's line of the go.mod or go.sum, with the rule being the
  * reason's code. Vulnerability findings carry their ids, aliases and fixed
- * version in the result's properties.
+ * version in the result's properties, and every result its requirement's
+ * license (SPDX expression, or unknown) when it was read.
  */
-import type { VulnFact } from '../contracts.js';
+import type { LicenseFacts, VulnFact } from '../contracts.js';
 
 interface Row {
   module: string;
@@ -13,7 +14,7 @@ interface Row {
   deny: Array<{ code: string; message: string }>;
   warn: Array<{ code: string; message: string }>;
   vulns?: VulnFact[];
-  licenses?: string;
+  licenses?: LicenseFacts;
 }
 
 /** The 1-based line of a requirement in the file's text (1 when not found). */
@@ -46,7 +47,12 @@ export function sarif(file: string, text: string, rows: Row[], toolVersion: stri
             })),
           }
         : {}),
-      ...(r.licenses !== undefined ? { licenses: r.licenses } : {}),
+      ...(r.licenses
+        ? {
+            license: r.licenses.unknown ? 'unknown' : r.licenses.expression,
+            licenseFiles: r.licenses.files,
+          }
+        : {}),
     };
     const one = (level: 'error' | 'warning') => (d: { code: string; message: string }) => ({
       ruleId: d.code,
@@ -74,6 +80,16 @@ export function sarif(file: string, text: string, rows: Row[], toolVersion: stri
           },
         },
         results,
+        // Every requirement's license, findings or not (GitHub and GitLab show run properties as they are).
+        properties: {
+          licenses: rows
+            .filter((r) => r.licenses)
+            .map((r) => ({
+              module: r.module,
+              version: r.version,
+              license: r.licenses!.unknown ? 'unknown' : r.licenses!.expression,
+            })),
+        },
       },
     ],
   };

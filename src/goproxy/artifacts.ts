@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { scanZipLicenses } from '../license/scan.js';
+import { fillLicenses } from './license-fill.js';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { ModgateError, isModgateError } from '../errors.js';
@@ -155,6 +156,22 @@ export class ArtifactService {
       if (!body) return null;
       if (!matches(body, ev))
         return this.tamper(key, want, 'does not hash to the sha256 of its evidence');
+    }
+    if (want.kind === 'zip' && !ev.zip?.licenses) {
+      const filled = await fillLicenses(
+        {
+          store: this.d.store,
+          spoolDir: this.d.spoolDir,
+          maxZipBytes: this.d.limits.zipBytes,
+          write: (next) => this.evidence.write(key, next),
+        },
+        key,
+        ev,
+        body,
+      );
+      if (filled === null) return null;
+      if (typeof filled === 'string') return this.tamper(key, want, filled);
+      return this.hit(key, info, filled, 'hit', body);
     }
     return this.hit(key, info, ev, 'hit', body);
   }

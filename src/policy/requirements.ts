@@ -5,6 +5,8 @@ export interface Requirement {
   version: string;
   /** zip for selected versions; mod for go.sum lines that only carry /go.mod (read by MVS, never selected). */
   kind: 'zip' | 'mod';
+  /** The zip's h1: hash from go.sum (go.sum input only): the bytes the build will use. */
+  h1?: string;
 }
 
 /** The requirements of a go.mod (require directives) or a go.sum (one per module version). */
@@ -13,7 +15,7 @@ export function parseRequirements(name: string, text: string): Requirement[] {
 }
 
 function fromGoSum(text: string): Requirement[] {
-  const zips = new Set<string>();
+  const zips = new Map<string, string>();
   const mods = new Set<string>();
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
@@ -21,10 +23,10 @@ function fromGoSum(text: string): Requirement[] {
     if (f.length !== 3 || !f[2]!.startsWith('h1:'))
       throw new ModgateError('GOSUM_INVALID', `go.sum line ${i + 1} is malformed: ${line}`);
     if (f[1]!.endsWith('/go.mod')) mods.add(`${f[0]} ${f[1]!.slice(0, -'/go.mod'.length)}`);
-    else zips.add(`${f[0]} ${f[1]}`);
+    else zips.set(`${f[0]} ${f[1]}`, f[2]!);
   });
   const out: Requirement[] = [];
-  for (const k of zips) out.push(split(k, 'zip'));
+  for (const [k, h1] of zips) out.push({ ...split(k, 'zip'), h1 });
   for (const k of mods) if (!zips.has(k)) out.push(split(k, 'mod'));
   return out.sort((a, b) => (a.module + a.version < b.module + b.version ? -1 : 1));
 }

@@ -5,8 +5,9 @@ import YAML from 'yaml';
 import { modgate } from '../helpers/cli.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
+import { goSumLine } from '../helpers/gosum.js';
 
-const env = { GOPROXY: 'off', MODGATE_CONFIG: '' };
+const env = { GOPROXY: 'off', MODGATE_CONFIG: '', GOSUMDB: 'off' };
 
 t.test('policy eval prints the decision and input; exit code follows the decision', async (t) => {
   const dir = t.testdir();
@@ -204,28 +205,24 @@ t.test(
     const dir = t.testdir();
     const data = path.join(dir, 'data.yaml');
     await writeFile(data, YAML.stringify({ minReleaseAgeHours: 24 }));
-    const up = await startFakeUpstream([
+    const mods = [
       await makeModule('example.com/old', 'v1.0.0', {}, '2020-01-01T00:00:00Z'),
       await makeModule('example.com/young', 'v1.0.0', {}, new Date().toISOString()),
-    ]);
+    ];
+    const up = await startFakeUpstream(mods);
     t.teardown(() => up.close());
     const goenv = path.join(dir, 'go.env');
     await writeFile(goenv, `GOPROXY=${up.url}\n`);
     const sum = path.join(dir, 'go.sum');
-    await writeFile(
-      sum,
-      [
-        'example.com/old v1.0.0 h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
-        'example.com/young v1.0.0 h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
-        '',
-      ].join('\n'),
-    );
+    // Real hashes: the zips are fetched for their licenses and checked against go.sum.
+    await writeFile(sum, `${(await Promise.all(mods.map((m) => goSumLine(dir, m)))).join('\n')}\n`);
     const r = await modgate(['policy', 'check', sum, '--data', data], {
       cwd: dir,
       env: {
         GOPROXY: undefined,
         GOENV: goenv,
         GOFLAGS: '',
+        GOSUMDB: 'off',
         MODGATE_CONFIG: '',
         MODGATE_ALLOW_HTTP_UPSTREAM: 'true',
         MODGATE_PINNING: 'optional',
@@ -301,11 +298,7 @@ t.test('policy check through --gateway: concurrent, counted, marked', async (t) 
     await up.close();
   });
   const sum = path.join(dir, 'go.sum');
-  await writeFile(
-    sum,
-    mods.map((m) => `${m.path} v1.0.0 h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=`).join('\n') +
-      '\n',
-  );
+  await writeFile(sum, `${(await Promise.all(mods.map((m) => goSumLine(dir, m)))).join('\n')}\n`);
   const r = await modgate(['policy', 'check', sum, '--data', data, '--gateway', gw.url], { env });
   t.equal(r.code, 0, r.stdout);
   t.match(r.stdout, /12 requirements, 0 denied/);

@@ -17,6 +17,10 @@ import type { Gateway } from '../../src/main.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { td } from '../helpers/testdata.js';
+import { EvidenceStore, type StoredEvidence } from '../../src/goproxy/evidence.js';
+import { artifactKey } from '../../src/goproxy/keys.js';
+import { FsBlobStore } from '../../src/storage/fs.js';
+import { StateSealer } from '../../src/storage/sealed.js';
 
 async function setup(
   t: Test,
@@ -101,4 +105,100 @@ t.test('the license is in the audit record and the CycloneDX export', async (t) 
   t.same(c?.licenses, [{ expression: 'BSD-3-Clause' }]);
   const n = bom.components.find((x) => x.name === 'example.com/none');
   t.same(n?.licenses, [{ license: { name: 'unknown (no license file)' } }]);
+});
+
+t.test('a zip cached before license scanning gets its licenses on the next hit', async (t) => {
+  const bsd = await readFile(td('LICENSE-go'), 'utf8');
+  const mod = await makeModule('example.com/old', 'v1.0.0', { LICENSE: bsd });
+  const up = await startFakeUpstream([mod]);
+  t.teardown(() => up.close());
+  const dir = t.testdir();
+  const dataDir = path.join(dir, 'data');
+  const dataFile = path.join(dir, 'data.yaml');
+  await writeFile(dataFile, YAML.stringify({ licenses: { deny: ['BSD-3-Clause'] } }));
+  const cfg = { upstream: up.url, policy: { dataFile, budgetMs: 10_000 } };
+  // Cache the zip under a policy without license rules, then strip the licenses from its
+  // evidence, as evidence written before license scanning has none.
+  await writeFile(dataFile, YAML.stringify({}));
+  const first = await startTestGateway(dataDir, cfg);
+  t.equal((await get(`${first.url}/example.com/old/@v/v1.0.0.zip`)).status, 200);
+  await first.close();
+  const sealer = await StateSealer.loadOrCreate(path.join(dataDir, 'keys', 'state.key'));
+  const evidence = new EvidenceStore(new FsBlobStore(path.join(dataDir, 'store')), sealer);
+  const key = artifactKey('example.com/old', 'v1.0.0', 'zip');
+  const want = { kind: 'zip' as const, module: 'example.com/old', version: 'v1.0.0' };
+  const read = await evidence.read(key, want);
+  t.equal(read.state, 'ok');
+  const ev = (read as { evidence: StoredEvidence }).evidence;
+  t.ok(ev.zip?.licenses, 'a new fetch scans');
+  const { licenses: _dropped, ...zip } = ev.zip!;
+  await evidence.write(key, { ...ev, zip });
+
+  await writeFile(dataFile, YAML.stringify({ licenses: { deny: ['BSD-3-Clause'] } }));
+  const zips = up.count('.zip');
+  const gw = await startTestGateway(dataDir, cfg);
+  const res = await get(`${gw.url}/example.com/old/@v/v1.0.0.zip`);
+  t.equal(res.status, 403, 'the license rule applies to the cached zip');
+  t.match(res.text, /LICENSE_DENIED: example\.com\/old@v1\.0\.0 is licensed BSD-3-Clause/);
+  t.equal(up.count('.zip'), zips, 'read from the cached bytes, not fetched again');
+  const after = await evidence.read(key, want);
+  t.same(
+    after.state === 'ok' ? after.evidence.zip?.licenses : undefined,
+    {
+      files: [{ path: 'LICENSE', spdx: 'BSD-3-Clause' }],
+      expression: 'BSD-3-Clause',
+      unknown: false,
+    },
+    'the evidence now keeps the licenses',
+  );
+  await gw.close();
+  const records: AuditRecord[] = [];
+  for await (const r of readRecords(path.join(dataDir, 'audit'))) records.push(r as AuditRecord);
+  const denied = records.find(
+    (r) => r.type === 'decision' && r.module === 'example.com/old' && r.decision === 'deny',
+  );
+  t.match(denied && 'evidence' in denied ? denied.evidence : undefined, {
+    licenses: { expression: 'BSD-3-Clause' },
+  });
+});
+
+t.test('a cached zip whose bytes changed is not scanned: it is tampered', async (t) => {
+  const bsd = await readFile(td('LICENSE-go'), 'utf8');
+  const up = await startFakeUpstream([
+    await makeModule('example.com/old', 'v1.0.0', { LICENSE: bsd }),
+  ]);
+  t.teardown(() => up.close());
+  const dir = t.testdir();
+  const dataDir = path.join(dir, 'data');
+  // memoryMaxItemBytes 1: the zip is checked while it is copied to be scanned, not in memory.
+  const cfg = { upstream: up.url, cache: { memoryMaxItemBytes: 1 } };
+  const first = await startTestGateway(dataDir, cfg);
+  t.equal((await get(`${first.url}/example.com/old/@v/v1.0.0.zip`)).status, 200);
+  await first.close();
+  const store = new FsBlobStore(path.join(dataDir, 'store'));
+  const sealer = await StateSealer.loadOrCreate(path.join(dataDir, 'keys', 'state.key'));
+  const evidence = new EvidenceStore(store, sealer);
+  const key = artifactKey('example.com/old', 'v1.0.0', 'zip');
+  const want = { kind: 'zip' as const, module: 'example.com/old', version: 'v1.0.0' };
+  const read = await evidence.read(key, want);
+  const ev = (read as { evidence: StoredEvidence }).evidence;
+  const { licenses: _dropped, ...zip } = ev.zip!;
+  await evidence.write(key, { ...ev, zip });
+  // Same length, other bytes: only the sha256 check can tell.
+  const bytes = (await store.getBytes(key))!;
+  bytes[bytes.length - 30] = bytes[bytes.length - 30]! ^ 0xff;
+  await store.putBytes(key, bytes);
+
+  const gw = await startTestGateway(dataDir, cfg);
+  const zips = up.count('.zip');
+  const res = await get(`${gw.url}/example.com/old/@v/v1.0.0.zip`);
+  t.equal(res.status, 200, 'fetched again and verified');
+  t.equal(up.count('.zip'), zips + 1, 'the changed copy was discarded');
+  await gw.close();
+  const records: AuditRecord[] = [];
+  for await (const r of readRecords(path.join(dataDir, 'audit'))) records.push(r as AuditRecord);
+  t.ok(
+    records.some((r) => r.type === 'security' && JSON.stringify(r).includes('CACHE_TAMPERED')),
+    'the tampering is in the audit trail',
+  );
 });
