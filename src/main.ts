@@ -173,7 +173,11 @@ export async function startGateway(
     },
   });
   metrics.mirrorSource = () => routing.snapshot();
-  const router = createRouter(config, await createVcsSources(config, scratch ? { scratch } : {}), routing);
+  const router = createRouter(
+    config,
+    await createVcsSources(config, scratch ? { scratch } : {}),
+    routing,
+  );
   if (router.publicUpstreams.length === 0) {
     logger.warn(
       'no public upstream: set GOPROXY, upstream in the config, or --upstream (modules outside private routes get 404)',
