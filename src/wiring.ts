@@ -320,9 +320,12 @@ export async function validateForServe(
     try {
       await check();
     } catch (err) {
-      errors.push(
-        isModgateError(err) ? err : new ModgateError('CONFIG_INVALID', (err as Error).message),
-      );
+      const e = isModgateError(err)
+        ? err
+        : new ModgateError('CONFIG_INVALID', (err as Error).message);
+      // Two checks may read the same field (the router and the mirror
+      // groups both parse the upstream list): name each problem once.
+      if (!errors.some((x) => x.code === e.code && x.message === e.message)) errors.push(e);
     }
   }
   const [first] = errors;

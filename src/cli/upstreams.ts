@@ -61,7 +61,9 @@ async function probe(o: ProbeFlags): Promise<number> {
   if (urls.length === 0)
     throw new ModgateError('UPSTREAM_NONE', 'no upstream is configured: set upstream or GOPROXY');
   const spec = parseGoSumdb(config.sumdb);
-  const logger = pino({ level: 'warn' }, pino.destination(2));
+  // serve's start-up warnings (optional pinning, plain HTTP) are not the
+  // probe's output: only errors reach stderr.
+  const logger = pino({ level: 'error' }, pino.destination(2));
   const upstream = await buildUpstream(config, logger);
   const tty = Boolean(process.stderr.isTTY);
   const steps = urls.length * (samples > 0 ? 4 : 3);

@@ -60,15 +60,22 @@ function quantile(xs: number[], q: number): number | null {
 
 /** Connection setup times by origin, from undici's own events, while `fn` runs. */
 async function watchConnects<T>(fn: (connects: Map<string, number>) => Promise<T>): Promise<T> {
-  const started = new Map<object, number>();
+  // undici publishes a fresh connectParams object on each channel, so the
+  // start of a connection is keyed by its origin (the first one counts).
+  const started = new Map<string, number>();
   const connects = new Map<string, number>();
-  const before = (m: unknown): void =>
-    void started.set((m as { connectParams: object }).connectParams, performance.now());
-  const after = (m: unknown): void => {
+  const originOf = (m: unknown): string => {
     const p = (m as { connectParams: { protocol: string; hostname: string; port: string } })
       .connectParams;
-    const t0 = started.get(p);
-    const origin = `${p.protocol}//${p.hostname}${p.port ? `:${p.port}` : ''}`;
+    return `${p.protocol}//${p.hostname}${p.port ? `:${p.port}` : ''}`;
+  };
+  const before = (m: unknown): void => {
+    const origin = originOf(m);
+    if (!started.has(origin)) started.set(origin, performance.now());
+  };
+  const after = (m: unknown): void => {
+    const origin = originOf(m);
+    const t0 = started.get(origin);
     if (t0 !== undefined && !connects.has(origin)) connects.set(origin, performance.now() - t0);
   };
   diagnostics.subscribe('undici:client:beforeConnect', before);

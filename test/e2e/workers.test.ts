@@ -171,7 +171,8 @@ t.test(
           const m = mods[(n + i) % mods.length]!;
           const r = await getRetrying(`${node.url}/${m.path}/@v/v1.0.0.${i % 2 ? 'zip' : 'mod'}`);
           if (r.status !== 200) throw new Error(`status ${r.status}: ${r.body}`);
-          completed.push(`${m.path}@${i}`);
+          if (!r.id) throw new Error(`no x-request-id on the answer for ${m.path}`);
+          completed.push(r.id);
         }
       }),
     );
