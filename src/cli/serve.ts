@@ -56,7 +56,7 @@ export function registerServe(program: Command): void {
     .option('--audit-dir <dir>', 'audit trail folder (default <data>/audit)')
     .option(
       '--workers <n>',
-      'server processes on the listen address: 1 = one process (default), 0 = one per core when there are several, N = a primary and N workers',
+      'server processes on the listen address: 0 = one per core when there are several (default), 1 = one process, N = a primary and N workers',
     )
     .addHelpText(
       'after',

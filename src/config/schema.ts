@@ -206,9 +206,9 @@ export const configSchema = {
           type: 'integer',
           minimum: 0,
           maximum: 256,
-          default: 1,
+          default: 0,
           description:
-            'Server processes on this node, all on the listen address: 1 (the default) runs one process; 0 (auto) runs one per core when there is more than one core, else one process; N >= 2 runs a primary that starts N workers and restarts one that crashes. The processes share the stores; see docs/scale-out.md, "Several processes on one node".',
+            'Server processes on this node, all on the listen address: 0 (auto, the default) runs one per core when there is more than one core, else one process; 1 runs one process; N >= 2 runs a primary that starts N workers and restarts one that crashes. The processes share the stores; see docs/scale-out.md, "Several processes on one node".',
         },
       },
     },

@@ -25,6 +25,8 @@ async function startChild(config: string, port: number): Promise<ChildProcess> {
     [
       path.join(repoRoot, 'bin', 'modgate.js'),
       'serve',
+      '--workers',
+      '1',
       '--config',
       config,
       '--listen',

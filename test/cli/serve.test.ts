@@ -28,6 +28,8 @@ t.test(
       [
         path.join(repoRoot, 'bin', 'modgate.js'),
         'serve',
+        '--workers',
+        '1',
         '--listen',
         '127.0.0.1:0',
         '--insecure-http',

@@ -70,6 +70,8 @@ function configOf(id: string, sumdbUrl: string): string {
     `pinning: optional`,
     `tls: {insecureHttp: true}`,
     `log: {level: error}`,
+    // One process per replica: the replicas are the nodes of this cluster.
+    `server: {workers: 1}`,
     `http: {retries: 0}`,
     `storage:`,
     `  kind: s3`,
