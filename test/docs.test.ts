@@ -48,7 +48,7 @@ function resolve(program: Command, words: string[]): { cmd: Command; rest: strin
 }
 
 t.test('every modgate command and option in the docs exists', async (t) => {
-  const program = buildProgram();
+  const program = await buildProgram();
   let checked = 0;
   for (const { file, text } of await docs()) {
     for (const inv of invocations(text)) {

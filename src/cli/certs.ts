@@ -3,7 +3,6 @@ import path from 'node:path';
 import { ensureCerts, initCerts, showCerts, certPaths } from '../tls/certs.js';
 import { fetchChain, readCaFile } from '../tls/inspect.js';
 import { collect, configFrom, withConfig } from './options.js';
-import { validateForServe } from '../wiring.js';
 
 export function registerCerts(program: Command): void {
   const certs = program
@@ -45,6 +44,7 @@ export function registerCerts(program: Command): void {
       if (config.tls.insecureHttp) return;
       if (path.dirname(config.tls.certFile) !== path.normalize(o.dir)) return;
       // `npm start` runs this first: a config serve would refuse must not leave certificates behind.
+      const { validateForServe } = await import('../wiring.js');
       await validateForServe(config, { tls: true });
       const r = await ensureCerts(o.dir, config.tls.hosts);
       if (r.created) process.stdout.write(`created ${r.certFile}\n${r.instructions}\n`);

@@ -5,7 +5,6 @@ import { createRedactor, redactConfig } from '../config/redact.js';
 import type { ModgateConfig } from '../config/types.js';
 import { parseGoSumdb } from '../integrity/sumdb/gosumdb.js';
 import { createRouter } from '../upstream-wiring.js';
-import { validateForServe } from '../wiring.js';
 
 /** What serve will actually use: the upstream chain without direct/off, and the checksum database. */
 export function effectiveOf(config: ModgateConfig): { upstream: string; sumdb: string } {
@@ -41,6 +40,7 @@ export function registerConfig(program: Command): void {
     )
     .action(async (opts: { config?: string }) => {
       const cfg = await configFrom(opts);
+      const { validateForServe } = await import('../wiring.js');
       await validateForServe(cfg);
       const e = effectiveOf(cfg);
       process.stdout.write(

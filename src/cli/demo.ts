@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { rmSync } from 'node:fs';
-import { describeDemo, startDemo } from '../demo/run.js';
 
 export function registerDemo(program: Command): void {
   program
@@ -19,6 +18,7 @@ export function registerDemo(program: Command): void {
         '\nCtrl-C (SIGINT) or SIGTERM stops it and exits 0; its temp folder is removed (a --dir is kept).',
     )
     .action(async (o: { dir?: string; listen: string }) => {
+      const { describeDemo, startDemo } = await import('../demo/run.js');
       const demo = await startDemo({ ...(o.dir ? { dir: o.dir } : {}), listen: o.listen });
       // Last resort for an exit that skips close() (an uncaught error): never leave the temp folder.
       const sweep = (): void => {

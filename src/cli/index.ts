@@ -1,18 +1,32 @@
 import { Command, CommanderError } from 'commander';
 import { isModgateError } from '../errors.js';
-import { registerServe } from './serve.js';
-import { registerConfig } from './config.js';
-import { registerVerify } from './verify.js';
-import { registerCerts } from './certs.js';
-import { registerDemo } from './demo.js';
-import { registerPolicy } from './policy.js';
-import { registerAudit } from './audit.js';
-import { registerUpstreams } from './upstreams.js';
+
+type Register = (program: Command) => void;
+
+/**
+ * Each command's file, by the names it registers, in help order. A run loads
+ * only the file of the command it names (the gateway's modules, the policy
+ * engine or the PostgreSQL client load only for the commands that use them);
+ * the top-level help, `help` and unknown commands load them all.
+ */
+const COMMANDS: Array<[names: string[], load: () => Promise<Register>]> = [
+  [['serve'], async () => (await import('./serve.js')).registerServe],
+  [['config'], async () => (await import('./config.js')).registerConfig],
+  [['verify'], async () => (await import('./verify.js')).registerVerify],
+  [['certs', 'pins'], async () => (await import('./certs.js')).registerCerts],
+  [['policy'], async () => (await import('./policy.js')).registerPolicy],
+  [['audit'], async () => (await import('./audit.js')).registerAudit],
+  [['upstreams'], async () => (await import('./upstreams.js')).registerUpstreams],
+  [['demo'], async () => (await import('./demo.js')).registerDemo],
+];
 import { modgateVersion } from './version.js';
 import { addExamples } from './examples.js';
 
-/** Registers every command; each lives in its own file under src/cli. */
-export function buildProgram(): Command {
+/**
+ * Registers the commands (each lives in its own file under src/cli): with
+ * argv, only the one argv names when it names one; else every command.
+ */
+export async function buildProgram(argv?: string[]): Promise<Command> {
   const program = new Command('modgate')
     .description(
       'A security gateway for Go modules: a GOPROXY that verifies every .zip and .mod against the\n' +
@@ -35,14 +49,9 @@ export function buildProgram(): Command {
         '  modgate upstreams probe --config modgate.yaml\n' +
         '\nEvery failure prints one line, error: CODE: message, and exits 1 (docs/errors.md).',
     );
-  registerServe(program);
-  registerConfig(program);
-  registerVerify(program);
-  registerCerts(program);
-  registerPolicy(program);
-  registerAudit(program);
-  registerUpstreams(program);
-  registerDemo(program);
+  const first = argv?.[0];
+  const named = COMMANDS.find(([names]) => first !== undefined && names.includes(first));
+  for (const [, load] of named ? [named] : COMMANDS) (await load())(program);
   addExamples(program);
   return program;
 }
@@ -84,8 +93,8 @@ function quietOnClosedPipe(): void {
 /** Runs the CLI; returns the exit code. Every failure prints one `error: CODE: message` line. */
 export async function main(argv: string[]): Promise<number> {
   quietOnClosedPipe();
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { collect, configFrom, withConfig } from './options.js';
-import { createLogger, startGateway } from '../main.js';
 import { workerCount } from '../workers/config.js';
-import { runPrimary } from '../workers/primary.js';
 import { ModgateError } from '../errors.js';
 
 interface ServeOpts {
@@ -70,9 +68,13 @@ export function registerServe(program: Command): void {
       const config = await configFrom(opts, flagsOf(opts));
       const count = workerCount(config);
       if (count > 1) {
+        const { runPrimary } = await import('../workers/primary.js');
+        const { createLogger } = await import('../main.js');
         const code = await runPrimary(config, count, createLogger(config));
         process.exit(code);
       }
+      // The gateway's modules load only for serve: other commands start faster.
+      const { startGateway } = await import('../main.js');
       const gw = await startGateway(config);
       const stop = async (signal: string): Promise<void> => {
         gw.app.log.info({ signal }, 'shutting down: finishing in-flight responses');

@@ -18,7 +18,7 @@ function find(program: Command, words: string[]): Command | undefined {
 }
 
 t.test('every command has a --help with examples, and the examples use real options', async (t) => {
-  const program = buildProgram();
+  const program = await buildProgram();
   const leaves = leafCommands(program);
   t.ok(leaves.length >= 15, `${leaves.length} commands`);
   for (const cmd of leaves) {
@@ -43,4 +43,15 @@ t.test('--help through the real bin exits 0 for a nested command', async (t) => 
   t.equal(r.code, 0);
   t.match(r.stdout, /Examples:\n\s+modgate verify gosum go\.sum/);
   t.equal(r.stderr, '');
+});
+
+t.test('a run registers only the command it names; help and unknown names get all', async (t) => {
+  const names = async (argv: string[]) => (await buildProgram(argv)).commands.map((c) => c.name());
+  t.same(await names(['config', 'check']), ['config']);
+  t.same(await names(['pins', 'https://proxy.corp.example']), ['certs', 'pins']);
+  const all = await names([]);
+  t.ok(all.length >= 9, `every command: ${all.join(' ')}`);
+  t.same(await names(['--help']), all);
+  t.same(await names(['help', 'serve']), all);
+  t.same(await names(['no-such-command']), all, 'so that the usage error can list them');
 });
