@@ -448,7 +448,7 @@ export const configSchema = {
           type: 'integer',
           minimum: 1,
           maximum: 60000,
-          default: 50,
+          default: 1000,
           description:
             'Time budget of one policy decision in ms; a decision over it is POLICY_ERROR (a denial) and its worker is replaced.',
         },

@@ -4,8 +4,13 @@ import type { PolicyData } from './data.js';
 import type { PolicyEngine, RawDecision } from './engine.js';
 import { buildInput, nextBoundary } from './input.js';
 
-/** The default time budget of one policy decision (policy.budgetMs). */
-export const DEFAULT_BUDGET_MS = 50;
+/**
+ * The default time budget of one policy decision (policy.budgetMs). A decision
+ * takes tens of microseconds; the budget is wall-clock time, so it is set far
+ * above that for a loaded host's preemption (a thread descheduled for 300 ms
+ * is no fault of the policy) while still stopping a looping policy in a second.
+ */
+export const DEFAULT_BUDGET_MS = 1000;
 
 /** A raw decision as the gate caches it: notFound marks a path that is only an ancestor of allowed sources. */
 export type GateDecision = RawDecision & { notFound?: true };
