@@ -9,6 +9,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { auditPort } from './audit/port.js';
+import { auditDir, auditKeyFile } from './audit/places.js';
+
+export { auditDir, auditKeyFile };
 import { loadOrCreateAuditKey, readAuditKey } from './audit/checkpoint.js';
 import { AuditLog } from './audit/log.js';
 import { FsChainStore } from './audit/fs-store.js';
@@ -109,10 +112,6 @@ export async function createGate(
   return { gate, engine };
 }
 
-export function auditDir(config: ModgateConfig): string {
-  return config.audit.dir ?? path.join(config.dataDir, 'audit');
-}
-
 /** This replica's chain id in a shared audit database: cluster.replicaId, else the host name. */
 export function auditReplica(config: ModgateConfig): string {
   return replicaIdOf(config);
@@ -127,10 +126,6 @@ function pgConnection(config: ModgateConfig): { connection: pg.ClientConfig } {
       ...(typeof pc.password === 'string' ? { password: pc.password } : {}),
     },
   };
-}
-
-export function auditKeyFile(config: ModgateConfig): string {
-  return config.audit.keyFile ?? path.join(config.dataDir, 'keys', 'audit.key');
 }
 
 export async function createAudit(

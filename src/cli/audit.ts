@@ -12,7 +12,7 @@ import { buildReport, formatReport } from '../audit/report.js';
 import { assertAuditDir } from '../audit/segments.js';
 import { listChains, mergeByTime, type Chain } from '../audit/chains.js';
 import type { AuditRecord } from '../audit/records.js';
-import { auditDir, auditKeyFile } from '../wiring.js';
+import { auditDir, auditKeyFile } from '../audit/places.js';
 import { pgRecords, runVerifyPostgres, type PgSource } from './audit-pg.js';
 import { findVerifierKey, keyFileCandidates, runVerify } from './audit-verify.js';
 import { modgateVersion } from './version.js';
