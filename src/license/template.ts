@@ -74,6 +74,12 @@ const RULES: Rule[] = [
     re: / (creative commons is not a party to its public licenses .*)$/,
     to: ` ${OPT} $1 ${END}`,
   },
+  // CC0-1.0: its heading and the notice before the dedication.
+  {
+    ids: /^CC0-1\.0$/,
+    re: /^(creative commons legal code cc0 1 0 universal) (creative commons corporation is not a law firm .*? disclaims liability for damages resulting from the use of this document or the information or works provided hereunder) /,
+    to: `${OPT} $1 ${END} ${OPT} $2 ${END} `,
+  },
   // The holder a BSD-style clause or the ISC disclaimer names.
   {
     ids: /^BSD-/,
@@ -129,8 +135,15 @@ export function compile(id: string, name: string, text: string): Template | unde
     items,
     ...bounds(items),
     literals,
-    titleWords: new Set([...TITLE_WORDS, ...nameWords, ...(titled ? head.words : [])]),
+    titleWords: new Set([...TITLE_WORDS, ...nameWords, ...leadingOptional(items)]),
   };
+}
+
+/** The words of a template's leading optional section (its title): a title line may use them. */
+function leadingOptional(items: Item[]): string[] {
+  const first = items[0];
+  if (typeof first !== 'object' || first.kind !== 'opt') return [];
+  return items.slice(1, first.end).filter((i): i is string => typeof i === 'string');
 }
 
 function toItems(tokens: string[]): Item[] {

@@ -30,6 +30,7 @@ const IDS = [
   'LGPL-3.0-only',
   'AGPL-3.0-only',
   'CC-BY-4.0',
+  'CC0-1.0',
   'Unlicense',
   '0BSD',
 ];
@@ -44,6 +45,8 @@ const REAL: Array<[string, string]> = [
   [path.join('node_modules', 'espree', 'LICENSE'), 'BSD-2-Clause'],
   [path.join('node_modules', 'istanbul-lib-coverage', 'LICENSE'), 'BSD-3-Clause'],
   [path.join('node_modules', '@isaacs', 'fs-minipass', 'LICENSE'), 'ISC'],
+  // CC0-1.0 without the notice before the dedication, under a title of its own.
+  [path.join('node_modules', 'spdx-license-list', 'license'), 'CC0-1.0'],
 ];
 
 /** A long sentence well inside the body (not the title, a notice or an optional part). */
