@@ -78,8 +78,16 @@ const MAX_COPYRIGHT_WORDS = 24;
  */
 const BULLET = /^\s*(([0-9]{1,2}(\.[0-9]{1,2})*|[a-z]|[ivx]{2,4})[.)]|[*•·-])\s+/gim;
 
+/** Words of terms, not of a notice: a "copyright line" that has one is compared, not dropped. */
+const TERMS =
+  /\b(may|must|not|shall|use|used|license[ds]?|licen[cs]e|permission|permitted|prohibited|except|only|commercial|provided|grant(ed)?|rights? to)\b/i;
+
 export function isCopyrightLine(line: string): boolean {
-  return COPYRIGHT_LINE.test(line) && line.trim().split(/\s+/).length <= MAX_COPYRIGHT_WORDS;
+  return (
+    COPYRIGHT_LINE.test(line) &&
+    line.trim().split(/\s+/).length <= MAX_COPYRIGHT_WORDS &&
+    !TERMS.test(line.replace(/all rights reserved\.?/i, ''))
+  );
 }
 
 /** The lines of a text, copyright notices left out. */

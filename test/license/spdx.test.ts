@@ -131,6 +131,11 @@ t.test('what the matching guidelines forgive, and no more', async (t) => {
   const mit = FULL.MIT!.licenseText;
   t.equal(identifyText(`The MIT License (MIT)\n\n${mit.replace(/^MIT License/, '')}`), 'MIT');
   t.equal(identifyText(mit.replace('<year> <copyright holders>', '2024 Jane Doe')), 'MIT');
+  t.equal(
+    identifyText(mit.replace('<year> <copyright holders>', '2024 Jane Doe; no commercial use')),
+    undefined,
+    'terms in a copyright line are compared, not dropped with it',
+  );
   t.equal(identifyText(mit.replace(/^MIT License/, 'The MIT Licence')), 'MIT', 'licence');
   t.equal(
     identifyText(mit.replace(/^MIT License/, 'Non-commercial License')),
