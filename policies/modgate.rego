@@ -82,6 +82,19 @@ version_denials contains reason("VERSION_RETRACTED", sprintf("%s is retracted by
 	input.facts.retracted == true
 }
 
+# Fail closed, as for the publish time: under denyRetracted a version whose
+# retraction cannot be learnt (the list or the latest go.mod could not be
+# fetched or verified) is refused rather than taken as not retracted. A module
+# with no tagged versions has nothing that could retract it: the host then
+# says retracted: false.
+version_denials contains reason("RETRACTION_UNKNOWN", sprintf("modgate could not learn whether %s is retracted (its module's latest go.mod could not be had), and denyRetracted needs it", [module_version])) if {
+	object.get(cfg, "denyRetracted", false) == true
+	input.module.version != ""
+	not retraction_known
+}
+
+retraction_known if is_boolean(input.facts.retracted)
+
 version_denials contains reason("PSEUDO_VERSION_DENIED", sprintf("%s is a pseudo-version; pin a tagged release", [module_version])) if {
 	object.get(cfg, "pseudoVersions", "allow") == "deny"
 	input.module.pseudo == true

@@ -137,6 +137,24 @@ test_retracted if {
 	d.allow
 }
 
+test_retraction_fails_closed_when_unknown if {
+	every kind in ["zip", "list"] {
+		every v in [null, "true", 1] {
+			odd := json.patch(base_input(kind), [{"op": "replace", "path": "/facts/retracted", "value": v}])
+			d := modgate.decision with input as odd with data.settings as {"denyRetracted": true}
+			codes(d) == {"RETRACTION_UNKNOWN"}
+		}
+		gone := json.patch(base_input(kind), [{"op": "remove", "path": "/facts/retracted"}])
+		d := modgate.decision with input as gone with data.settings as {"denyRetracted": true}
+		not d.allow
+		{r.message | some r in d.deny} == {"modgate could not learn whether example.com/m@v1.2.0 is retracted (its module's latest go.mod could not be had), and denyRetracted needs it"}
+		off := modgate.decision with input as gone with data.settings as {"denyRetracted": false}
+		off.allow
+		known := modgate.decision with input as base_input(kind) with data.settings as {"denyRetracted": true}
+		known.allow
+	}
+}
+
 test_pseudo_versions if {
 	inp := json.patch(base_input("zip"), [{"op": "replace", "path": "/module/pseudo", "value": true}])
 	"PSEUDO_VERSION_DENIED" in codes(modgate.decision) with input as inp with data.settings as {"pseudoVersions": "deny"}

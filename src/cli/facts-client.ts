@@ -103,7 +103,8 @@ export class GatewayFacts {
   ): Promise<ReturnType<typeof parseModFile> | undefined> {
     const list = await this.get(`/${escapePath(module)}/@v/list`);
     const target = list ? highestForRetractions(parseList(list)) : undefined;
-    if (!target) return undefined;
+    // No tagged version (an empty or missing list): nothing can retract one.
+    if (!target) return { retract: [] };
     const text = await this.get(`/${escapePath(module)}/@v/${escapeVersion(target)}.mod`);
     try {
       return text ? parseModFile(text) : undefined;

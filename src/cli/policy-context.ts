@@ -206,9 +206,11 @@ export async function decide(
   if (kind === 'zip' && !f.licenses && licenseRules(raw)) unavailable.push('license');
   const deny = [
     ...deny0,
-    // The policy's own PUBLISH_TIME_UNKNOWN says what the gap below says.
+    // The policy's own PUBLISH_TIME_UNKNOWN and RETRACTION_UNKNOWN say what the gaps below say.
     ...d.deny.filter(
-      (r) => !(r.code === 'PUBLISH_TIME_UNKNOWN' && unavailable.includes(COOLDOWN_GAP)),
+      (r) =>
+        !(r.code === 'PUBLISH_TIME_UNKNOWN' && unavailable.includes(COOLDOWN_GAP)) &&
+        !(r.code === 'RETRACTION_UNKNOWN' && unavailable.includes('retraction')),
     ),
     ...unavailable.map((what) => ({
       code: 'FACT_UNAVAILABLE',

@@ -210,11 +210,13 @@ export class FactsService {
     try {
       const list = await this.metadata.get({ kind: 'list', module }, signal);
       const target = highestForRetractions(parseList(list.body));
+      // No tagged version: nothing can retract one (retracted: false). A list or
+      // go.mod that cannot be had throws instead, and retraction stays unknown.
       const mod = target
         ? parseModFile(
             (await this.artifacts.get(module, target, 'mod', signal)).body?.toString('utf8') ?? '',
           )
-        : null;
+        : NO_VERSIONS;
       this.modules.set(module, { at: Date.now(), mod }, 1);
       return mod;
     } catch (err) {
@@ -225,6 +227,9 @@ export class FactsService {
 }
 
 const NEVER = new AbortController().signal;
+
+/** The go.mod facts of a module with no tagged version: no retractions, no deprecation. */
+const NO_VERSIONS: ModFacts = Object.freeze({ retract: [] }) as ModFacts;
 
 const ALL_FACTS: ReadonlySet<PolicyFact> = new Set(['publishTime', 'retracted', 'deprecated']);
 

@@ -124,11 +124,18 @@ export class GatewayFlow {
     });
   }
 
-  /** @latest: the newest allowed version; falls back to the upstream's answer when the list is empty. */
+  /**
+   * @latest: the upstream's answer when the policy allows it, else the newest
+   * allowed listed version. The answer is checked like a listed version even
+   * when the list does not name it (an untagged module's pseudo-version, a
+   * list that lags): a denied latest is never returned unchecked.
+   */
   async latest(ctx: RequestContext, module: string): Promise<Served<MetaResult>> {
     return this.meta(ctx, 'latest', module, async (res) => {
       const list = await this.d.metadata.get({ kind: 'list', module }, ctx.signal);
-      const versions = parseList(list.body);
+      const listed = parseList(list.body);
+      const latestUp = safeVersion(res.body);
+      const versions = latestUp && !listed.includes(latestUp) ? [...listed, latestUp] : listed;
       const budget = new RequestBudget(this.d.budget.upstreamFetches, this.d.budget.ms, ctx.signal);
       budget.take();
       const allowed = (
@@ -136,21 +143,17 @@ export class GatewayFlow {
           this.d.gate.filterVersions(module, versions, ctx.identity),
         )
       ).filter((v) => !budget.hidden.has(v));
-      const latestUp = safeVersion(res.body);
-      if (
-        latestUp &&
-        versions.includes(latestUp) &&
-        !allowed.includes(latestUp) &&
-        allowed.length
-      ) {
-        const best = [...allowed].sort(compare).at(-1)!;
-        const hit = await this.d.artifacts.get(module, best, 'info', ctx.signal);
-        return { ...res, body: hit.body?.toString('utf8') ?? '' };
+      if (!latestUp || allowed.includes(latestUp)) return res;
+      const best = allowed.sort(compare).at(-1);
+      if (!best) {
+        throw new ModgateError(
+          'POLICY_DENIED',
+          `no allowed version of ${module}: its latest, ${latestUp}, is not allowed by policy`,
+          { status: 403 },
+        );
       }
-      if (latestUp && versions.includes(latestUp) && !allowed.includes(latestUp)) {
-        throw new ModgateError('POLICY_DENIED', `no allowed version of ${module}`, { status: 403 });
-      }
-      return res;
+      const hit = await this.d.artifacts.get(module, best, 'info', ctx.signal);
+      return { ...res, body: hit.body?.toString('utf8') ?? '' };
     });
   }
 

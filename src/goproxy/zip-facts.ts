@@ -6,7 +6,7 @@ import { raceSignal } from './tasks.js';
  * Denial codes that only say a fact is unknown. Before any fact was gathered
  * they are no verdict yet: the decision made with the facts settles them.
  */
-const UNKNOWN_FACT_CODES = new Set(['PUBLISH_TIME_UNKNOWN']);
+const UNKNOWN_FACT_CODES = new Set(['PUBLISH_TIME_UNKNOWN', 'RETRACTION_UNKNOWN']);
 
 /** The decision made before facts, without the denials that only await them. */
 export function beforeFacts(d: Decision): Decision {
