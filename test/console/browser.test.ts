@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The console in a real browser: Debian's chromium driven by playwright-core
  * (no browser download), against a gateway over a generated trail of 100,000
