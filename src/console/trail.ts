@@ -5,7 +5,7 @@
  * stops when it has what it needs; nothing holds the trail in memory.
  */
 import { listChains, chainRecords, type Chain } from '../audit/chains.js';
-import type { QueryFilter } from '../audit/query.js';
+import { compileFilter, type QueryFilter } from '../audit/query.js';
 import { parseRecordLine, type AuditRecord } from '../audit/records.js';
 import { listSegments, readLines } from '../audit/segments.js';
 import { bad } from './params.js';
@@ -73,8 +73,9 @@ export class TrailReader {
 
   /**
    * One page of matching records after `cursor`, in the trail's order. The
-   * cursor's time becomes the stream's `since`, so segments of earlier days
-   * are not read at all.
+   * folder's own chain resumes at the segment holding the cursor's seq;
+   * several chains (merged by time) take the cursor's time as the stream's
+   * `since`, so segments of earlier days are not read at all.
    */
   async page(
     filter: QueryFilter,
@@ -88,8 +89,12 @@ export class TrailReader {
     }
     const out: Tagged[] = [];
     let more = false;
-    for await (const r of await this.records(f)) {
-      if (c && !after(r, c)) continue;
+    const chains = await this.chains();
+    // The folder's own chain alone is in seq order: its cursor's seq is where to resume.
+    const bySeq = c && chains.length === 1 && chains[0]!.replica === undefined && c.r === '';
+    const source = bySeq ? this.fromSeq(chains[0]!.dir, c.s, filter) : chainRecords(chains, f);
+    for await (const r of source) {
+      if (c && !bySeq && !after(r, c)) continue;
       if (o.extra && !o.extra(r)) continue;
       if (out.length === o.limit) {
         more = true;
@@ -99,6 +104,27 @@ export class TrailReader {
     }
     const last = out[out.length - 1];
     return { records: out, ...(more && last ? { next: encodeCursor(last) } : {}) };
+  }
+
+  /**
+   * The folder's own chain after record `seq`: reading starts at the segment
+   * that holds it, so a page deep into the trail costs what the first does.
+   */
+  private async *fromSeq(dir: string, seq: number, filter: QueryFilter): AsyncGenerator<Tagged> {
+    const match = compileFilter(filter);
+    const segments = await listSegments(dir);
+    const first = Math.max(
+      0,
+      segments.findLastIndex((s) => s.startSeq <= seq),
+    );
+    for (const seg of segments.slice(first)) {
+      for await (const l of readLines(seg.file)) {
+        if (!l.complete) break;
+        const p = parseRecordLine(l.text);
+        if ('error' in p || p.record.seq <= seq) continue;
+        if (match(p.record)) yield p.record;
+      }
+    }
   }
 
   /** The record `seq` of a chain, read from the one segment that holds it. */

@@ -1,6 +1,6 @@
 import t from 'tap';
 import Fastify from 'fastify';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { listSegments } from '../../src/audit/segments.js';
 import { registerConsole, TrailReader } from '../../src/console/index.js';
@@ -114,3 +114,35 @@ t.test('the console needs the gateway own audit trail in a folder', async (t) =>
     { code: 'CONFIG_INVALID', message: /console.enabled needs/ },
   );
 });
+
+t.test(
+  'pages over several chains (worker processes) resume by time, replica and seq',
+  async (t) => {
+    const root = t.testdir();
+    const audit = path.join(root, 'audit');
+    await mkdir(path.join(audit, 'chains'), { recursive: true });
+    for (const w of ['w1', 'w2']) {
+      await generateTrail(path.join(root, w), 400, 3);
+      await rename(path.join(root, w, 'audit'), path.join(audit, 'chains', w));
+    }
+    const reader = new TrailReader(audit);
+    const want: string[] = [];
+    for await (const r of await reader.records({ types: ['decision'] }))
+      want.push(`${r.replica}:${r.seq}`);
+    t.ok(want.length > 700);
+    const got: string[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 100; i++) {
+      const p = await reader.page(
+        { types: ['decision'] },
+        { limit: 37, ...(cursor ? { cursor } : {}) },
+      );
+      got.push(...p.records.map((r) => `${r.replica}:${r.seq}`));
+      cursor = p.next;
+      if (!cursor) break;
+    }
+    t.same(got, want, 'every record once, in the merged order');
+    const one = await reader.record('w2', 5);
+    t.match(one, { replica: 'w2', seq: 5 });
+  },
+);
