@@ -2,7 +2,8 @@
 # Installs the programs the test suite runs for real, unless they are already
 # there: opa (the Rego tests), versitygw (the S3 store's engine), PostgreSQL's
 # server binaries (shared state and audit chains) and govulncheck (the
-# vulnerability index's reference). Run by `npm test` (pretest) and .ci/run.
+# vulnerability index's reference) and Debian's chromium (the web console's
+# browser tests). Run by `npm test` (pretest) and .ci/run.
 # Each install script is idempotent; set MODGATE_SKIP_TOOLS=1 to check nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,3 +19,11 @@ bash scripts/install-postgres.sh >/dev/null || {
   exit 1
 }
 bash scripts/install-govulncheck.sh >/dev/null
+command -v chromium >/dev/null || {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    { apt-get update -qq && apt-get install -y -qq chromium; } >/dev/null
+  else
+    echo "the console's browser tests need Debian's chromium: apt-get install -y chromium (as root)" >&2
+    exit 1
+  fi
+}

@@ -9,6 +9,8 @@ export interface Identity {
   id: string;
   method: 'basic' | 'bearer' | 'mtls' | 'anonymous';
   groups: string[];
+  /** Roles beyond fetching modules (auditor, admin: the web console); none when absent. */
+  roles?: string[];
 }
 
 export interface RequestContext {

@@ -10,7 +10,11 @@ import type { ModgateConfig } from './config/types.js';
 import { ModgateError } from './errors.js';
 import { ArtifactService } from './goproxy/artifacts.js';
 import { FactsService } from './goproxy/facts.js';
+import { CONSOLE_ROLES, registerConsole, TrailReader } from './console/index.js';
+import { consoleStatus } from './console-status.js';
+import { modgateVersion } from './cli/version.js';
 import {
+  auditDir,
   createAudit,
   createGate,
   httpsFileOptions,
@@ -144,6 +148,14 @@ export async function startGateway(
   if (!worker) await removeStaleTemps(config.dataDir, ['store', 's3-cache']);
   const sealer = await StateSealer.loadOrCreate(path.join(config.dataDir, 'keys', 'state.key'));
   const state = await openState(config, logger, worker?.coordinator);
+  if (
+    config.console.enabled &&
+    (parts.audit || !config.audit.enabled || config.audit.store !== 'fs')
+  )
+    throw new ModgateError(
+      'CONFIG_INVALID',
+      "console.enabled needs the gateway's own audit trail in a folder (audit.enabled: true, audit.store: fs)",
+    );
   const trail =
     parts.audit || !config.audit.enabled
       ? undefined
@@ -288,6 +300,7 @@ export async function startGateway(
       tokens: config.auth.tokens,
       required: config.auth.required,
       mtls: Boolean(config.tls.clientCaFile),
+      subjectRoles: Object.fromEntries(config.auth.subjects.map((s) => [s.cn, [...s.roles]])),
     });
   const https =
     parts.https ??
@@ -335,7 +348,17 @@ export async function startGateway(
     requestDeadlineMs: config.server.requestDeadlineMs,
     auditBurst: config.audit.accessBurst,
     redact,
+    ...(config.console.enabled ? { consoleRoles: CONSOLE_ROLES } : {}),
   });
+  if (config.console.enabled && trail) {
+    await registerConsole(app, {
+      trail: new TrailReader(auditDir(config)),
+      verifierKey: trail.verifierKey,
+      toolVersion: modgateVersion(),
+      status: () =>
+        consoleStatus({ metrics, health, routing, vulndb, sumdb: db.client ?? undefined }),
+    });
+  }
   const { host, port } = splitHostPort(config.listen);
   const address = await app
     .listen({ host, port, backlog: 4096 })

@@ -9,6 +9,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { REPLICA_RE } from './checkpoint.js';
+import { queryAudit, type QueryFilter } from './query.js';
 import type { AuditRecord } from './records.js';
 import { listSegments } from './segments.js';
 
@@ -47,6 +48,22 @@ export async function listChains(root: string): Promise<Chain[]> {
 }
 
 type Tagged = AuditRecord & { replica?: string };
+
+/**
+ * The records of a folder's chains matching `filter`: in seq order for the
+ * folder's own chain alone, else merged by time with each record naming its
+ * replica (what `audit query`, `report` and `export` read).
+ */
+export function chainRecords(chains: readonly Chain[], filter: QueryFilter): AsyncIterable<Tagged> {
+  if (!chains.some((c) => c.replica !== undefined))
+    return queryAudit(chains[0]?.dir ?? '.', filter);
+  return mergeByTime(
+    chains.map((c) => ({
+      ...(c.replica ? { replica: c.replica } : {}),
+      records: queryAudit(c.dir, filter),
+    })),
+  );
+}
 
 /**
  * Merges per-chain record streams (each in seq order, so in time order) into

@@ -39,6 +39,8 @@ export interface AuthOptions {
   mtls?: boolean;
   /** Groups of certificate identities by CN; otherwise those of the token entry with that id. */
   clientGroups?: Record<string, string[]>;
+  /** Roles of certificate identities by subject CN (auth.subjects). */
+  subjectRoles?: Record<string, string[]>;
 }
 
 /** The parts of a TLS socket used here (tls.TLSSocket, or http2's socket proxy). */
@@ -117,7 +119,12 @@ export function createAuthenticator(opts: AuthOptions): (input: AuthInput) => Id
       ) {
         throw invalid('the Basic user name is not the id of this token', { method: 'basic' });
       }
-      return { id: entry.id, method: cred.method, groups: [...entry.groups] };
+      return {
+        id: entry.id,
+        method: cred.method,
+        groups: [...entry.groups],
+        ...(entry.roles?.length ? { roles: [...entry.roles] } : {}),
+      };
     }
     const socket = input.socket;
     if (socket && opts.mtls !== false && hasPeerCert(socket)) {
@@ -127,7 +134,8 @@ export function createAuthenticator(opts: AuthOptions): (input: AuthInput) => Id
       }
       const cn = commonName(socket);
       if (!cn) throw invalid('client certificate has no subject CN', { method: 'mtls' });
-      return { id: cn, method: 'mtls', groups: groupsOf(cn) };
+      const roles = Object.hasOwn(opts.subjectRoles ?? {}, cn) ? [...opts.subjectRoles![cn]!] : [];
+      return { id: cn, method: 'mtls', groups: groupsOf(cn), ...(roles.length ? { roles } : {}) };
     }
     if (!opts.required) return { ...ANONYMOUS, groups: [] };
     throw new ModgateError(

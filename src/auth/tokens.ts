@@ -11,6 +11,8 @@ export interface TokenEntry {
   /** Hex SHA-256 of the token's UTF-8 bytes, as printed by hashToken. */
   sha256: string;
   groups: string[];
+  /** Roles of the token's identity (auditor, admin); none when absent. */
+  roles?: string[];
 }
 
 export interface TokenTable {
@@ -62,7 +64,13 @@ export function buildTokenTable(tokens: readonly TokenEntry[]): TokenTable {
       });
     ids.add(t.id);
     digests.add(hex);
-    return { id: t.id, sha256: hex, groups: [...t.groups], digest: Buffer.from(hex, 'hex') };
+    return {
+      id: t.id,
+      sha256: hex,
+      groups: [...t.groups],
+      roles: [...(t.roles ?? [])],
+      digest: Buffer.from(hex, 'hex'),
+    };
   });
   return { entries };
 }

@@ -4,13 +4,12 @@ import { buildCycloneDx } from '../audit/cyclonedx.js';
 import {
   formatRecords,
   parseTimeArg,
-  queryAudit,
   type OutputFormat,
   type QueryFilter,
 } from '../audit/query.js';
 import { buildReport, formatReport } from '../audit/report.js';
 import { assertAuditDir } from '../audit/segments.js';
-import { listChains, mergeByTime, type Chain } from '../audit/chains.js';
+import { chainRecords, listChains, type Chain } from '../audit/chains.js';
 import type { AuditRecord } from '../audit/records.js';
 import { auditDir, auditKeyFile } from '../audit/places.js';
 import { pgRecords, runVerifyPostgres, type PgSource } from './audit-pg.js';
@@ -78,13 +77,7 @@ function manyChains(s: AuditState): boolean {
 /** The records of the trail: in seq order (one chain), else by time across chains. */
 function recordsOf(s: AuditState, filter: QueryFilter): AsyncIterable<AuditRecord> {
   if (s.pg) return pgRecords(s.pg, filter);
-  if (!manyChains(s)) return queryAudit(s.dir, filter);
-  return mergeByTime(
-    (s.chains ?? []).map((c) => ({
-      ...(c.replica ? { replica: c.replica } : {}),
-      records: queryAudit(c.dir, filter),
-    })),
-  );
+  return chainRecords(s.chains ?? [{ dir: s.dir }], filter);
 }
 
 function withDir(cmd: Command): Command {

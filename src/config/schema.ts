@@ -9,6 +9,14 @@ const str = { type: 'string' } as const;
 const bool = { type: 'boolean' } as const;
 const posInt = { type: 'integer', minimum: 1 } as const;
 const strList = { type: 'array', items: { type: 'string' } } as const;
+/** Roles of an identity: auditor reads the console; admin may do everything an auditor may. */
+const roleList = {
+  type: 'array',
+  items: { enum: ['auditor', 'admin'] },
+  uniqueItems: true,
+  default: [],
+  description: 'auditor: the web console (read-only); admin: the same, for operators.',
+} as const;
 
 const credential = {
   type: 'object',
@@ -427,9 +435,35 @@ export const configSchema = {
               id: str,
               sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
               groups: { ...strList, default: [] },
+              roles: roleList,
             },
           },
         },
+        subjects: {
+          type: 'array',
+          default: [],
+          description:
+            'Roles of TLS client certificates by subject CN (the identity of an mTLS client); tokens carry theirs in auth.tokens[].roles.',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['cn', 'roles'],
+            properties: {
+              cn: { type: 'string', minLength: 1, maxLength: 256 },
+              roles: roleList,
+            },
+          },
+        },
+      },
+    },
+    console: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      description:
+        'The read-only web console at /console/ (docs/console.md): its API needs an identity with the auditor or admin role.',
+      properties: {
+        enabled: { ...bool, default: false },
       },
     },
     policy: {

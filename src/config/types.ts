@@ -60,6 +60,9 @@ export interface MirrorsConfig {
   quarantineMs: number;
 }
 
+/** What an identity may do beyond fetching modules (the web console). */
+export type Role = 'auditor' | 'admin';
+
 export interface ModgateConfig {
   listen: string;
   publicUrl?: string;
@@ -130,8 +133,10 @@ export interface ModgateConfig {
   auth: {
     required: boolean;
     protectHealth: boolean;
-    tokens: Array<{ id: string; sha256: string; groups: string[] }>;
+    tokens: Array<{ id: string; sha256: string; groups: string[]; roles: Role[] }>;
+    subjects: Array<{ cn: string; roles: Role[] }>;
   };
+  console: { enabled: boolean };
   policy: {
     path: string;
     dataFile?: string;

@@ -158,6 +158,9 @@ export const HTTP_CODES = [
   'AUTH_REQUIRED',
   'AUTH_INVALID',
   'AUTH_CONFIG_INVALID',
+  'ROLE_REQUIRED',
+  'CONSOLE_QUERY_INVALID',
+  'CONSOLE_UNAVAILABLE',
 ] as const;
 
 /** Version control behind a vcs route (src/vcs): the go command and git. */

@@ -40,6 +40,8 @@ export interface ServerDeps extends RouteDeps {
   auditBurst?: number;
   /** Replaces secrets in error bodies, headers, metrics and readiness details. */
   redact?: Redactor;
+  /** The web console is on: its API needs one of these roles (its routes: src/console). */
+  consoleRoles?: readonly string[];
 }
 
 const SCRUBBED_HEADERS = ['x-modgate-warning', 'x-modgate-stale'] as const;
@@ -93,6 +95,7 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     identify: d.identify,
     deadlineMs: d.requestDeadlineMs ?? 120_000,
     protectHealth: d.protectHealth,
+    ...(d.consoleRoles ? { consoleRoles: d.consoleRoles } : {}),
   });
   registerFinish(app, finishDeps);
   app.addHook('onClose', async () => access.close());

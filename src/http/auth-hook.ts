@@ -3,8 +3,9 @@
  * creates the request's context (modgate's own id, the client's X-Request-Id
  * apart, a lifetime signal aborted when the client goes or the request
  * deadline passes) and authenticates it. Routes never authenticate; they read
- * `req.modgate.ctx`. Only the liveness probe (/healthz) is served without
- * authentication.
+ * `req.modgate.ctx`. Only the liveness probe (/healthz) and, when the console
+ * is on, its static shell (/console/ outside /console/api/, no data) are
+ * served without authentication; the console's API needs a role.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ModgateError } from '../errors.js';
@@ -20,6 +21,8 @@ export interface FrontDoorOptions {
   deadlineMs: number;
   /** Metrics and readiness need a real identity even when anonymous access is allowed. */
   protectHealth: boolean;
+  /** The web console is served: its API needs one of these roles (src/console). */
+  consoleRoles?: readonly string[];
 }
 
 const MAX_CLIENT_ID = 128;
@@ -31,8 +34,12 @@ export function registerFrontDoor(app: FastifyInstance, o: FrontDoorOptions): vo
     req.modgate = state;
     requestStorage.run(state, () => {
       if (state.kind === 'healthz') return done();
+      // The console's static shell (no data) loads before its login form has a token.
+      if (state.kind === 'console' && o.consoleRoles) return done();
       try {
         state.ctx.identity = o.identify(req);
+        if (state.kind === 'console-api' && o.consoleRoles)
+          checkRole(state.ctx.identity, o.consoleRoles);
         if (
           o.protectHealth &&
           (state.kind === 'metrics' || state.kind === 'readyz') &&
@@ -47,6 +54,18 @@ export function registerFrontDoor(app: FastifyInstance, o: FrontDoorOptions): vo
       done();
     });
   });
+}
+
+/** The console's API: an identity (401 without one), with one of the roles (403 without). */
+function checkRole(identity: Identity, roles: readonly string[]): void {
+  if (identity.method === 'anonymous')
+    throw new ModgateError('AUTH_REQUIRED', 'the console needs a token or client certificate');
+  if (!(identity.roles ?? []).some((r) => roles.includes(r)))
+    throw new ModgateError(
+      'ROLE_REQUIRED',
+      `${identity.id} has none of the roles ${roles.join(', ')} that the console needs`,
+      { roles: [...roles] },
+    );
 }
 
 function newState(req: FastifyRequest, reply: FastifyReply, deadlineMs: number): RequestState {

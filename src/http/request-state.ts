@@ -21,6 +21,8 @@ export type RouteKind =
   | 'metrics'
   | 'readyz'
   | 'healthz'
+  | 'console'
+  | 'console-api'
   | 'unknown';
 
 export interface RequestState {
@@ -78,6 +80,9 @@ export function routeKind(url: string): RouteKind {
   if (p === '/readyz') return 'readyz';
   if (p === '/healthz') return 'healthz';
   if (p.startsWith('/sumdb/')) return 'sumdb';
+  // No module path starts with "console" (its first element needs a dot).
+  if (p.startsWith('/console/api/')) return 'console-api';
+  if (p === '/console' || p.startsWith('/console/')) return 'console';
   if (p.startsWith('/vuln/')) return 'vuln';
   if (p.endsWith('/@v/list')) return 'list';
   if (p.endsWith('/@latest')) return 'latest';

@@ -295,3 +295,33 @@ t.test('over real HTTP/1.1 and HTTP/2 connections with client certificates', asy
     );
   }
 });
+
+t.test('roles: from the token entry, and from auth.subjects by certificate CN', async (t) => {
+  const AUDITOR = generateToken();
+  const o: AuthOptions = {
+    required: true,
+    tokens: [
+      { id: 'carol', sha256: hashToken(AUDITOR), groups: [], roles: ['auditor'] },
+      { id: 'alice', sha256: hashToken(ALICE), groups: ['dev'] },
+    ],
+    subjectRoles: { 'ops.example.com': ['admin'], constructor: ['admin'] },
+  };
+  const a = createAuthenticator(o);
+  t.same(a({ headers: { authorization: `Bearer ${AUDITOR}` } }), {
+    id: 'carol',
+    method: 'bearer',
+    groups: [],
+    roles: ['auditor'],
+  });
+  t.same(a({ headers: { authorization: `Bearer ${ALICE}` } }).roles, undefined, 'no role');
+  const cert = (cn: string): PeerSocket => ({
+    authorized: true,
+    getPeerCertificate: () => ({ subject: { CN: cn }, raw: Buffer.from('x') }),
+  });
+  const ops = a({ headers: {}, socket: cert('ops.example.com') });
+  t.same(ops.roles, ['admin']);
+  ops.roles!.push('auditor');
+  t.same(a({ headers: {}, socket: cert('ops.example.com') }).roles, ['admin'], 'a copy each time');
+  t.same(a({ headers: {}, socket: cert('nobody.example.com') }).roles, undefined);
+  t.same(a({ headers: {}, socket: cert('toString') }).roles, undefined, 'own keys only');
+});

@@ -164,6 +164,17 @@ export class SumdbClient {
     return this.checkHashes(m, v, { zipH1: h });
   }
 
+  /** The verified head held now, and whether fork evidence is recorded (the console's overview). */
+  async status(): Promise<{ name: string; treeSize: number; rootHash: string; fork: boolean }> {
+    const evidence = await this.opts.store.forkEvidence(this.name);
+    return {
+      name: this.name,
+      treeSize: this.latestTree.n,
+      rootHash: this.latestTree.hash.toString('base64'),
+      fork: Boolean(evidence),
+    };
+  }
+
   /** Fork evidence recorded by this or any replica sharing the state stops every answer. */
   private async assertNoFork(): Promise<void> {
     const evidence = await this.opts.store.forkEvidence(this.name).catch((err: unknown) => {
