@@ -8,6 +8,7 @@ import { registerDemo } from './demo.js';
 import { registerPolicy } from './policy.js';
 import { registerAudit } from './audit.js';
 import { registerUpstreams } from './upstreams.js';
+import { registerPrefetch } from './prefetch.js';
 import { modgateVersion } from './version.js';
 import { addExamples } from './examples.js';
 
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerPolicy(program);
   registerAudit(program);
   registerUpstreams(program);
+  registerPrefetch(program);
   registerDemo(program);
   addExamples(program);
   return program;
