@@ -91,6 +91,8 @@ function importConfig(config: ModgateConfig, upstream: string): ModgateConfig {
     sumdb: spec.off ? 'off' : `${spec.verifierKey} ${upstream}/sumdb/${spec.name}`,
     tls: { ...config.tls, insecureHttp: true },
     vulndb: { ...config.vulndb, enabled: false },
+    // Artifacts are asked one at a time: one policy worker decides them all.
+    policy: { ...config.policy, workers: 1 },
     listen: '127.0.0.1:0',
   };
 }

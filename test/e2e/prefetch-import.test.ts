@@ -75,12 +75,12 @@ t.test(
     const gwA = await startTestGateway(dataA, {
       upstream: up.url,
       sumdb: `${KEYS.verifier} ${db.url}`,
-      policy: { dataFile: policyData },
+      policy: { dataFile: policyData, workers: 1 },
     });
+    let offline = false;
     t.teardown(async () => {
       await gwA.close();
-      await up.close();
-      await db.stop();
+      if (!offline) await Promise.all([up.close(), db.stop()]);
     });
     const gosum = path.join(dir, 'go.sum');
     await writeFile(
@@ -176,12 +176,13 @@ t.test(
     const configB = {
       dataDir: dataB,
       upstream: 'off',
-      sumdb: KEYS.verifier,
-      policy: { dataFile: policyData },
+      // The database's host does not resolve, and this URL refuses connections at once.
+      sumdb: `${KEYS.verifier} http://127.0.0.1:9`,
+      policy: { dataFile: policyData, workers: 1 },
     };
     await writeFile(cfgB, JSON.stringify(configB));
-    await up.close();
-    await db.stop();
+    await Promise.all([up.close(), db.stop()]);
+    offline = true;
     const imported = await modgate(['import', exp, '--config', cfgB], { env });
     t.equal(imported.code, 0, imported.stderr);
     t.match(imported.stderr, /12 artifact\(s\) imported, 0 refused/);
