@@ -130,6 +130,13 @@ export async function startGateway(
   config: ModgateConfig,
   parts: GatewayParts = {},
 ): Promise<Gateway> {
+  // Everything is checked before anything is written (key, segment, folders, the lock).
+  await validateForServe(config, {
+    tls: Boolean(parts.https),
+    policy: Boolean(parts.gate),
+    audit: Boolean(parts.audit),
+    upstreamTls: Boolean(parts.dispatcher),
+  });
   // A worker's primary holds the data folder's lock for all of its workers.
   const lock = parts.worker ? undefined : await lockDataDir(config.dataDir, 'serve');
   try {
@@ -145,13 +152,6 @@ async function startUnlocked(config: ModgateConfig, parts: GatewayParts): Promis
   const redact = createRedactor(config);
   const logger = parts.logger ?? createLogger(config, parts.logStream);
   const worker = parts.worker;
-  // Everything is checked before anything is written (key, segment, folders).
-  await validateForServe(config, {
-    tls: Boolean(parts.https),
-    policy: Boolean(parts.gate),
-    audit: Boolean(parts.audit),
-    upstreamTls: Boolean(parts.dispatcher),
-  });
   const metrics = new Metrics();
   // What a crash left half-written goes before anything reads or writes.
   // A worker clears only its own scratch space: the others' is in use (the primary cleared the rest).

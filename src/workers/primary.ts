@@ -201,9 +201,9 @@ export async function runPrimary(
   count: number,
   logger: Logger,
 ): Promise<number> {
+  await preparePrimary(config, logger);
   const lock = await lockDataDir(config.dataDir, 'serve');
   try {
-    await preparePrimary(config, logger);
     const p = new Primary(config, count, logger);
     process.once('SIGTERM', () => void p.stop('SIGTERM'));
     process.once('SIGINT', () => void p.stop('SIGINT'));
