@@ -49,6 +49,7 @@ import { StateSealer } from './storage/sealed.js';
 import { createVulnService, vulnFacts } from './vuln/setup.js';
 import type { VulnService } from './vuln/service.js';
 import { removeStaleTemps } from './storage/atomic.js';
+import { lockDataDir } from './storage/data-lock.js';
 import { Metrics } from './observability/metrics.js';
 import { buildServer } from './http/app.js';
 import { trackDecisions } from './http/request-state.js';
@@ -79,6 +80,11 @@ export interface GatewayParts {
   logStream?: DestinationStream;
   /** Set in a worker process of server.workers (src/workers/worker.ts). */
   worker?: WorkerRole;
+  /**
+   * false: the app is built and ready but listens on no socket (`modgate
+   * import` drives it with inject()); `url` is then empty.
+   */
+  listen?: boolean;
 }
 
 /** What a worker process does differently from a lone one. */
@@ -128,16 +134,28 @@ export async function startGateway(
   config: ModgateConfig,
   parts: GatewayParts = {},
 ): Promise<Gateway> {
-  const redact = createRedactor(config);
-  const logger = parts.logger ?? createLogger(config, parts.logStream);
-  const worker = parts.worker;
-  // Everything is checked before anything is written (key, segment, folders).
+  // Everything is checked before anything is written (key, segment, folders, the lock).
   await validateForServe(config, {
     tls: Boolean(parts.https),
     policy: Boolean(parts.gate),
     audit: Boolean(parts.audit),
     upstreamTls: Boolean(parts.dispatcher),
   });
+  // A worker's primary holds the data folder's lock for all of its workers.
+  const lock = parts.worker ? undefined : await lockDataDir(config.dataDir, 'serve');
+  try {
+    const gw = await startUnlocked(config, parts);
+    return { ...gw, close: async () => (await gw.close(), await lock?.release()) };
+  } catch (err) {
+    await lock?.release();
+    throw err;
+  }
+}
+
+async function startUnlocked(config: ModgateConfig, parts: GatewayParts): Promise<Gateway> {
+  const redact = createRedactor(config);
+  const logger = parts.logger ?? createLogger(config, parts.logStream);
+  const worker = parts.worker;
   const metrics = new Metrics();
   // What a crash left half-written goes before anything reads or writes.
   // A worker clears only its own scratch space: the others' is in use (the primary cleared the rest).
@@ -360,18 +378,22 @@ export async function startGateway(
     });
   }
   const { host, port } = splitHostPort(config.listen);
-  const address = await app
-    .listen({ host, port, backlog: 4096 })
-    .catch((err: NodeJS.ErrnoException) => {
-      throw new ModgateError(
-        'LISTEN_FAILED',
-        `cannot listen on ${config.listen}: ${err.code ?? err.message}`,
-      );
-    });
+  const address =
+    parts.listen === false
+      ? await app.ready().then(() => '')
+      : await app.listen({ host, port, backlog: 4096 }).catch((err: NodeJS.ErrnoException) => {
+          throw new ModgateError(
+            'LISTEN_FAILED',
+            `cannot listen on ${config.listen}: ${err.code ?? err.message}`,
+          );
+        });
   const url = https ? address.replace(/^http:/, 'https:') : address;
   const reloader = https && !parts.https ? startReloader(app, config, logger) : undefined;
   try {
-    assertNotSelf(router.publicUpstreams, [url, ...(config.publicUrl ? [config.publicUrl] : [])]);
+    assertNotSelf(router.publicUpstreams, [
+      ...(url ? [url] : []),
+      ...(config.publicUrl ? [config.publicUrl] : []),
+    ]);
   } catch (err) {
     await app.close();
     await router.close();

@@ -29,6 +29,7 @@ import { upstreamChain } from './upstream/proxy-list.js';
 import { redactUrl } from './upstream/url.js';
 import { asModgateError } from './errors.js';
 import { SumdbTransport } from './upstream/sumdb-transport.js';
+import { withLocalLookups } from './upstream/sumdb-local.js';
 import { MirrorRouting, type RoutingOptions } from './routing/routing.js';
 import { planGroups } from './routing/plan.js';
 
@@ -203,17 +204,19 @@ export function setupSumdb(
   // Tiles stay local; the tree head and fork evidence live in the shared state when there is one.
   const tiles = new FsSumdbStore(path.join(config.dataDir, 'sumdb'));
   const state = shared ? new StateSumdbStore(tiles, shared) : tiles;
+  // Lookups `modgate import` kept are read first; the client verifies them as any answer.
+  const local = withLocalLookups(transport, config.dataDir, spec.name);
   const sumdb = new SumdbClient({
     name: spec.name,
     verifierKey: spec.verifierKey,
-    transport,
+    transport: local,
     store: state,
     logger,
   });
   const relay = new SumdbRelay({
     name: spec.name,
     client: sumdb,
-    transport,
+    transport: local,
     store: state,
     latestTtlSeconds: config.cache.sumdbLatestTtlSeconds,
     isPrivate: (m) => router.skipsSumdb(m),

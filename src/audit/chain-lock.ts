@@ -43,8 +43,10 @@ export class ChainLock {
   constructor(
     dir: string,
     private readonly replica: string,
+    /** Another lock of the same kind (the data folder's serve.lock): its file and its refusal. */
+    private readonly other?: { file: string; busy: (file: string) => ModgateError },
   ) {
-    this.file = path.join(dir, LOCK_FILE);
+    this.file = path.join(dir, other?.file ?? LOCK_FILE);
   }
 
   /** Takes the lock (a few tries, bounded); throws AUDIT_REPLICA_BUSY while another live process holds it. */
@@ -68,6 +70,7 @@ export class ChainLock {
       // A dead holder (or a torn file from a crash during its creation): take over.
       await rm(this.file, { force: true });
     }
+    if (this.other) throw this.other.busy(this.file);
     throw new ModgateError(
       'AUDIT_REPLICA_BUSY',
       `the audit chain of ${this.replica} is being written by another live process (${this.file})`,

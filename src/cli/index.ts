@@ -17,6 +17,7 @@ const COMMANDS: Array<[names: string[], load: () => Promise<Register>]> = [
   [['policy'], async () => (await import('./policy.js')).registerPolicy],
   [['audit'], async () => (await import('./audit.js')).registerAudit],
   [['upstreams'], async () => (await import('./upstreams.js')).registerUpstreams],
+  [['prefetch', 'import'], async () => (await import('./prefetch.js')).registerPrefetch],
   [['demo'], async () => (await import('./demo.js')).registerDemo],
 ];
 import { modgateVersion } from './version.js';

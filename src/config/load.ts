@@ -118,6 +118,9 @@ export function modgateEnv(env: NodeJS.ProcessEnv): Array<[string, unknown]> {
       !k.startsWith('MODGATE_') ||
       k === 'MODGATE_CONFIG' ||
       k === 'MODGATE_TESTDATA' ||
+      // Client-side variables of CLI commands (the token of prefetch and policy check, debug output).
+      k === 'MODGATE_TOKEN' ||
+      k === 'MODGATE_DEBUG' ||
       v === undefined
     )
       continue;

@@ -172,6 +172,14 @@ export const STORAGE_CODES = ['STORAGE_UNAVAILABLE', 'STORAGE_BAD_KEY', 'CACHE_T
 /** The shared state of replicas (tree heads, fork evidence, TOFU, leases). */
 export const STATE_CODES = ['STATE_UNAVAILABLE', 'STATE_SCHEMA_NEWER'] as const;
 
+/** Prefetching through a gateway, exports for air-gapped sites and their import. */
+export const PREFETCH_CODES = [
+  'PREFETCH_INPUT_INVALID',
+  'PREFETCH_SUMMARY_INVALID',
+  'EXPORT_INVALID',
+  'DATA_DIR_BUSY',
+] as const;
+
 /** Anything thrown that was not a ModgateError. */
 export const INTERNAL_CODES = ['INTERNAL'] as const;
 
@@ -191,6 +199,7 @@ export type TlsCode = (typeof TLS_CODES)[number];
 export type HttpCode = (typeof HTTP_CODES)[number];
 export type StorageCode = (typeof STORAGE_CODES)[number];
 export type StateCode = (typeof STATE_CODES)[number];
+export type PrefetchCode = (typeof PREFETCH_CODES)[number];
 export type InternalCode = (typeof INTERNAL_CODES)[number];
 
 export type ErrorCode =
@@ -205,6 +214,7 @@ export type ErrorCode =
   | HttpCode
   | StorageCode
   | StateCode
+  | PrefetchCode
   | InternalCode;
 
 /** The families by name, for docs and tests. */
@@ -223,6 +233,7 @@ export const ERROR_FAMILIES = {
   http: HTTP_CODES,
   storage: STORAGE_CODES,
   state: STATE_CODES,
+  prefetch: PREFETCH_CODES,
   internal: INTERNAL_CODES,
 } as const satisfies Record<string, readonly ErrorCode[]>;
 

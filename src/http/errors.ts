@@ -145,6 +145,11 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   // state
   STATE_UNAVAILABLE: 503,
   STATE_SCHEMA_NEWER: 500,
+  // prefetch
+  PREFETCH_INPUT_INVALID: 500,
+  PREFETCH_SUMMARY_INVALID: 500,
+  EXPORT_INVALID: 500,
+  DATA_DIR_BUSY: 500,
   // internal
   INTERNAL: 500,
 };

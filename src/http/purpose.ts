@@ -5,7 +5,7 @@
  */
 export const PURPOSE_HEADER = 'x-modgate-purpose';
 
-export const PURPOSES = ['preflight'] as const;
+export const PURPOSES = ['preflight', 'prefetch', 'import'] as const;
 export type Purpose = (typeof PURPOSES)[number];
 
 /** The declared purpose, or undefined when absent, repeated or unknown. */

@@ -17,9 +17,13 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   if (status === 401) reply.header('www-authenticate', WWW_AUTHENTICATE);
   const retry = error.details.retryAfterSeconds;
   if (status === 503 && typeof retry === 'number') reply.header('retry-after', String(retry));
-  return reply
-    .code(status)
-    .header('content-type', 'text/plain; charset=utf-8')
-    .header('cache-control', 'no-store')
-    .send(body);
+  return (
+    reply
+      .code(status)
+      .header('content-type', 'text/plain; charset=utf-8')
+      .header('cache-control', 'no-store')
+      // The code for clients that act on it (modgate prefetch); the body stays for people.
+      .header('x-modgate-error', error.code)
+      .send(body)
+  );
 }

@@ -11,6 +11,7 @@
  * |----------------|-------------------------------------------------------------------|
  * | WORKERS_FAILED | a worker failed to start at first, or a slot keeps failing to start |
  */
+import { lockDataDir } from '../storage/data-lock.js';
 import cluster, { type Worker } from 'node:cluster';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -201,11 +202,16 @@ export async function runPrimary(
   logger: Logger,
 ): Promise<number> {
   await preparePrimary(config, logger);
-  const p = new Primary(config, count, logger);
-  process.once('SIGTERM', () => void p.stop('SIGTERM'));
-  process.once('SIGINT', () => void p.stop('SIGINT'));
-  p.start();
-  const code = await p.finished;
-  if (p.failure) throw p.failure;
-  return code;
+  const lock = await lockDataDir(config.dataDir, 'serve');
+  try {
+    const p = new Primary(config, count, logger);
+    process.once('SIGTERM', () => void p.stop('SIGTERM'));
+    process.once('SIGINT', () => void p.stop('SIGINT'));
+    p.start();
+    const code = await p.finished;
+    if (p.failure) throw p.failure;
+    return code;
+  } finally {
+    await lock.release();
+  }
 }
