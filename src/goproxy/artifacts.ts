@@ -278,7 +278,9 @@ export class ArtifactService {
       const source = createReadStream(tmp);
       const guarded = source.pipe(sameAsVerified(evidence));
       source.on('error', (err) => guarded.destroy(err));
-      await this.d.store.put(key, guarded, { size, signal });
+      // A store may answer without reading (the object is there already): the
+      // spool file is closed either way, not left to the collector.
+      await this.d.store.put(key, guarded, { size, signal }).finally(() => source.destroy());
       const body =
         kind === 'zip' && size > this.d.memory.maxItemBytes ? undefined : await readSmall(tmp);
       // The spool may only be read back as the bytes that were verified.
@@ -330,10 +332,17 @@ export class ArtifactService {
     details: Record<string, unknown>,
   ): Promise<void> {
     const qkey = quarantineKey(key);
+    const source = createReadStream(tmp);
+    // The store may answer without reading it (the same bytes are quarantined
+    // already); the spool is then removed, and the stream's late open must not
+    // become an unhandled 'error' that stops the process.
+    source.on('error', () => undefined);
     try {
-      await this.d.store.put(qkey, createReadStream(tmp));
+      await this.d.store.put(qkey, source);
     } catch {
       // Quarantine is best effort: the refusal stands either way.
+    } finally {
+      source.destroy();
     }
     await this.d.onSecurity('CHECKSUM_MISMATCH', { ...details, quarantine: qkey });
   }
