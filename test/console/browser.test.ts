@@ -15,7 +15,8 @@ import { hashToken } from '../../src/auth/tokens.js';
 import { queryAudit } from '../../src/audit/query.js';
 import { modgate } from '../helpers/cli.js';
 import { DENIED_MODULE, generateTrail } from '../helpers/console-trail.js';
-import { startFakeUpstream, makeModule } from '../helpers/fake-upstream.js';
+import { startFakeSumdb } from '../helpers/fake-sumdb.js';
+import { startFakeUpstream, makeModule, sumdbRecords } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { repoRoot } from '../helpers/testdata.js';
 
@@ -31,9 +32,18 @@ if (!existsSync(CHROMIUM))
 
 const data = path.join(t.testdir(), 'data');
 const trail = await generateTrail(data, 100_000);
-const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
+// A checksum database and the vulnerability snapshot, so that the overview's
+// panels show a verified tree head and the database's freshness.
+const served = await makeModule('example.com/m', 'v1.0.0');
+const db = await startFakeSumdb({ records: await sumdbRecords([served], path.dirname(data)) });
+const up = await startFakeUpstream([served]);
 const gw = await startTestGateway(data, {
   upstream: up.url,
+  sumdb: `${db.verifierKey} ${db.url}`,
+  vulndb: {
+    enabled: true,
+    source: path.join(repoRoot, 'test', 'vectors', 'vulndb', 'vulndb-v1-20261105.zip'),
+  },
   console: { enabled: true },
   auth: {
     required: true,
@@ -43,6 +53,15 @@ const gw = await startTestGateway(data, {
     ],
   },
 });
+await gw.vulndb!.sync();
+// One module fetched through the gateway (a miss, then a hit) for the cache and upstream panels.
+for (let i = 0; i < 2; i++) {
+  const res = await request(`${gw.url}/example.com/m/@v/v1.0.0.zip`, {
+    headers: { authorization: `Bearer ${PLAIN}` },
+  });
+  await res.body.arrayBuffer();
+  if (res.statusCode !== 200) throw new Error(`the sample fetch answered ${res.statusCode}`);
+}
 const browser: Browser = await chromium.launch({
   executablePath: CHROMIUM,
   args: ['--disable-gpu'],
@@ -51,6 +70,7 @@ t.teardown(async () => {
   await browser.close();
   await gw.close();
   await up.close();
+  await db.stop();
 });
 await mkdir(SHOTS, { recursive: true });
 t.comment(`screenshots: ${SHOTS}`);
