@@ -190,8 +190,9 @@ t.test('kill -9 during a fetch leaves nothing partial, and the others keep servi
   await killHard(b);
   t.equal((await pending).status, -1, 'the client saw the connection die');
   up.misbehave(p, null);
-  // The zip's facts (its .info) may have been fetched, verified and stored
-  // whole meanwhile; of the zip itself, neither bytes nor evidence may be there.
+  // The zip's facts (its .info) are fetched meanwhile, and the kill may leave
+  // the .info's evidence without its bytes (which reads as absent: evidence is
+  // written first). Of the zip itself, neither bytes nor evidence may be there.
   const left = (await keys()).filter((k) => k.includes('example.com/slow/@v/v1.0.0.zip'));
   t.same(left, [], 'no object of it in S3');
   const uploads = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket }));
