@@ -53,10 +53,19 @@ const yaml = [
 
 let node: WorkerNode = await spawnWorkers(config, yaml, 2, env);
 t.teardown(async () => {
-  await stopNode(node);
-  await up.close();
-  await sumdb.close();
-  await fresh.close();
+  // Bounded: a node that does not drain within 30 s is killed, so that the
+  // servers below are still closed (draining itself is asserted by a test).
+  let timer: NodeJS.Timeout | undefined;
+  const drained = await Promise.race([
+    stopNode(node).then(() => true),
+    new Promise<false>((r) => (timer = setTimeout(() => r(false), 30_000))),
+  ]);
+  clearTimeout(timer);
+  if (!drained) {
+    for (const pid of node.workers.values()) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    node.primary.kill('SIGKILL');
+  }
+  await Promise.allSettled([up.close(), sumdb.close(), fresh.close()]);
 });
 
 const completed: string[] = [];
