@@ -16,6 +16,8 @@ export interface AuditLogOptions {
   /** Extra time to gather a batch before writing (default 0: the next event-loop turn). */
   commitWindowMs?: number;
   maxBatchRecords?: number;
+  /** Longest a lazy record (an answer's completion) waits for a batch to go with (default 50). */
+  lazyWindowMs?: number;
   /** After a write failure, the next append retries opening the log after this delay (default 5000). */
   retryAfterMs?: number;
   onCheckpoint?: (cp: Checkpoint) => void | Promise<void>;

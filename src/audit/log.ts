@@ -25,6 +25,8 @@ import type { AuditLogOptions, AuditLogStats } from './log-options.js';
 export type { AuditLogOptions, AuditLogStats } from './log-options.js';
 
 interface Pending {
+  /** Needs no flush of its own: written with the next durable batch, or after lazyWindowMs. */
+  lazy: boolean;
   record: AuditRecord;
   /** Canonical bytes, without the newline. */
   line: string;
@@ -67,6 +69,11 @@ export class AuditLog {
   private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private scheduled = false;
+  /** Records waiting that someone awaits (lazy ones wait for these, or for the lazy timer). */
+  private urgent = 0;
+  /** Set by the lazy timer and by drain(): the next flush takes lazy records too. */
+  private flushAll = false;
+  private lazyTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private timer: NodeJS.Timeout | undefined;
   private cpChain: Promise<unknown> = Promise.resolve();
@@ -160,15 +167,21 @@ export class AuditLog {
     await Promise.all(waits);
   }
 
-  /** Appends a record; resolves with the stored record once it is fsynced. */
-  append(entry: AuditEntry): Promise<AuditRecord> {
+  /**
+   * Appends a record; resolves with the stored record once it is durable.
+   * A `lazy` record (one that nothing waits for, such as an answer's
+   * completion) takes its seq now but starts no write of its own: it goes
+   * with the next batch that something waits for, or after lazyWindowMs. A
+   * client on one connection then pays one durable write per answer, not two.
+   */
+  append(entry: AuditEntry, lazy = false): Promise<AuditRecord> {
     if (this.state === 'closed' || this.closing)
       return Promise.reject(new ModgateError('AUDIT_CLOSED', 'audit log is closed'));
-    if (this.state === 'failed') return this.appendAfterRecovery(entry);
-    return this.enqueue(entry);
+    if (this.state === 'failed') return this.appendAfterRecovery(entry, lazy);
+    return this.enqueue(entry, lazy);
   }
 
-  private async appendAfterRecovery(entry: AuditEntry): Promise<AuditRecord> {
+  private async appendAfterRecovery(entry: AuditEntry, lazy: boolean): Promise<AuditRecord> {
     if (!this.recovering && Date.now() - this.failedAt >= (this.opts.retryAfterMs ?? 5000)) {
       this.recovering = this.attach('recovered')
         .catch((err) => this.fail(err))
@@ -176,10 +189,10 @@ export class AuditLog {
     }
     if (this.recovering) await this.recovering;
     if (this.state !== 'open') throw this.error ?? unavailable('audit log unavailable');
-    return this.enqueue(entry);
+    return this.enqueue(entry, lazy);
   }
 
-  private enqueue(entry: AuditEntry): Promise<AuditRecord> {
+  private enqueue(entry: AuditEntry, lazy = false): Promise<AuditRecord> {
     let built;
     try {
       built = chainRecord(entry, this.nextSeq, this.headHash, this.now());
@@ -189,14 +202,28 @@ export class AuditLog {
     const hash = sha256Hex(built.line);
     this.nextSeq++;
     this.headHash = hash;
+    if (!lazy) this.urgent++;
     return new Promise((resolve, reject) => {
-      this.pending.push({ record: built.record, line: built.line, hash, resolve, reject });
+      this.pending.push({ lazy, record: built.record, line: built.line, hash, resolve, reject });
       this.kick();
     });
   }
 
+  /** Something waits for a write (an urgent record, the lazy timer, drain or close). */
+  private due(): boolean {
+    return this.urgent > 0 || this.flushAll || this.closing;
+  }
+
   private kick(): void {
-    if (this.flushing || this.scheduled) return;
+    if (this.flushing || this.scheduled || !this.pending.length) return;
+    if (!this.due()) {
+      this.lazyTimer ??= setTimeout(() => {
+        this.lazyTimer = undefined;
+        this.flushAll = true;
+        this.kick();
+      }, this.opts.lazyWindowMs ?? 50);
+      return;
+    }
     this.scheduled = true;
     const run = (): void => {
       this.scheduled = false;
@@ -211,8 +238,14 @@ export class AuditLog {
   }
 
   private async flushLoop(): Promise<void> {
-    while (this.pending.length && this.state === 'open') {
+    while (this.pending.length && this.state === 'open' && this.due()) {
       const batch = this.pending.splice(0, this.opts.maxBatchRecords ?? 4096);
+      for (const p of batch) if (!p.lazy) this.urgent--;
+      if (!this.pending.length) {
+        this.flushAll = false;
+        if (this.lazyTimer) clearTimeout(this.lazyTimer);
+        this.lazyTimer = undefined;
+      }
       try {
         await this.store.write(
           batch.map((p) => ({
@@ -242,6 +275,10 @@ export class AuditLog {
     this.error = e;
     this.failedAt = Date.now();
     const doomed = [...batch, ...this.pending.splice(0)];
+    this.urgent = 0;
+    this.flushAll = false;
+    if (this.lazyTimer) clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
     for (const p of doomed) p.reject(e);
     void this.store.detach().catch(() => undefined);
     this.report(e);
@@ -258,6 +295,10 @@ export class AuditLog {
   /** Waits until every record appended so far is written (or rejected). */
   async drain(): Promise<void> {
     for (let i = 0; i < 100_000 && (this.pending.length || this.flushing || this.scheduled); i++) {
+      if (this.pending.length) {
+        this.flushAll = true;
+        this.kick();
+      }
       await (this.flushing ?? new Promise((r) => setImmediate(r)));
     }
   }

@@ -11,8 +11,8 @@ import type { AccessEntry, AuditEntry, DecisionEntry } from './records.js';
 
 /**
  * Adapts the fetch flow's audit port to the audit log. Decision and security
- * records resolve once fsynced (group commit); completion records follow
- * without holding the response. onFailure 'serve' keeps serving when the log
+ * records resolve once durable (group commit); completion and access records
+ * follow without holding the response, and ride with the next durable batch. onFailure 'serve' keeps serving when the log
  * is unwritable (the default, 'refuse', makes the flow answer 503).
  */
 export function auditPort(
@@ -22,8 +22,9 @@ export function auditPort(
   redact?: Redactor,
 ): AuditPort {
   // Error details and upstream names may carry URLs with credentials: none reaches the trail.
-  const append = (e: AuditEntry): Promise<unknown> =>
-    log.append(redact ? redactDeep(e, redact) : e);
+  // Completion and access records come after their answer and hold nothing back (lazy).
+  const append = (e: AuditEntry, lazy = false): Promise<unknown> =>
+    log.append(redact ? redactDeep(e, redact) : e, lazy);
   const write = async (p: Promise<unknown>): Promise<void> => {
     try {
       await p;
@@ -34,16 +35,19 @@ export function auditPort(
   };
   return {
     decision: (rec: DecisionRecord) => write(append(toEntry(rec))),
-    access: (rec: AccessRecord) => write(append(accessEntry(rec))),
+    access: (rec: AccessRecord) => write(append(accessEntry(rec), true)),
     completion: (rec: CompletionRecord) => {
-      append({
-        type: 'completion',
-        requestId: rec.ctx.requestId,
-        outcome: rec.outcome,
-        bytes: rec.bytes,
-        durationMs: Date.now() - rec.ctx.startedAt,
-        status: rec.status,
-      }).catch(onError);
+      append(
+        {
+          type: 'completion',
+          requestId: rec.ctx.requestId,
+          outcome: rec.outcome,
+          bytes: rec.bytes,
+          durationMs: Date.now() - rec.ctx.startedAt,
+          status: rec.status,
+        },
+        true,
+      ).catch(onError);
     },
     security: (ev: SecurityEvent) =>
       write(

@@ -81,8 +81,22 @@ function decodeSafe(s: string): string {
   }
 }
 
-/** A deep copy of a JSON-like value with every string (and object key) passed through `redact`. */
+/**
+ * A deep copy of a JSON-like value with every string (and object key) passed
+ * through `redact`; the value itself when no string changes (the common case:
+ * a first pass only reads).
+ */
 export function redactDeep<T>(value: T, redact: Redactor): T {
+  const clean = (v: unknown): boolean => {
+    if (typeof v === 'string') return redact(v) === v;
+    if (Array.isArray(v)) return v.every(clean);
+    if (v && typeof v === 'object') {
+      for (const k in v)
+        if (redact(k) !== k || !clean((v as Record<string, unknown>)[k])) return false;
+    }
+    return true;
+  };
+  if (clean(value)) return value;
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') return redact(v);
     if (Array.isArray(v)) return v.map(walk);

@@ -301,10 +301,17 @@ export const configSchema = {
         memoryBytes: {
           type: 'integer',
           minimum: 0,
-          default: 64 * 1024 * 1024,
-          description: 'In-memory LRU for small immutable artifacts.',
+          default: 256 * 1024 * 1024,
+          description:
+            'Bytes of verified artifacts (.info, .mod and zips up to memoryMaxItemBytes) kept in memory, per process: a node holds up to server.workers times this. Hits on them are served from memory; the bytes were hashed against their evidence when read from disk.',
         },
-        memoryMaxItemBytes: { type: 'integer', minimum: 0, default: 256 * 1024 },
+        memoryMaxItemBytes: {
+          type: 'integer',
+          minimum: 0,
+          default: 4 * 1024 * 1024,
+          description:
+            'Largest artifact kept in memory. Larger zips are streamed from disk, checked against their evidence (or their remembered stamp) on every hit; 0 keeps nothing in memory (every hit then reads and hashes its file).',
+        },
       },
     },
     storage: {

@@ -325,3 +325,58 @@ t.test('audit key: created 0600 once, reused, insecure or mismatched keys refuse
   await writeFile(mixed, `${signer}\n${other.verifierKey}\n`, { mode: 0o600 });
   await t.rejects(readAuditKey(mixed), { code: 'AUDIT_KEY_INVALID' });
 });
+
+function completion(i: number): AuditEntry {
+  return {
+    type: 'completion',
+    requestId: `req-${i}`,
+    outcome: 'complete',
+    bytes: 1,
+    durationMs: 1,
+    status: 200,
+  };
+}
+
+t.test('lazy records start no write of their own and go with the next awaited one', async (t) => {
+  const { dir, key } = await setup(t);
+  // A lazy window far longer than the test: only the urgent record can write them.
+  const log = await AuditLog.open({ dir, key, checkpointIntervalSec: 0, lazyWindowMs: 600_000 });
+  const before = log.stats.fsyncs;
+  let lazyDone = false;
+  const lazy = log.append(completion(1), true).then(() => (lazyDone = true));
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  t.equal(log.stats.fsyncs - before, 0, 'no write for a lazy record alone');
+  t.notOk(lazyDone, 'not durable yet');
+  const urgent = await log.append(decision(2));
+  await lazy;
+  t.equal(log.stats.fsyncs - before, 1, 'one durable write took both');
+  t.ok(urgent.seq > 0);
+  const recs = await lines(dir);
+  t.same(
+    recs.slice(-2).map((r) => r.type),
+    ['completion', 'decision'],
+    'the chain keeps the order of appends',
+  );
+  await log.close();
+});
+
+t.test('a lazy record alone is written after the lazy window', async (t) => {
+  const { dir, key } = await setup(t);
+  const log = await AuditLog.open({ dir, key, checkpointIntervalSec: 0, lazyWindowMs: 5 });
+  const rec = await log.append(completion(1), true);
+  t.equal(log.head.seq, rec.seq, 'durable without any other append');
+  await log.close();
+});
+
+t.test('close writes a waiting lazy record', async (t) => {
+  const { dir, key } = await setup(t);
+  const log = await AuditLog.open({ dir, key, checkpointIntervalSec: 0, lazyWindowMs: 600_000 });
+  const p = log.append(completion(2), true);
+  await log.close();
+  await p;
+  t.same(
+    (await lines(dir)).map((r) => r.type),
+    ['system', 'completion', 'system'],
+    'start, the lazy completion, stop',
+  );
+});
