@@ -7,6 +7,7 @@ import { loadConfig } from '../src/config/load.js';
 import type { ModgateConfig } from '../src/config/types.js';
 import { startFakeUpstream } from './helpers/fake-upstream.js';
 import { startTestGateway } from './helpers/gateway.js';
+import { testdir } from './helpers/testdir.js';
 
 /* The deployment examples in deploy/ hold modgate configs and the references around them:
  * each config must pass modgate's own loader (what `modgate config check` and serve use),
@@ -124,7 +125,7 @@ t.test('compose: engines, secrets and the load balancer are wired', async (t) =>
 });
 
 t.test('kubernetes: the ConfigMap holds a valid config', async (t) => {
-  const file = path.join(t.testdir(), 'modgate.yaml');
+  const file = path.join(testdir(t), 'modgate.yaml');
   await writeFile(file, configMap.data['modgate.yaml']);
   const config = await loadFrom(file, {
     GOPROXY: configMap.data.GOPROXY,
@@ -212,7 +213,7 @@ t.test('probe paths exist in the app and answer as the probes expect', async (t)
   t.teardown(() => up.close());
   const token = 'probe-token-value';
   const sha256 = createHash('sha256').update(token).digest('hex');
-  const gw = await startTestGateway(t.testdir(), {
+  const gw = await startTestGateway(testdir(t), {
     upstream: up.url,
     auth: { required: true, tokens: [{ id: 'lb-probe', sha256 }] },
   });

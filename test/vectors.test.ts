@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { conformance, repoRoot, testdataDir } from './helpers/testdata.js';
+import { testdir } from './helpers/testdir.js';
 
 const vectors = path.join(repoRoot, 'test', 'vectors');
 
@@ -22,7 +23,7 @@ t.test('a conformance suite without vectors fails instead of skipping', async (t
   const fake = { fail: (m: string) => failures.push(m) } as unknown as Parameters<
     typeof conformance
   >[0];
-  const missing = path.join(t.testdir(), 'none');
+  const missing = path.join(testdir(t), 'none');
   t.throws(() => conformance(fake, missing), /conformance vectors not found/);
   t.equal(failures.length, 1, 'the suite records a failure');
   t.match(failures[0], missing);

@@ -5,9 +5,10 @@ import t from 'tap';
 import { ChainLock, LOCK_FILE } from '../../src/audit/chain-lock.js';
 import { chainDir, listChains, mergeByTime } from '../../src/audit/chains.js';
 import type { AuditRecord } from '../../src/audit/records.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('listChains: the root chain when it has segments, then worker chains by id', async (t) => {
-  const root = t.testdir();
+  const root = testdir(t);
   t.same(await listChains(root), [{ dir: root }], 'an empty folder is its own (empty) chain');
   await mkdir(chainDir(root, 'n-w2'), { recursive: true });
   await mkdir(chainDir(root, 'n-w1'), { recursive: true });
@@ -46,7 +47,7 @@ t.test('mergeByTime orders by time, then replica, then seq', async (t) => {
 });
 
 t.test('a chain lock: one live writer; a dead one is taken over', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const mine = new ChainLock(dir, 'n-w1');
   await mine.take();
   await mine.take();

@@ -9,11 +9,12 @@ import {
   signCheckpoint,
 } from '../../src/audit/checkpoint.js';
 import { checkpointsFrom } from '../../src/audit/verify.js';
+import { testdir } from '../helpers/testdir.js';
 
 const hash = 'ab'.repeat(32);
 
 t.test('a replica checkpoint signs its replica line; a folder checkpoint has none', async (t) => {
-  const key = await loadOrCreateAuditKey(path.join(t.testdir(), 'k'));
+  const key = await loadOrCreateAuditKey(path.join(testdir(t), 'k'));
   const cp = signCheckpoint({ seq: 7, hash, replica: 'gw-1' }, key);
   t.match(cp.note.toString(), /^modgate audit log v1\n7\n[^\n]+\nreplica gw-1\n\n/);
   t.same(openCheckpoint(cp.note, key.verifierKey), { seq: 7, hash, replica: 'gw-1' });
@@ -35,7 +36,7 @@ t.test('malformed replica lines are refused', async (t) => {
 });
 
 t.test("a checkpoint of one chain is bad evidence in another's", async (t) => {
-  const key = await loadOrCreateAuditKey(path.join(t.testdir(), 'k'));
+  const key = await loadOrCreateAuditKey(path.join(testdir(t), 'k'));
   const note = signCheckpoint({ seq: 4, hash, replica: 'a' }, key).note;
   const inB = checkpointsFrom([{ note, source: 'row 4' }], key.verifierKey, 'b');
   t.equal(inB.good.size, 0);

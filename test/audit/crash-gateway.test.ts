@@ -7,6 +7,7 @@ import { Agent, request } from 'undici';
 import { modgate } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/testdata.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -70,7 +71,7 @@ t.test('SIGKILL under load loses no acknowledged decision and the chain verifies
     await up.close();
     await fresh.close();
   });
-  const dir = t.testdir();
+  const dir = testdir(t);
   const config = path.join(dir, 'modgate.yaml');
   await writeFile(
     config,

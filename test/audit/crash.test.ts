@@ -8,6 +8,7 @@ import { AuditLog } from '../../src/audit/log.js';
 import type { AuditRecord } from '../../src/audit/records.js';
 import { listSegments } from '../../src/audit/segments.js';
 import { verifyAudit } from '../../src/audit/verify.js';
+import { testdir } from '../helpers/testdir.js';
 
 const fixture = path.join(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -71,7 +72,7 @@ async function allRecords(dir: string): Promise<Map<number, AuditRecord>> {
 }
 
 t.test('SIGKILL under load loses no acknowledged record and the trail verifies', async (t) => {
-  const root = t.testdir();
+  const root = testdir(t);
   const dir = path.join(root, 'audit');
   const keyFile = path.join(root, 'audit.key');
   const acked = new Map<number, string>();

@@ -7,6 +7,7 @@ import type { AuditRecord } from '../../src/audit/records.js';
 import { listSegments } from '../../src/audit/segments.js';
 import { verifyAudit } from '../../src/audit/verify.js';
 import { chainStoreContract } from './store-contract.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function lines(dir: string): Promise<{ file: string; lines: string[] }[]> {
   const out = [];
@@ -16,7 +17,7 @@ async function lines(dir: string): Promise<{ file: string; lines: string[] }[]> 
 }
 
 chainStoreContract(t, 'fs', async (t) => {
-  const root = t.testdir();
+  const root = testdir(t);
   const dir = path.join(root, 'audit');
   const key = await loadOrCreateAuditKey(path.join(root, 'audit.key'));
   return {

@@ -7,6 +7,7 @@ import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { modgate } from '../helpers/cli.js';
 import { hashToken } from '../../src/auth/tokens.js';
+import { testdir } from '../helpers/testdir.js';
 
 const token = 'mgt_audit-test-token-abcdefghijklmnopqrstuvwxyz0123';
 
@@ -17,7 +18,7 @@ t.test(
       await makeModule('example.com/lib', 'v1.0.0'),
       await makeModule('example.com/lib', 'v1.1.0'),
     ]);
-    const dir = t.testdir();
+    const dir = testdir(t);
     const dataFile = path.join(dir, 'policy.yaml');
     await writeFile(
       dataFile,
@@ -117,7 +118,7 @@ t.test(
   'an unwritable audit trail makes module requests 503; nothing is served unrecorded',
   async (t) => {
     const up = await startFakeUpstream([await makeModule('example.com/lib', 'v1.0.0')]);
-    const dir = t.testdir();
+    const dir = testdir(t);
     await writeFile(path.join(dir, 'not-a-dir'), 'x');
     const gw = await startTestGateway(path.join(dir, 'data'), {
       upstream: up.url,

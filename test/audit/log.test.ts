@@ -22,6 +22,7 @@ import {
 } from '../../src/audit/records.js';
 import { listSegments } from '../../src/audit/segments.js';
 import { verifyAudit } from '../../src/audit/verify.js';
+import { testdir } from '../helpers/testdir.js';
 
 function decision(i: number, over: Partial<DecisionEntry> = {}): DecisionEntry {
   return {
@@ -52,7 +53,7 @@ async function lines(dir: string): Promise<AuditRecord[]> {
 async function setup(
   t: Test,
 ): Promise<{ dir: string; key: Awaited<ReturnType<typeof loadOrCreateAuditKey>> }> {
-  const root = t.testdir();
+  const root = testdir(t);
   const key = await loadOrCreateAuditKey(path.join(root, 'keys', 'audit.key'));
   return { dir: path.join(root, 'audit'), key };
 }
@@ -195,7 +196,7 @@ t.test('a log shorter than its newest checkpoint is refused on open', async (t) 
 });
 
 t.test('unwritable directory: unhealthy, appends reject with AUDIT_UNAVAILABLE', async (t) => {
-  const root = t.testdir({ file: 'not a directory' });
+  const root = testdir(t, { file: 'not a directory' });
   const key = await loadOrCreateAuditKey(path.join(root, 'k'));
   const errors: unknown[] = [];
   const log = await AuditLog.open({
@@ -308,7 +309,7 @@ t.test('invalid records are refused without breaking the chain', async (t) => {
 });
 
 t.test('audit key: created 0600 once, reused, insecure or mismatched keys refused', async (t) => {
-  const root = t.testdir();
+  const root = testdir(t);
   const file = path.join(root, 'sub', 'audit.key');
   const k1 = await loadOrCreateAuditKey(file, 'gw1');
   t.equal(k1.created, true);

@@ -14,6 +14,7 @@ import { verifyPostgres } from '../../src/audit/pg-read.js';
 import { PgChainStore } from '../../src/audit/pg-store.js';
 import type { AuditRecord } from '../../src/audit/records.js';
 import { startPostgres } from '../helpers/postgres.js';
+import { testdir } from '../helpers/testdir.js';
 
 const fixture = path.join(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -77,7 +78,7 @@ t.test('SIGKILL of two replicas under load loses no acknowledged record', async 
   const server = await startPostgres();
   t.teardown(() => server.stop());
   const url = await server.createDatabase('crash');
-  const keyFile = path.join(t.testdir(), 'audit.key');
+  const keyFile = path.join(testdir(t), 'audit.key');
   const key = await loadOrCreateAuditKey(keyFile);
   const acked = new Map<string, Map<number, string>>([
     ['a', new Map()],

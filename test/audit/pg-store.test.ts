@@ -8,6 +8,7 @@ import { PgChainStore } from '../../src/audit/pg-store.js';
 import type { AuditRecord } from '../../src/audit/records.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { chainStoreContract, entry } from './store-contract.js';
+import { testdir } from '../helpers/testdir.js';
 
 const server = await startPostgres();
 t.teardown(() => server.stop());
@@ -29,7 +30,7 @@ async function rowsOf(url: string, replica: string): Promise<AuditRecord[]> {
 
 async function chain(t: Test, replica = 'r1') {
   const url = await server.createDatabase(`audit_${++dbs}`);
-  const key = await loadOrCreateAuditKey(path.join(t.testdir(), 'audit.key'));
+  const key = await loadOrCreateAuditKey(path.join(testdir(t), 'audit.key'));
   return { url, key, replica };
 }
 
@@ -125,7 +126,7 @@ t.test(
 );
 
 t.test('an unreachable database leaves the log unhealthy, not crashed', async (t) => {
-  const key = await loadOrCreateAuditKey(path.join(t.testdir(), 'audit.key'));
+  const key = await loadOrCreateAuditKey(path.join(testdir(t), 'audit.key'));
   const dead = `postgres://nobody:x@127.0.0.1:1/none`;
   const log = await AuditLog.open({
     store: new PgChainStore({ url: dead, replica: 'r', verifierKey: key.verifierKey }),

@@ -6,6 +6,7 @@ import { auditPort } from '../../src/audit/port.js';
 import { queryAudit } from '../../src/audit/query.js';
 import type { RequestContext } from '../../src/contracts.js';
 import { purposeOf } from '../../src/http/purpose.js';
+import { testdir } from '../helpers/testdir.js';
 
 const ctx = (purpose?: string): RequestContext => ({
   requestId: 'r1',
@@ -17,7 +18,7 @@ const ctx = (purpose?: string): RequestContext => ({
 });
 
 t.test('a pre-flight request is recorded with its purpose; a build without one', async (t) => {
-  const root = t.testdir();
+  const root = testdir(t);
   const key = await loadOrCreateAuditKey(path.join(root, 'k'));
   const dir = path.join(root, 'audit');
   const log = await AuditLog.open({ dir, key, checkpointIntervalSec: 0 });

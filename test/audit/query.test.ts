@@ -12,6 +12,7 @@ import {
 } from '../../src/audit/query.js';
 import type { AuditEntry, AuditRecord, Decision } from '../../src/audit/records.js';
 import { buildReport, formatReport } from '../../src/audit/report.js';
+import { testdir } from '../helpers/testdir.js';
 
 const MODULES = [
   'github.com/acme/lib',
@@ -88,7 +89,7 @@ async function text(it: AsyncIterable<string>): Promise<string> {
 }
 
 t.test('query, report and formats over a generated trail', async (t) => {
-  const root = t.testdir();
+  const root = testdir(t);
   const key = await loadOrCreateAuditKey(path.join(root, 'k'));
   const dir = path.join(root, 'audit');
   const log = await AuditLog.open({ dir, key, checkpointIntervalSec: 0 });

@@ -7,6 +7,7 @@ import type { DecisionEntry } from '../../src/audit/records.js';
 import { planRetention } from '../../src/audit/retention.js';
 import { listSegments, type SegmentInfo } from '../../src/audit/segments.js';
 import { verifyAudit } from '../../src/audit/verify.js';
+import { testdir } from '../helpers/testdir.js';
 
 function decision(i: number): DecisionEntry {
   return {
@@ -28,7 +29,7 @@ function decision(i: number): DecisionEntry {
 async function history(
   t: Test,
 ): Promise<{ dir: string; key: AuditKey; log: AuditLog; clock: { now: Date } }> {
-  const root = t.testdir();
+  const root = testdir(t);
   const key = await loadOrCreateAuditKey(path.join(root, 'k'));
   const dir = path.join(root, 'audit');
   const clock = { now: new Date('2024-05-01T12:00:00Z') };

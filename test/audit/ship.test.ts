@@ -12,6 +12,7 @@ import {
 import { AuditLog } from '../../src/audit/log.js';
 import { sha256Hex } from '../../src/audit/records.js';
 import { CheckpointShipper, syslogMessage } from '../../src/audit/ship.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function body(req: IncomingMessage): Promise<string> {
   let s = '';
@@ -20,7 +21,7 @@ async function body(req: IncomingMessage): Promise<string> {
 }
 
 async function key(t: Test) {
-  return loadOrCreateAuditKey(path.join(t.testdir(), 'k'));
+  return loadOrCreateAuditKey(path.join(testdir(t), 'k'));
 }
 
 t.test('HTTP shipping retries 5xx with backoff and delivers the note', async (t) => {
@@ -93,7 +94,7 @@ t.test('the log hands checkpoints to the shipper; the queue is bounded', async (
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   const shipper = new CheckpointShipper({ http: { url } });
   const log = await AuditLog.open({
-    dir: path.join(t.testdir(), 'a'),
+    dir: path.join(testdir(t), 'a'),
     key: k,
     checkpointIntervalSec: 0,
     onCheckpoint: (cp) => shipper.enqueue(cp),

@@ -13,6 +13,7 @@ import {
 import { listSegments } from '../../src/audit/segments.js';
 import { verifyAudit, type VerifyProgress } from '../../src/audit/verify.js';
 import { generateKeyPair, parseSignerKey, signNote } from '../../src/integrity/note.js';
+import { testdir } from '../helpers/testdir.js';
 
 function decision(i: number): DecisionEntry {
   return {
@@ -39,7 +40,7 @@ interface Trail {
 
 /** start(1), decisions 2..21, checkpoint at 21, checkpoint record 22, decisions 23..32, stop 33, final checkpoint 33. */
 async function trail(t: Test, opts: { maxSegmentBytes?: number } = {}): Promise<Trail> {
-  const root = t.testdir();
+  const root = testdir(t);
   const key = await loadOrCreateAuditKey(path.join(root, 'audit.key'));
   const dir = path.join(root, 'audit');
   const log = await AuditLog.open({ dir, key, checkpointIntervalSec: 0, ...opts });

@@ -7,12 +7,13 @@ import { loadConfig } from '../../src/config/load.js';
 import { openAuditDb, verifyPostgres } from '../../src/audit/pg-read.js';
 import { auditReplica, createAudit } from '../../src/wiring.js';
 import { startPostgres } from '../helpers/postgres.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('audit.store postgres: records land in the replica chain, fs untouched', async (t) => {
   const server = await startPostgres();
   t.teardown(() => server.stop());
   const url = await server.createDatabase('wiring');
-  const dataDir = t.testdir();
+  const dataDir = testdir(t);
   // The gateway takes no password in the URL: it reads it from a file, as from a mounted secret.
   const bare = new URL(url);
   const pwfile = path.join(dataDir, 'pg-password');

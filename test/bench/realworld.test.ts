@@ -7,6 +7,7 @@ import { startRelay } from '../../bench/realworld/relay.js';
 import { startReplay } from '../../bench/realworld/replay.js';
 import { zipSet } from '../../bench/realworld/project.js';
 import type { Manifest } from '../../bench/realworld/store.js';
+import { testdir } from '../helpers/testdir.js';
 
 const HEAD = 'go.sum database tree\n10\nAAAA\n\n— sum.golang.org SIG1\n';
 const RECORD = '5\nexample.com/a v1.0.0 h1:x=\nexample.com/a v1.0.0/go.mod h1:y=\n\n';
@@ -45,7 +46,7 @@ async function get(url: string): Promise<{ status: number; body: Buffer }> {
 t.test('the relay records each path once, every lookup with the one head it fetched', async (t) => {
   const up = await upstream();
   t.teardown(up.close);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const relay = await startRelay(dir, up.url);
   const lookup = '/sumdb/sum.golang.org/lookup/example.com/a@v1.0.0';
   for (let i = 0; i < 2; i++) {
@@ -82,7 +83,7 @@ t.test('the relay records each path once, every lookup with the one head it fetc
 t.test('the replay serves the recording through one shared link', async (t) => {
   const up = await upstream();
   t.teardown(up.close);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const relay = await startRelay(dir, up.url);
   const zip = '/example.com/a/@v/v1.0.0.zip';
   t.equal((await get(relay.url + zip)).status, 200);

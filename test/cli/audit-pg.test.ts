@@ -13,6 +13,7 @@ import { PgChainStore } from '../../src/audit/pg-store.js';
 import { modgate } from '../helpers/cli.js';
 import { decision, env } from '../helpers/audit-cli.js';
 import { startPostgres } from '../helpers/postgres.js';
+import { testdir } from '../helpers/testdir.js';
 
 const server = await startPostgres();
 t.teardown(() => server.stop());
@@ -22,7 +23,7 @@ let dbs = 0;
 async function cluster(t: Test) {
   const name = `cli_${++dbs}`;
   const url = await server.createDatabase(name);
-  const root = t.testdir();
+  const root = testdir(t);
   const keyFile = path.join(root, 'audit.key');
   const key = await loadOrCreateAuditKey(keyFile);
   const shipped: Buffer[] = [];
@@ -168,13 +169,13 @@ t.test('query, report and export give the union of the chains', async (t) => {
 
 t.test('a database without audit tables is one clear error', async (t) => {
   const url = await server.createDatabase(`empty_${++dbs}`);
-  const r = await modgate(['audit', 'query', '--postgres', url], { cwd: t.testdir(), env });
+  const r = await modgate(['audit', 'query', '--postgres', url], { cwd: testdir(t), env });
   t.equal(r.code, 1);
   t.match(r.stderr, /^error: AUDIT_DB_UNREADABLE: no audit tables/);
   const down = `postgres://auditor:s3cret-pw@127.0.0.1:1/none`;
   for (const cmd of ['verify', 'query', 'report', 'export']) {
     const key = cmd === 'verify' ? ['--verifier-key', 'unused'] : [];
-    const d = await modgate(['audit', cmd, '--postgres', down, ...key], { cwd: t.testdir(), env });
+    const d = await modgate(['audit', cmd, '--postgres', down, ...key], { cwd: testdir(t), env });
     t.equal(d.code, 1, `${cmd}: exit 1`);
     t.match(
       d.stderr,

@@ -7,9 +7,10 @@ import { segmentName } from '../../src/audit/segments.js';
 import { modgate } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/testdata.js';
 import { dataDir, decision, env, failsWith } from '../helpers/audit-cli.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('every reader refuses a missing audit folder with one line naming it', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const missing = path.join(dir, 'nonexistent');
   const cmds = ['verify', 'query', 'report', 'export'];
   const results = await Promise.all(
@@ -24,7 +25,7 @@ t.test('every reader refuses a missing audit folder with one line naming it', as
 });
 
 t.test('bad arguments are one line too', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   failsWith(
     t,
     await modgate(['audit', 'query', '--audit-dir', dir, '--since', 'yesterday'], { env }),
@@ -73,7 +74,7 @@ t.test('query, report and export read --data and show KIND and warnings', async 
 });
 
 t.test('a reader that closes the pipe early ends the output quietly with exit 0', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const lines: string[] = [];
   let prev = ZERO_HASH;
   for (let i = 1; i <= 20_000; i++) {

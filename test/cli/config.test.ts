@@ -3,13 +3,14 @@ import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { modgate } from '../helpers/cli.js';
+import { testdir } from '../helpers/testdir.js';
 
 const env = { GOPROXY: 'https://env-proxy.example', GOPRIVATE: 'corp.example', MODGATE_CONFIG: '' };
 
 t.test(
   'config print shows the effective config with secrets redacted; config check reports every violation',
   async (t) => {
-    const dir = t.testdir();
+    const dir = testdir(t);
     const file = path.join(dir, 'modgate.yaml');
     await writeFile(
       file,
@@ -50,7 +51,7 @@ t.test(
 );
 
 t.test('config check runs the checks serve makes at start', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const file = path.join(dir, 'modgate.yaml');
   const base = { dataDir: path.join(dir, 'data'), tls: { insecureHttp: true } };
   await writeFile(

@@ -5,10 +5,11 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { repoRoot } from '../helpers/testdata.js';
 import { runGo } from '../helpers/gocmd.js';
+import { testdir } from '../helpers/testdir.js';
 
 /** Starts `modgate demo`, runs the go commands it prints, and checks their outcomes. */
 t.test('modgate demo works offline and its printed commands behave as announced', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const child = spawn(
     process.execPath,
     [path.join(repoRoot, 'bin', 'modgate.js'), 'demo', '--dir', path.join(dir, 'demo')],
@@ -90,7 +91,7 @@ async function startReadyDemo(
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   t.test(`modgate demo removes its temp folder on ${signal} and exits 0`, async (t) => {
-    const tmp = t.testdir();
+    const tmp = testdir(t);
     const demo = await startReadyDemo(tmp);
     t.ok(demo.dir.startsWith(path.join(tmp, 'modgate-demo-')), 'a temp folder under TMPDIR');
     t.ok(existsSync(path.join(demo.dir, 'data', 'audit')), 'the demo wrote into it');
@@ -106,7 +107,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 t.test('modgate demo --dir keeps the given folder', async (t) => {
-  const dir = path.join(t.testdir(), 'kept');
+  const dir = path.join(testdir(t), 'kept');
   const child = spawn(
     process.execPath,
     [path.join(repoRoot, 'bin', 'modgate.js'), 'demo', '--dir', dir],

@@ -14,6 +14,7 @@ import { startTestGateway } from '../helpers/gateway.js';
 import { modgate } from '../helpers/cli.js';
 import { goSumLine } from '../helpers/gosum.js';
 import { repoRoot, td } from '../helpers/testdata.js';
+import { testdir } from '../helpers/testdir.js';
 
 const env = { GOPROXY: 'off', MODGATE_CONFIG: '', GOSUMDB: 'off', GOFLAGS: '' };
 
@@ -37,7 +38,7 @@ async function modules(): Promise<FakeModule[]> {
 }
 
 async function fixture(t: Test, data: Record<string, unknown>) {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const mods = await modules();
   const up = await startFakeUpstream(mods);
   t.teardown(() => up.close());

@@ -6,11 +6,12 @@ import { modgate } from '../helpers/cli.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { goSumLine } from '../helpers/gosum.js';
+import { testdir } from '../helpers/testdir.js';
 
 const env = { GOPROXY: 'off', MODGATE_CONFIG: '', GOSUMDB: 'off' };
 
 t.test('policy eval prints the decision and input; exit code follows the decision', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const data = path.join(dir, 'data.yaml');
   await writeFile(
     data,
@@ -95,7 +96,7 @@ t.test('policy eval prints the decision and input; exit code follows the decisio
 t.test(
   'policy check go.sum fails on a banned requirement with a readable report and JSON',
   async (t) => {
-    const dir = t.testdir();
+    const dir = testdir(t);
     const data = path.join(dir, 'data.yaml');
     await writeFile(
       data,
@@ -135,7 +136,7 @@ t.test(
 t.test(
   'with --offline, a rule that needs a missing fact fails closed; through a gateway the fact is fetched',
   async (t) => {
-    const dir = t.testdir();
+    const dir = testdir(t);
     const data = path.join(dir, 'data.yaml');
     await writeFile(data, YAML.stringify({ minReleaseAgeHours: 24 }));
     const off = await modgate(
@@ -202,7 +203,7 @@ t.test(
 t.test(
   'policy check takes the upstream from go env as serve does, and marks its requests as pre-flight',
   async (t) => {
-    const dir = t.testdir();
+    const dir = testdir(t);
     const data = path.join(dir, 'data.yaml');
     await writeFile(data, YAML.stringify({ minReleaseAgeHours: 24 }));
     const mods = [
@@ -247,7 +248,7 @@ t.test(
 );
 
 t.test('missing facts are explained once, with the fix, not per requirement', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const data = path.join(dir, 'data.yaml');
   await writeFile(data, YAML.stringify({ minReleaseAgeHours: 24, denyRetracted: true }));
   const sum = path.join(dir, 'go.sum');
@@ -285,7 +286,7 @@ t.test('missing facts are explained once, with the fix, not per requirement', as
 });
 
 t.test('policy check through --gateway: concurrent, counted, marked', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const data = path.join(dir, 'data.yaml');
   await writeFile(data, YAML.stringify({ minReleaseAgeHours: 24 }));
   const mods = [];

@@ -7,6 +7,7 @@ import { request } from 'undici';
 import { modgate } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/testdata.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
+import { testdir } from '../helpers/testdir.js';
 
 const env = {
   GOPROXY: 'off',
@@ -22,7 +23,7 @@ t.test(
   async (t) => {
     const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
     t.teardown(() => up.close());
-    const dir = t.testdir();
+    const dir = testdir(t);
     const child = spawn(
       process.execPath,
       [
@@ -76,12 +77,12 @@ t.test('a port in use and a bad config exit non-zero with a clear message', asyn
   t.teardown(() => blocker.close());
   const port = (blocker.address() as net.AddressInfo).port;
   const busy = await modgate(
-    ['serve', '--listen', `127.0.0.1:${port}`, '--insecure-http', '--data', t.testdir()],
+    ['serve', '--listen', `127.0.0.1:${port}`, '--insecure-http', '--data', testdir(t)],
     { env },
   );
   t.equal(busy.code, 1);
   t.match(busy.stderr, /error: LISTEN_FAILED: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
-  const cfg = path.join(t.testdir(), 'bad.yaml');
+  const cfg = path.join(testdir(t), 'bad.yaml');
   await writeFile(cfg, 'listen: [1]\npolicy: {mode: sometimes}\n');
   const bad = await modgate(['serve', '--config', cfg], { env });
   t.equal(bad.code, 1);
@@ -124,7 +125,7 @@ t.test('every command has a --help that describes its options', async (t) => {
 t.test(
   'serve checks everything before it writes anything: a bad pin leaves the data folder empty',
   async (t) => {
-    const root = t.testdir();
+    const root = testdir(t);
     const data = path.join(root, 'data');
     const certs = path.join(root, 'certs');
     const cfg = path.join(root, 'modgate.yaml');

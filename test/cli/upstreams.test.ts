@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { modgate } from '../helpers/cli.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.setTimeout(600_000);
 
@@ -18,7 +19,7 @@ t.test('upstreams probe measures, compares and recommends', async (t) => {
   const bad = await startFakeUpstream([old]);
   bad.misbehave('', { kind: 'status', status: 500 });
   t.teardown(() => Promise.all([a.close(), b.close(), bad.close()]));
-  const dir = t.testdir();
+  const dir = testdir(t);
   const cfg = path.join(dir, 'modgate.yaml');
   await writeFile(
     cfg,
@@ -76,13 +77,13 @@ t.test('exit 2 when every upstream fails, 1 on usage errors', async (t) => {
   const env = { MODGATE_ALLOW_HTTP_UPSTREAM: 'true', MODGATE_PINNING: 'optional' };
   const all = await modgate(
     ['upstreams', 'probe', '--upstream', bad.url, '--samples', '2', '--module', M],
-    { env: { ...env, MODGATE_HTTP__RETRIES: '0' }, cwd: t.testdir() },
+    { env: { ...env, MODGATE_HTTP__RETRIES: '0' }, cwd: testdir(t) },
   );
   t.equal(all.code, 2, all.stderr);
   t.match(all.stdout, 'recommendation: none: every upstream failed');
   const usage = await modgate(['upstreams', 'probe', '--upstream', bad.url, '--samples', '0'], {
     env,
-    cwd: t.testdir(),
+    cwd: testdir(t),
   });
   t.equal(usage.code, 1);
   t.match(usage.stderr, /^error: USAGE: --samples/);

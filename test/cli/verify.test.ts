@@ -6,9 +6,10 @@ import { makeModule } from '../helpers/fake-upstream.js';
 import { startFakeSumdb } from '../helpers/fake-sumdb.js';
 import { hashGoMod } from '../../src/integrity/dirhash.js';
 import { hashZipFile } from '../../src/integrity/zip.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('verify zip prints the h1 alone on the last line, or a coded error', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const m = await makeModule('example.com/Upper', 'v1.2.3', { 'a.go': 'package a\n' });
   const file = path.join(dir, 'm.zip');
   await writeFile(file, m.zip);
@@ -50,7 +51,7 @@ t.test('verify zip prints the h1 alone on the last line, or a coded error', asyn
 });
 
 t.test('verify mod prints the go.mod h1', async (t) => {
-  const file = path.join(t.testdir(), 'go.mod');
+  const file = path.join(testdir(t), 'go.mod');
   await writeFile(file, 'module example.com/x\n');
   const r = await modgate(['verify', 'mod', file]);
   t.equal(r.code, 0);
@@ -69,7 +70,7 @@ t.test('verify gosum checks every line against the checksum database', async (t)
   };
   const db = await startFakeSumdb({ records: [good] });
   t.teardown(() => db.stop());
-  const dir = t.testdir();
+  const dir = testdir(t);
   const sum = path.join(dir, 'go.sum');
   await writeFile(
     sum,

@@ -6,6 +6,7 @@ import { redactConfig } from '../../src/config/redact.js';
 import { configReference } from '../../src/config/doc.js';
 import { readFile } from 'node:fs/promises';
 import { repoRoot } from '../helpers/testdata.js';
+import { testdir } from '../helpers/testdir.js';
 
 const noGo = async (): Promise<undefined> => undefined;
 
@@ -21,7 +22,7 @@ t.test('defaults apply with an empty environment', async (t) => {
 });
 
 t.test('precedence: Go env < file < MODGATE_* < flags', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const file = path.join(dir, 'modgate.yaml');
   await writeFile(
     file,
@@ -50,7 +51,7 @@ t.test('precedence: Go env < file < MODGATE_* < flags', async (t) => {
 });
 
 t.test('every violation is reported at once, with its path', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const file = path.join(dir, 'bad.yaml');
   await writeFile(file, 'listen: 8443\npolicy:\n  mode: maybe\nhttp:\n  retries: 99\nbogus: 1\n');
   const err = await loadConfig({ file, env: {}, goEnv: noGo }).catch((e: unknown) => e);
@@ -78,7 +79,7 @@ t.test('unreadable and non-YAML files have their own codes', async (t) => {
   await t.rejects(loadConfig({ file: '/nonexistent/modgate.yaml', env: {}, goEnv: noGo }), {
     code: 'CONFIG_UNREADABLE',
   });
-  const file = path.join(t.testdir(), 'x.yaml');
+  const file = path.join(testdir(t), 'x.yaml');
   await writeFile(file, 'a: [1, 2\n');
   await t.rejects(loadConfig({ file, env: {}, goEnv: noGo }), { code: 'CONFIG_INVALID' });
 });

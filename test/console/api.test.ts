@@ -8,13 +8,14 @@ import { startFakeUpstream, makeModule } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { DENIED_MODULE, generateTrail, MODULES } from '../helpers/console-trail.js';
 import path from 'node:path';
+import { testdir } from '../helpers/testdir.js';
 
 const AUDITOR = 'mgt_auditor-token';
 const ADMIN = 'mgt_admin-token';
 const PLAIN = 'mgt_no-role-token';
 
 // One trail of 100,000 records for every test of this file.
-const root = t.testdir();
+const root = testdir(t);
 const data = path.join(root, 'data');
 const trail = await generateTrail(data, 100_000);
 const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);

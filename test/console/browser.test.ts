@@ -19,6 +19,7 @@ import { startFakeSumdb } from '../helpers/fake-sumdb.js';
 import { startFakeUpstream, makeModule, sumdbRecords } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { repoRoot } from '../helpers/testdata.js';
+import { testdir } from '../helpers/testdir.js';
 
 const CHROMIUM = process.env.MODGATE_CHROMIUM ?? '/usr/bin/chromium';
 const AUDITOR = 'mgt_browser-auditor';
@@ -30,7 +31,7 @@ if (!existsSync(CHROMIUM))
     `${CHROMIUM} is missing: apt-get install -y chromium (scripts/test-tools.sh does)`,
   );
 
-const data = path.join(t.testdir(), 'data');
+const data = path.join(testdir(t), 'data');
 const trail = await generateTrail(data, 100_000);
 // A checksum database and the vulnerability snapshot, so that the overview's
 // panels show a verified tree head and the database's freshness.

@@ -11,13 +11,14 @@ import { isModgateError } from '../../src/errors.js';
 import { sendError } from '../../src/http/send-error.js';
 import { generateTrail } from '../helpers/console-trail.js';
 import { startTestGateway } from '../helpers/gateway.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function settle(jobs: VerifyJobs): Promise<void> {
   await jobs.settled();
 }
 
 t.test('assets: known types and plain names only', async (t) => {
-  const dir = t.testdir({
+  const dir = testdir(t, {
     'index.html': '<!doctype html>',
     'app.js': 'export {}',
     'notes.txt': 'no',
@@ -31,7 +32,7 @@ t.test('assets: known types and plain names only', async (t) => {
 t.test('an unbuilt console answers 503 CONSOLE_UNAVAILABLE with its headers', async (t) => {
   const app = Fastify();
   app.setErrorHandler((err, _req, reply) => sendError(reply, err));
-  const data = path.join(t.testdir(), 'data');
+  const data = path.join(testdir(t), 'data');
   const trail = await generateTrail(data, 50, 2);
   await registerConsole(app, {
     trail: new TrailReader(path.join(data, 'audit')),
@@ -48,7 +49,7 @@ t.test('an unbuilt console answers 503 CONSOLE_UNAVAILABLE with its headers', as
 });
 
 t.test('verify now: a broken chain is reported, a failed run says why', async (t) => {
-  const data = path.join(t.testdir(), 'data');
+  const data = path.join(testdir(t), 'data');
   const trail = await generateTrail(data, 300, 2);
   const dir = path.join(data, 'audit');
   let tampered = 0;
@@ -110,7 +111,7 @@ t.test('cursor and record id parsing refuse what they did not make', async (t) =
 
 t.test('the console needs the gateway own audit trail in a folder', async (t) => {
   await t.rejects(
-    startTestGateway(t.testdir(), { console: { enabled: true }, audit: { enabled: false } }),
+    startTestGateway(testdir(t), { console: { enabled: true }, audit: { enabled: false } }),
     { code: 'CONFIG_INVALID', message: /console.enabled needs/ },
   );
 });
@@ -118,7 +119,7 @@ t.test('the console needs the gateway own audit trail in a folder', async (t) =>
 t.test(
   'pages over several chains (worker processes) resume by time, replica and seq',
   async (t) => {
-    const root = t.testdir();
+    const root = testdir(t);
     const audit = path.join(root, 'audit');
     await mkdir(path.join(audit, 'chains'), { recursive: true });
     for (const w of ['w1', 'w2']) {

@@ -25,13 +25,14 @@ import {
   writeStateKey,
   type ChildReplica,
 } from './cluster-rig.js';
+import { testdir } from '../helpers/testdir.js';
 
 /*
  * Three `modgate serve` processes, each with its own config file and data folder, share one
  * PostgreSQL database (state and audit chains) and one S3 bucket (versitygw), in front of a
  * test upstream and a test checksum database. The real go command downloads through them.
  */
-const root = t.testdir();
+const root = testdir(t);
 const pg = await startPostgres();
 const s3 = await startVersitygw({ bucket: 'modgate-e2e' });
 const db = 'cluster_e2e';

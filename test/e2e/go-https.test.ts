@@ -13,6 +13,7 @@ import { spkiPin } from '../../src/tls/pins.js';
 import { hashToken } from '../../src/auth/tokens.js';
 import { hashGoMod } from '../../src/integrity/dirhash.js';
 import { hashZipFile } from '../../src/integrity/zip.js';
+import { testdir } from '../helpers/testdir.js';
 
 /**
  * go talks HTTPS to modgate (trusting it through the SSL_CERT_FILE bundle) and
@@ -20,7 +21,7 @@ import { hashZipFile } from '../../src/integrity/zip.js';
  * upstream that also proxies the checksum database.
  */
 t.test('go over HTTPS with .netrc token auth; pinned TLS upstream with its sumdb', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const mod = await makeModule('example.com/tls', 'v1.0.0', { 'tls.go': 'package tls\n' });
   const zipFile = path.join(dir, 'm.zip');
   await writeFile(zipFile, mod.zip);

@@ -10,6 +10,7 @@ import {
 } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { goEnv, runGo } from '../helpers/gocmd.js';
+import { testdir } from '../helpers/testdir.js';
 
 interface FixtureSum {
   module: string;
@@ -23,7 +24,7 @@ t.test('go mod download, go list -versions and go get @latest through modgate', 
   conformance(t);
   const modules = await loadTxtarModules(td('go', 'mod'));
   const up = await startFakeUpstream(modules);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const gw = await startTestGateway(path.join(dir, 'data'), { upstream: up.url, sumdb: 'off' });
   t.teardown(async () => {
     await gw.close();

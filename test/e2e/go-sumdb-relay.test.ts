@@ -12,6 +12,7 @@ import { startFakeSumdb, type FakeRecord } from '../helpers/fake-sumdb.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { goEnv, runGo } from '../helpers/gocmd.js';
 import { readRecords } from '../../src/audit/query.js';
+import { testdir } from '../helpers/testdir.js';
 
 // Go's published test key (golang.org/x/mod and cmd/go tests): its name holds a "/".
 const KEYS = {
@@ -26,7 +27,7 @@ const KEYS = {
  * every lookup and tile it gets from the relay with the test key.
  */
 t.test('the go command verifies through the /sumdb/ relay with the x/mod test key', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const mods: FakeModule[] = [
     await makeModule('example.com/alpha', 'v1.0.0', {
       'go.mod': 'module example.com/alpha\n\ngo 1.21\n',

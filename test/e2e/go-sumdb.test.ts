@@ -6,6 +6,7 @@ import { loadTxtarModules, startFakeUpstream } from '../helpers/fake-upstream.js
 import { startFakeSumdb, type FakeRecord } from '../helpers/fake-sumdb.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { goEnv, runGo } from '../helpers/gocmd.js';
+import { testdir } from '../helpers/testdir.js';
 
 interface FixtureSum {
   module: string;
@@ -33,7 +34,7 @@ t.test('go verifies through modgate with GOSUMDB on', async (t) => {
   }));
   const db = await startFakeSumdb({ records });
   const up = await startFakeUpstream(await loadTxtarModules(td('go', 'mod')));
-  const dir = t.testdir();
+  const dir = testdir(t);
   const gw = await startTestGateway(path.join(dir, 'data'), {
     upstream: up.url,
     sumdb: `${db.verifierKey} ${db.url}`,

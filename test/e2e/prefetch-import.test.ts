@@ -12,6 +12,7 @@ import { startTestGateway } from '../helpers/gateway.js';
 import { goEnv, runGo } from '../helpers/gocmd.js';
 import { modgate } from '../helpers/cli.js';
 import { readRecords } from '../../src/audit/query.js';
+import { testdir } from '../helpers/testdir.js';
 
 // Go's published test key (golang.org/x/mod and cmd/go tests).
 const KEYS = {
@@ -48,7 +49,7 @@ async function decisions(dataDir: string) {
 t.test(
   'prefetch a go.sum, export, import into an offline gateway the go command builds through',
   async (t) => {
-    const dir = t.testdir();
+    const dir = testdir(t);
     const mods: FakeModule[] = [
       await makeModule('example.com/alpha', 'v1.0.0', {
         'go.mod': 'module example.com/alpha\n\ngo 1.21\n',

@@ -5,6 +5,7 @@ import { runGo } from '../helpers/gocmd.js';
 import { modgate } from '../helpers/cli.js';
 import { makeModule } from '../helpers/fake-upstream.js';
 import { GOOS_GOARCH, startWorld, type World } from './world.js';
+import { testdir } from '../helpers/testdir.js';
 
 /**
  * The whole gateway with the real go command: HTTPS to modgate with a .netrc
@@ -50,7 +51,7 @@ async function files(dir: string): Promise<string[]> {
 }
 
 t.test('nine scenarios with the real go command', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const w: World = await startWorld(dir);
   t.teardown(() => w.close());
 

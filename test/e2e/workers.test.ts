@@ -9,13 +9,14 @@ import { makeModule, startFakeUpstream, sumdbRecords } from '../helpers/fake-ups
 import { goEnv, runGo } from '../helpers/gocmd.js';
 import { fresh, get, serveSumdb } from './cluster-rig.js';
 import { alive, spawnWorkers, stopNode, waitFor, type WorkerNode } from './workers-rig.js';
+import { testdir } from '../helpers/testdir.js';
 
 /*
  * One node, one `modgate serve --workers 2` on the embedded defaults (local state, fs store, fs
  * audit): two worker processes behind one listen address share the store, the state and the
  * audit folder. The real go command downloads a module graph through them.
  */
-const root = t.testdir();
+const root = testdir(t);
 const data = path.join(root, 'data');
 const leaves: Awaited<ReturnType<typeof makeModule>>[] = [];
 for (let i = 1; i <= 5; i++) leaves.push(await makeModule(`example.com/m${i}`, 'v1.0.0'));

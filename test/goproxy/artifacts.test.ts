@@ -14,6 +14,7 @@ import { StateSealer } from '../../src/storage/sealed.js';
 import type { TofuLedger } from '../../src/integrity/checksums.js';
 import type { UpstreamClient, UpstreamResponse } from '../../src/upstream/client.js';
 import { makeModule } from '../helpers/fake-upstream.js';
+import { testdir } from '../helpers/testdir.js';
 
 const UPSTREAM = 'https://upstream.test';
 const M = 'example.com/m';
@@ -102,11 +103,11 @@ async function setup(t: Test, opts: { modH1?: string } = {}) {
     privatePatterns: '',
     noSumdbPatterns: '',
   });
-  const store = new CountingStore(t.testdir());
+  const store = new CountingStore(testdir(t));
   const security: Array<{ event: string; details: Record<string, unknown> }> = [];
   const deps: ArtifactDeps = {
     store,
-    spoolDir: path.join(t.testdir(), 'spool'),
+    spoolDir: path.join(testdir(t), 'spool'),
     client: up.client,
     router,
     checksums: new ChecksumVerifier({

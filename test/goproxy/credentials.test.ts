@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { startTestGateway } from '../helpers/gateway.js';
+import { testdir } from '../helpers/testdir.js';
 
 /** Credentials are sent per upstream (by URL prefix), and only to that upstream. */
 t.test('per-upstream credentials: basic and bearer, from config or env', async (t) => {
@@ -23,7 +24,7 @@ t.test('per-upstream credentials: basic and bearer, from config or env', async (
     string,
   ];
   process.env.MODGATE_TEST_TOKEN = 'tok-from-env';
-  const gw = await startTestGateway(t.testdir(), {
+  const gw = await startTestGateway(testdir(t), {
     upstream: `${a},${b}`,
     credentials: {
       [a]: { type: 'basic', username: 'svc', password: 'pw' },

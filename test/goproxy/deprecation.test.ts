@@ -17,6 +17,7 @@ import type { AuditRecord, DecisionEntry } from '../../src/audit/records.js';
 import { readRecords } from '../../src/audit/query.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
+import { testdir } from '../helpers/testdir.js';
 
 const DEPRECATED = '// Deprecated: use example.com/new instead.\nmodule example.com/old\n';
 
@@ -45,7 +46,7 @@ t.test(
   'default policy: the DEPRECATED warning once the facts are in, and in the audit',
   async (t) => {
     const up = await upstream();
-    const dir = t.testdir();
+    const dir = testdir(t);
     const dataDir = path.join(dir, 'data');
     const gw = await startTestGateway(dataDir, { upstream: up.url });
     t.teardown(() => up.close());
@@ -80,7 +81,7 @@ t.test(
 t.test('needsFacts: [deprecated] makes the first answer carry the warning', async (t) => {
   const up = await upstream();
   t.teardown(() => up.close());
-  const dir = t.testdir();
+  const dir = testdir(t);
   const dataFile = path.join(dir, 'data.yaml');
   await writeFile(dataFile, YAML.stringify({ needsFacts: ['deprecated'] }));
   const gw = await startTestGateway(path.join(dir, 'data'), {

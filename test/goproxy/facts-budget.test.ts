@@ -5,6 +5,7 @@ import { request } from 'undici';
 import { makeModule, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { startHeldUpstream } from '../helpers/held-upstream.js';
+import { testdir } from '../helpers/testdir.js';
 
 const total = (up: FakeUpstream) => [...up.hits.values()].reduce((a, b) => a + b, 0);
 
@@ -15,7 +16,7 @@ t.test(
     const up = await startFakeUpstream(
       await Promise.all(versions.map((v) => makeModule('example.com/many', v))),
     );
-    const dir = t.testdir();
+    const dir = testdir(t);
     const dataFile = path.join(dir, 'data.yaml');
     await writeFile(dataFile, 'minReleaseAgeHours: 24\n');
     const gw = await startTestGateway(path.join(dir, 'data'), {
@@ -78,7 +79,7 @@ t.test('a version with no time within the request deadline is hidden (fail close
     ],
     /v1\.1\.0\.info$/,
   );
-  const dir = t.testdir();
+  const dir = testdir(t);
   const dataFile = path.join(dir, 'data.yaml');
   await writeFile(dataFile, 'minReleaseAgeHours: 24\n');
   const gw = await startTestGateway(path.join(dir, 'data'), {

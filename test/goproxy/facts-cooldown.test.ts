@@ -8,6 +8,7 @@ import { readRecords } from '../../src/audit/query.js';
 import type { DecisionEntry } from '../../src/audit/records.js';
 import { makeModule, startFakeUpstream, type FakeModule } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
+import { testdir } from '../helpers/testdir.js';
 
 /**
  * The cool-down fails closed: when modgate cannot learn a version's publish
@@ -37,7 +38,7 @@ async function setup(t: Test, data: Record<string, unknown>, policy: Record<stri
   const up = await startFakeUpstream(await modules());
   up.misbehave(`/${M}/@v/v1.1.0.info`, { kind: 'status', status: 500 });
   up.misbehave(`/${Q}/@v/${PSEUDO}.info`, { kind: 'status', status: 500 });
-  const dir = t.testdir();
+  const dir = testdir(t);
   const dataFile = path.join(dir, 'data.yaml');
   await writeFile(dataFile, YAML.stringify(data));
   const gw = await startTestGateway(path.join(dir, 'data'), {

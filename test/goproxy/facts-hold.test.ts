@@ -9,6 +9,7 @@ import type { DecisionEntry } from '../../src/audit/records.js';
 import { makeModule } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { startHeldUpstream } from '../helpers/held-upstream.js';
+import { testdir } from '../helpers/testdir.js';
 
 /**
  * Facts hold a zip back only when the policy in force needs them: an upstream
@@ -28,7 +29,7 @@ async function setup(
 ) {
   const mod = await makeModule(M, 'v1.0.0', o.files ?? {}, '2020-01-01T00:00:00Z');
   const up = await startHeldUpstream([mod], /(\.info|\/@v\/list)$/);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const dataFile = path.join(dir, 'data.yaml');
   await writeFile(dataFile, YAML.stringify(data));
   const gw = await startTestGateway(path.join(dir, 'data'), {

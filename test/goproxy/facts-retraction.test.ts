@@ -8,6 +8,7 @@ import { readRecords } from '../../src/audit/query.js';
 import type { DecisionEntry } from '../../src/audit/records.js';
 import { makeModule, startFakeUpstream, type FakeModule } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
+import { testdir } from '../helpers/testdir.js';
 
 /**
  * Retraction fails closed, in the shape of the cool-down's
@@ -35,7 +36,7 @@ async function modules(): Promise<FakeModule[]> {
 
 async function setup(t: Test, data: Record<string, unknown>, policy: Record<string, unknown> = {}) {
   const up = await startFakeUpstream(await modules());
-  const dir = t.testdir();
+  const dir = testdir(t);
   const dataFile = path.join(dir, 'data.yaml');
   await writeFile(dataFile, YAML.stringify(data));
   const gw = await startTestGateway(path.join(dir, 'data'), {

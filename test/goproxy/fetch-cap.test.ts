@@ -5,6 +5,7 @@ import { makeModule } from '../helpers/fake-upstream.js';
 import { startHeldUpstream } from '../helpers/held-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { recordingAudit } from '../helpers/recording-audit.js';
+import { testdir } from '../helpers/testdir.js';
 
 /** Resolves once cond() holds, checked on each change of the cap. */
 function until(cap: FetchCap, cond: () => boolean): Promise<void> {
@@ -53,7 +54,7 @@ t.test(
     const up = await startHeldUpstream(mods, /\.mod$/);
     const audit = recordingAudit();
     const gw = await startTestGateway(
-      t.testdir(),
+      testdir(t),
       { upstream: up.url, limits: { coldFetches: 1, coldFetchQueue: 1 } },
       { audit },
     );

@@ -4,6 +4,7 @@ import { request } from 'undici';
 import { makeModule, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import type { Gateway } from '../../src/main.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function setup(t: Test): Promise<{ up: FakeUpstream; gw: Gateway }> {
   const up = await startFakeUpstream([
@@ -11,7 +12,7 @@ async function setup(t: Test): Promise<{ up: FakeUpstream; gw: Gateway }> {
     await makeModule('example.com/hello', 'v1.1.0'),
     await makeModule('github.com/BurntSushi/toml', 'v0.3.1'),
   ]);
-  const gw = await startTestGateway(t.testdir(), { upstream: up.url });
+  const gw = await startTestGateway(testdir(t), { upstream: up.url });
   t.teardown(async () => {
     await gw.close();
     await up.close();

@@ -13,6 +13,7 @@ import { MemoryBlobStore } from '../../src/storage/memory.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { recordingAudit } from '../helpers/recording-audit.js';
+import { testdir } from '../helpers/testdir.js';
 
 const KEY = 'cache/example.com/m/@v/v1.0.0.zip';
 const MARGIN = 50;
@@ -45,7 +46,7 @@ async function aged(t: Test, file: string, margin: number): Promise<void> {
 }
 
 async function setup(t: Test) {
-  const root = t.testdir();
+  const root = testdir(t);
   const store = new FsBlobStore(root);
   const bytes = randomBytes(700_000);
   await store.putBytes(KEY, bytes);
@@ -161,7 +162,7 @@ t.test('the disk cache in front of a remote store: stamps only its local copies'
   const inner = new MemoryBlobStore();
   const bytes = randomBytes(100_000);
   await inner.putBytes(KEY, bytes);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const store = new CachedBlobStore(inner, { dir, maxBytes: 1 << 20 });
   await store.init();
   t.teardown(() => store.close());
@@ -186,7 +187,7 @@ t.test(
       'big.txt': randomBytes(700_000).toString('base64'),
     });
     const up = await startFakeUpstream([big]);
-    const dir = t.testdir();
+    const dir = testdir(t);
     const audit = recordingAudit();
     const gw = await startTestGateway(
       dir,

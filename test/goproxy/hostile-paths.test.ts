@@ -4,6 +4,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
+import { testdir } from '../helpers/testdir.js';
 
 /** A GET with the path sent byte for byte (undici and URL would resolve dot segments). */
 function rawGet(base: string, rawPath: string): Promise<{ status: number; text: string }> {
@@ -65,7 +66,7 @@ const HOSTILE = [
 
 t.test('a hostile path element is 400 REQUEST_INVALID before any upstream request', async (t) => {
   const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const gw = await startTestGateway(dir, { upstream: up.url });
   t.teardown(async () => {
     await gw.close();

@@ -16,6 +16,7 @@ import { hashZipFile } from '../../src/integrity/zip.js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Gateway } from '../../src/main.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function h1Of(m: FakeModule): Promise<string> {
   const d = await mkdtemp(path.join(tmpdir(), 'modgate-h1-'));
@@ -69,9 +70,7 @@ async function setup(t: Test, raw: Record<string, unknown> = {}): Promise<Env> {
     ),
   });
   const up = await startFakeUpstream([good, other]);
-  // Not t.testdir(): tap may remove that before this teardown has closed the
-  // gateway, while background work (facts prefetches) still writes into it.
-  const dir = await mkdtemp(path.join(tmpdir(), 'modgate-integrity-'));
+  const dir = testdir(t);
   const gw = await startTestGateway(dir, {
     upstream: up.url,
     sumdb: `${db.verifierKey} ${db.url}`,
@@ -82,7 +81,6 @@ async function setup(t: Test, raw: Record<string, unknown> = {}): Promise<Env> {
     await gw.close();
     await up.close();
     await db.stop();
-    await rm(dir, { recursive: true });
   });
   return { up, db, gw, dir, good };
 }

@@ -15,6 +15,7 @@ import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { recordingAudit } from '../helpers/recording-audit.js';
 import { dbFiles } from '../vuln/helpers/db.js';
+import { testdir } from '../helpers/testdir.js';
 
 const M = 'example.com/lagging';
 const P = 'example.com/untagged';
@@ -29,7 +30,7 @@ async function setup(t: Test, data: Record<string, unknown>) {
   ]);
   // The list lags: it names v1.0.0 only, while @latest answers v1.2.0.
   up.misbehave(`/${M}/@v/list`, { kind: 'replace', body: Buffer.from('v1.0.0\n') });
-  const dir = t.testdir();
+  const dir = testdir(t);
   const db = path.join(dir, 'vulndb');
   const files = dbFiles([
     {

@@ -8,6 +8,7 @@ import { makeModule } from '../helpers/fake-upstream.js';
 import { startHeldUpstream } from '../helpers/held-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { recordingAudit } from '../helpers/recording-audit.js';
+import { testdir } from '../helpers/testdir.js';
 
 const MOD = '/example.com/held/@v/v1.0.0.mod';
 
@@ -26,7 +27,7 @@ function until(cap: FetchCap, cond: () => boolean): Promise<void> {
 async function setup(t: Test) {
   const m = await makeModule('example.com/held', 'v1.0.0');
   const up = await startHeldUpstream([m], /\.mod$/);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const audit = recordingAudit();
   const gw = await startTestGateway(dir, { upstream: up.url }, { audit });
   let closed = false;

@@ -5,6 +5,7 @@ import { request } from 'undici';
 import { checkInfo, cleanList, isRfc3339 } from '../../src/goproxy/metadata.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('list bodies keep canonical versions only, one per line', async (t) => {
   t.equal(
@@ -73,7 +74,7 @@ async function storeFiles(dir: string): Promise<string[]> {
 
 t.test('through a gateway: junk list lines are dropped, a bad latest is refused', async (t) => {
   const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const gw = await startTestGateway(dir, { upstream: up.url });
   t.teardown(async () => {
     await gw.close();
@@ -134,7 +135,7 @@ t.test('a caller that goes away aborts the shared fetch it alone waited for', as
     retries: 0,
     retryBaseMs: 1,
   });
-  const dir = t.testdir();
+  const dir = testdir(t);
   const meta = new MetadataService({
     store: new FsBlobStore(path.join(dir, 'store')),
     client,

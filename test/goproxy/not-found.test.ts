@@ -3,11 +3,12 @@ import { request } from 'undici';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { recordingAudit } from '../helpers/recording-audit.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('version not available upstream is recorded as not_found, not as a denial', async (t) => {
   const up = await startFakeUpstream([await makeModule('example.com/here', 'v1.0.0')]);
   const audit = recordingAudit();
-  const gw = await startTestGateway(t.testdir(), { upstream: up.url }, { audit });
+  const gw = await startTestGateway(testdir(t), { upstream: up.url }, { audit });
   t.teardown(async () => {
     await gw.close();
     await up.close();

@@ -5,6 +5,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import { startTestGateway } from '../helpers/gateway.js';
+import { testdir } from '../helpers/testdir.js';
 
 /** Through a gateway: an upstream redirect is refused (502 UPSTREAM_REDIRECT), the target sees nothing, nothing is cached. */
 t.test('an upstream redirect to another origin is refused by default', async (t) => {
@@ -20,7 +21,7 @@ t.test('an upstream redirect to another origin is refused by default', async (t)
   );
   await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
   const upUrl = `http://127.0.0.1:${(up.address() as AddressInfo).port}`;
-  const dir = t.testdir();
+  const dir = testdir(t);
   const gw = await startTestGateway(dir, {
     upstream: upUrl,
     credentials: { [upUrl]: { type: 'bearer', token: 'secret' } },

@@ -6,6 +6,7 @@ import { request } from 'undici';
 import { makeModule, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import type { Gateway } from '../../src/main.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function setup(
   t: Test,
@@ -15,7 +16,7 @@ async function setup(
     await makeModule('example.com/m', 'v1.0.0'),
     await makeModule('example.com/m', 'v1.1.0'),
   ]);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const gw = await startTestGateway(dir, { upstream: up.url, ...raw });
   t.teardown(async () => {
     await gw.close();
@@ -121,7 +122,7 @@ t.test("chain semantics: ',' falls through only on 404/410, '|' on any error", a
     await good.close();
     await empty.close();
   });
-  const dir = t.testdir();
+  const dir = testdir(t);
   const pipe = await startTestGateway(path.join(dir, 'a'), {
     upstream: `${broken.url}|${good.url}`,
   });

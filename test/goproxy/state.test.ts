@@ -8,11 +8,12 @@ import { startTestGateway } from '../helpers/gateway.js';
 import { recordingAudit } from '../helpers/recording-audit.js';
 import { hashGoMod } from '../../src/integrity/dirhash.js';
 import { hashZipFile } from '../../src/integrity/zip.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('a tampered TOFU ledger entry is refused, never re-trusted', async (t) => {
   const mod = await makeModule('corp.example/lib', 'v1.0.0');
   const up = await startFakeUpstream([mod]);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const audit = recordingAudit();
   const raw = {
     upstream: up.url,
@@ -60,7 +61,7 @@ t.test('a tampered TOFU ledger entry is refused, never re-trusted', async (t) =>
 
 t.test('a stored tree head that does not verify stops the start', async (t) => {
   const mod = await makeModule('example.com/safe', 'v1.0.0');
-  const zipFile = path.join(t.testdir(), 'm.zip');
+  const zipFile = path.join(testdir(t), 'm.zip');
   await writeFile(zipFile, mod.zip);
   const db = await startFakeSumdb({
     records: [
@@ -77,7 +78,7 @@ t.test('a stored tree head that does not verify stops the start', async (t) => {
     await up.close();
     await db.stop();
   });
-  const dir = path.join(t.testdir(), 'data');
+  const dir = path.join(testdir(t), 'data');
   const raw = { upstream: up.url, sumdb: `${db.verifierKey} ${db.url}` };
   const gw = await startTestGateway(dir, raw);
   t.equal((await request(`${gw.url}/example.com/safe/@v/v1.0.0.zip`)).statusCode, 200);
@@ -110,7 +111,7 @@ t.test('a stored tree head that does not verify stops the start', async (t) => {
 t.test('temp files left by a crash are removed at start', async (t) => {
   const up = await startFakeUpstream([]);
   t.teardown(() => up.close());
-  const dir = t.testdir();
+  const dir = testdir(t);
   const spool = path.join(dir, 'store', '.tmp', '0123abcd.zip');
   const atomic = path.join(dir, 'sumdb', 'db', '.latest.0123456789ab.tmp');
   const download = path.join(dir, 'spool', '89abcdef.zip');

@@ -10,6 +10,7 @@ import { parseRelayPath } from '../../src/goproxy/sumdb-relay.js';
 import { openNote, parseVerifierKey } from '../../src/integrity/note.js';
 import { parseRecord, parseTree } from '../../src/integrity/tlog.js';
 import type { Gateway } from '../../src/main.js';
+import { testdir } from '../helpers/testdir.js';
 
 const h1 = (s: string): string => `h1:${createHash('sha256').update(s).digest('base64')}`;
 const records = (n: number): FakeRecord[] =>
@@ -33,7 +34,7 @@ interface Rig {
 
 async function rig(t: Test, n = 300): Promise<Rig> {
   const db = await startFakeSumdb({ records: records(n) });
-  const dataDir = path.join(t.testdir(), 'data');
+  const dataDir = path.join(testdir(t), 'data');
   const gw = await startTestGateway(dataDir, {
     sumdb: `${db.verifierKey} ${db.url}`,
     private: 'corp.example',

@@ -8,6 +8,7 @@ import { makeModule, startFakeUpstream, type FakeModule } from '../helpers/fake-
 import { startTestGateway } from '../helpers/gateway.js';
 import { recordingAudit } from '../helpers/recording-audit.js';
 import { createHash } from 'node:crypto';
+import { testdir } from '../helpers/testdir.js';
 
 const ZIP = '/example.com/big/@v/v1.0.0.zip';
 
@@ -17,7 +18,7 @@ async function setup(t: Test, raw: Record<string, unknown> = {}) {
     'big.txt': randomBytes(700_000).toString('base64'),
   });
   const up = await startFakeUpstream([big]);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const audit = recordingAudit();
   const gw = await startTestGateway(
     dir,

@@ -6,6 +6,7 @@ import { loadOrCreateAuditKey } from '../../src/audit/checkpoint.js';
 import { AuditLog } from '../../src/audit/log.js';
 import type { DecisionEntry } from '../../src/audit/records.js';
 import type { CliResult } from './cli.js';
+import { testdir } from './testdir.js';
 
 export const env = { GOPROXY: 'off', GOSUMDB: 'off', MODGATE_CONFIG: '' };
 
@@ -29,7 +30,7 @@ export function decision(i: number): DecisionEntry {
 export async function dataDir(
   t: Test,
 ): Promise<{ data: string; verifierKey: string; cwd: string }> {
-  const root = t.testdir();
+  const root = testdir(t);
   const data = path.join(root, 'data');
   const key = await loadOrCreateAuditKey(path.join(data, 'keys', 'audit.key'));
   const log = await AuditLog.open({ dir: path.join(data, 'audit'), key, checkpointIntervalSec: 0 });

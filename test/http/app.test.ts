@@ -3,10 +3,11 @@ import { request } from 'undici';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { hashToken } from '../../src/auth/tokens.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('health, readiness, metrics, request ids and HEAD', async (t) => {
   const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
-  const gw = await startTestGateway(t.testdir(), { upstream: up.url });
+  const gw = await startTestGateway(testdir(t), { upstream: up.url });
   t.teardown(async () => {
     await gw.close();
     await up.close();
@@ -45,7 +46,7 @@ t.test(
   async (t) => {
     const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
     const token = 'mgt_server-test-token-abcdefghijklmnopqrstuvwxyz012345';
-    const gw = await startTestGateway(t.testdir(), {
+    const gw = await startTestGateway(testdir(t), {
       upstream: up.url,
       auth: {
         required: true,

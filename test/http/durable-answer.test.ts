@@ -6,6 +6,7 @@ import type { AuditPort, CompletionRecord, DecisionRecord } from '../../src/cont
 import { ModgateError } from '../../src/errors.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
+import { testdir } from '../helpers/testdir.js';
 
 const ZIP = '/example.com/big/@v/v1.0.0.zip';
 const MOD = '/example.com/big/@v/v1.0.0.mod';
@@ -55,7 +56,7 @@ async function setup(t: Test) {
   const up = await startFakeUpstream([big]);
   const audit = gatedAudit();
   const gw = await startTestGateway(
-    t.testdir(),
+    testdir(t),
     { upstream: up.url, cache: { memoryMaxItemBytes: 0 } },
     { audit: audit.port },
   );

@@ -12,6 +12,7 @@ import type { AuditRecord } from '../../src/audit/records.js';
 import { registerFrontDoor } from '../../src/http/auth-hook.js';
 import { sendError } from '../../src/http/send-error.js';
 import type { Identity } from '../../src/contracts.js';
+import { testdir } from '../helpers/testdir.js';
 
 const TOKEN = 'mgt_front-door-test-token-abcdefghijklmnopqrstuvwxyz';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -25,7 +26,7 @@ async function trail(dir: string): Promise<AuditRecord[]> {
 
 t.test('every answer but liveness leaves exactly one record, under its own id', async (t) => {
   const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
-  const dir = path.join(t.testdir(), 'data');
+  const dir = path.join(testdir(t), 'data');
   const gw = await startTestGateway(dir, { upstream: up.url, auth: { required: true, tokens } });
   t.teardown(() => up.close());
   const asks: Array<{ url: string; method?: 'GET' | 'POST'; headers?: Record<string, string> }> = [
@@ -91,7 +92,7 @@ t.test('every answer but liveness leaves exactly one record, under its own id', 
 
 t.test('a bad-token flood is aggregated per client, code and second', async (t) => {
   const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
-  const dir = path.join(t.testdir(), 'data');
+  const dir = path.join(testdir(t), 'data');
   const gw = await startTestGateway(dir, {
     upstream: up.url,
     auth: { required: true, tokens },

@@ -2,6 +2,7 @@ import t from 'tap';
 import { Writable } from 'node:stream';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
+import { testdir } from '../helpers/testdir.js';
 
 /** A log destination that keeps every line (pino writes one JSON object per write). */
 function capture(): { stream: Writable; lines: () => Array<Record<string, unknown>> } {
@@ -27,7 +28,7 @@ t.test('one log line per request with its facts; one start line, after listen', 
   const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
   const log = capture();
   const gw = await startTestGateway(
-    t.testdir(),
+    testdir(t),
     { upstream: up.url, log: { level: 'info' } },
     { logger: undefined, logStream: log.stream },
   );

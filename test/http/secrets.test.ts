@@ -8,6 +8,7 @@ import { startTestGateway } from '../helpers/gateway.js';
 import { modgate } from '../helpers/cli.js';
 import { createRedactor, redactConfig, scrubUserinfo } from '../../src/config/redact.js';
 import { validateConfig } from '../../src/config/load.js';
+import { testdir } from '../helpers/testdir.js';
 
 const SECRETS = ['s3cret-userinfo', 'dead-pass-77', 'bearer-tok-9182', 'env-pass-5521'];
 
@@ -38,7 +39,7 @@ t.test('scrubUserinfo and the config redactor', async (t) => {
 
 t.test('no secret leaves: metrics, logs, audit, config print, error bodies', async (t) => {
   const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const dataDir = path.join(dir, 'data');
   const port = new URL(up.url).port;
   const raw = {

@@ -7,9 +7,10 @@ import { StateTofuLedger } from '../../src/integrity/tofu-store.js';
 import { ChecksumVerifier } from '../../src/integrity/checksums.js';
 import { LocalState } from '../../src/state/local.js';
 import { StateSealer } from '../../src/storage/sealed.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function setup(t: Test) {
-  const root = t.testdir();
+  const root = testdir(t);
   const store = new LocalState({ dir: root, replicaId: 'r1', tofuDir: path.join(root, 'tofu') });
   const sealer = StateSealer.fromKey(randomBytes(32));
   const ledger = new StateTofuLedger(store, sealer);

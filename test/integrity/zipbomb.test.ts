@@ -7,6 +7,7 @@ import { isModgateError } from '../../src/errors.js';
 import { hashZipFile, verifyModuleZip, MAX_ENTRIES } from '../../src/integrity/zip.js';
 import { zipFs } from '../../src/integrity/zip-read.js';
 import { entry, Rng, serialize, tinyZip, type GenEntry, type GenZip } from './zipgen.js';
+import { testdir } from '../helpers/testdir.js';
 
 // tap starts every test with --expose-gc (package.json "node-arg"): setting the
 // flag at run time instead can crash V8 (SIGSEGV seen under coverage).
@@ -58,7 +59,7 @@ async function outcome(
 }
 
 t.test('a go.mod bomb stops at its declared size, while inflating', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const r = new Rng(1);
   for (const [mib, declared] of [
     [64, 100],
@@ -79,7 +80,7 @@ t.test('a go.mod bomb stops at its declared size, while inflating', async (t) =>
 });
 
 t.test('a file bomb (1 KiB compressed per MiB) stops at its declared size', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const r = new Rng(2);
   const file = path.join(dir, 'file.zip');
   await writeFile(file, zipOf([bomb('a.go', 1024, 1000, r), bomb('b.go', 300, 100 * MiB, r)]));
@@ -125,7 +126,7 @@ function countFs(t: Test): { opens: number; reads: number; bytes: number } {
 t.test(
   'many tiny entries: over the entry cap is refused before the directory is read',
   async (t) => {
-    const file = path.join(t.testdir(), 'many.zip');
+    const file = path.join(testdir(t), 'many.zip');
     const size = await writeTiny(file, MAX_ENTRIES + 1);
     const c = countFs(t);
     const got = await outcome(file);
@@ -138,7 +139,7 @@ t.test(
 t.test(
   'many tiny entries at the cap: verified in bounded memory, one open, few reads',
   async (t) => {
-    const file = path.join(t.testdir(), 'cap.zip');
+    const file = path.join(testdir(t), 'cap.zip');
     await writeTiny(file, MAX_ENTRIES);
     await new Promise((r) => setImmediate(r));
     gc();
@@ -163,7 +164,7 @@ t.test(
     t.ok(peak < 32 * MiB, `live extra memory ${(peak / MiB).toFixed(1)} MiB`);
     t.equal(c.opens, 1, 'the zip is opened once, not once per entry');
     t.ok(c.reads < MAX_ENTRIES / 100, `${c.reads} reads for ${MAX_ENTRIES} entries`);
-    const small = path.join(t.testdir(), 'small.zip');
+    const small = path.join(testdir(t), 'small.zip');
     await writeTiny(small, 500);
     const c2 = countFs(t);
     t.equal(await hashZipFile(small), (await verifyModuleZip(small, mod)).h1);
@@ -172,7 +173,7 @@ t.test(
 );
 
 t.test('long and deep paths are bounded', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const r = new Rng(4);
   const long = path.join(dir, 'long.zip');
   await writeFile(

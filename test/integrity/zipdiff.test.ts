@@ -5,6 +5,7 @@ import { verifyModuleZip } from '../../src/integrity/zip.js';
 import { tinyZip } from './zipgen.js';
 import { buildGoZip, runDiff } from './zipdiff.js';
 import { spawnSync } from 'node:child_process';
+import { testdir } from '../helpers/testdir.js';
 
 // A fixed seed set: the same zips on every run. `npm run fuzz:zip` runs longer sets.
 const SEED = 1;
@@ -28,7 +29,7 @@ t.test(
   'a zip with ZIP64 end records (65,536 entries, as Go writes it) verifies as in Go',
   async (t) => {
     const mod = { path: 'example.com/big', version: 'v1.0.0' };
-    const file = path.join(t.testdir(), 'zip64.zip');
+    const file = path.join(testdir(t), 'zip64.zip');
     await writeFile(file, tinyZip(`${mod.path}@${mod.version}/`, 65536));
     const rep = await verifyModuleZip(file, mod);
     t.equal(rep.fileCount, 65536);

@@ -10,6 +10,7 @@ import { ZipStreamDigester, type StreamedEntry } from '../../src/integrity/zipst
 import { verifyModuleZip } from '../../src/integrity/zip.js';
 import { makeModuleZip } from '../helpers/modzip.js';
 import { conformance, readJson, td } from '../helpers/testdata.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function stream(zip: Buffer, keep: string, chunk: number): Promise<StreamedEntry[] | null> {
   const d = new ZipStreamDigester(Buffer.from(keep));
@@ -32,7 +33,7 @@ async function descriptorZip(
 }
 
 t.test('digests taken while streaming equal a full verification, and are used', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const big = Buffer.alloc(3 << 20, 'x');
   const zips: Array<[string, Buffer]> = [
     [
@@ -100,7 +101,7 @@ t.test('real proxy zips (Go-made, data descriptors) stream to the same h1', asyn
 t.test(
   'streamed digests that disagree with the central directory are ignored; bad zips still fail',
   async (t) => {
-    const dir = t.testdir();
+    const dir = testdir(t);
     const zip = await makeModuleZip('example.com/a', 'v1.0.0', {
       'go.mod': 'module example.com/a\n',
       'a.go': 'package a\n',
@@ -137,7 +138,7 @@ t.test(
 );
 
 t.test('many small files: each inflated once, straddling chunks or not, same h1', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const files: Record<string, Buffer> = { 'go.mod': Buffer.from('module example.com/many\n') };
   for (let i = 0; i < 600; i++)
     files[`pkg${i % 7}/f${i}.go`] = Buffer.from(`package p\n// ${'x'.repeat(i * 13)}\n`);
@@ -161,7 +162,7 @@ t.test('many small files: each inflated once, straddling chunks or not, same h1'
 });
 
 t.test('corrupt deflate data: no streamed digests, and the zip is refused', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const zip = Buffer.from(
     await descriptorZip('example.com/a', 'v1.0.0', {
       'go.mod': Buffer.from('module example.com/a\n'),

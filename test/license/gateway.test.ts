@@ -21,6 +21,7 @@ import { EvidenceStore, type StoredEvidence } from '../../src/goproxy/evidence.j
 import { artifactKey } from '../../src/goproxy/keys.js';
 import { FsBlobStore } from '../../src/storage/fs.js';
 import { StateSealer } from '../../src/storage/sealed.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function setup(
   t: Test,
@@ -35,7 +36,7 @@ async function setup(
     await makeModule('example.com/edited', 'v1.0.0', { LICENSE: edited }),
     await makeModule('example.com/none', 'v1.0.0', { 'docs/LICENSE': mit }),
   ]);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const dataFile = path.join(dir, 'data.yaml');
   await writeFile(dataFile, YAML.stringify(data));
   const gw = await startTestGateway(path.join(dir, 'data'), {
@@ -112,7 +113,7 @@ t.test('a zip cached before license scanning gets its licenses on the next hit',
   const mod = await makeModule('example.com/old', 'v1.0.0', { LICENSE: bsd });
   const up = await startFakeUpstream([mod]);
   t.teardown(() => up.close());
-  const dir = t.testdir();
+  const dir = testdir(t);
   const dataDir = path.join(dir, 'data');
   const dataFile = path.join(dir, 'data.yaml');
   await writeFile(dataFile, YAML.stringify({ licenses: { deny: ['BSD-3-Clause'] } }));
@@ -168,7 +169,7 @@ t.test('a cached zip whose bytes changed is not scanned: it is tampered', async 
     await makeModule('example.com/old', 'v1.0.0', { LICENSE: bsd }),
   ]);
   t.teardown(() => up.close());
-  const dir = t.testdir();
+  const dir = testdir(t);
   const dataDir = path.join(dir, 'data');
   // memoryMaxItemBytes 1: the zip is checked while it is copied to be scanned, not in memory.
   const cfg = { upstream: up.url, cache: { memoryMaxItemBytes: 1 } };

@@ -6,6 +6,7 @@ import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { repoRoot } from '../helpers/testdata.js';
 import { Metrics } from '../../src/observability/metrics.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function defaultNames(): Promise<Set<string>> {
   const r = new Registry();
@@ -17,7 +18,7 @@ t.test('docs/operations.md lists exactly the metrics /metrics exposes', async (t
   const doc = await readFile(path.join(repoRoot, 'docs', 'operations.md'), 'utf8');
   const documented = new Set([...doc.matchAll(/^\| `(modgate_[a-z_]+)` +\|/gm)].map((m) => m[1]!));
   const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
-  const gw = await startTestGateway(t.testdir(), { upstream: up.url });
+  const gw = await startTestGateway(testdir(t), { upstream: up.url });
   t.teardown(async () => {
     await gw.close();
     await up.close();
@@ -37,7 +38,7 @@ t.test('docs/operations.md lists exactly the metrics /metrics exposes', async (t
 
 t.test('every answer is counted by kind, status and code; cache, timings and gauges', async (t) => {
   const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
-  const gw = await startTestGateway(t.testdir(), { upstream: up.url });
+  const gw = await startTestGateway(testdir(t), { upstream: up.url });
   t.teardown(async () => {
     await gw.close();
     await up.close();
@@ -91,7 +92,7 @@ t.test('audit writes: concurrent decisions share group commits and fsyncs', asyn
     Array.from({ length: 12 }, (_, i) => makeModule(`example.com/m${i}`, 'v1.0.0')),
   );
   const up = await startFakeUpstream(mods);
-  const gw = await startTestGateway(t.testdir(), { upstream: up.url });
+  const gw = await startTestGateway(testdir(t), { upstream: up.url });
   t.teardown(async () => {
     await gw.close();
     await up.close();

@@ -5,12 +5,13 @@ import path from 'node:path';
 import { PolicyEngine } from '../../src/policy/engine.js';
 import { buildInput } from '../../src/policy/input.js';
 import { repoRoot } from '../helpers/testdata.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test(
   'an operator bundle (opa build output: /policy.wasm and /data.json) loads with its data',
   async (t) => {
     const wasm = await readFile(path.join(repoRoot, 'policies', 'build', 'policy.wasm'));
-    const file = path.join(t.testdir(), 'bundle.tar.gz');
+    const file = path.join(testdir(t), 'bundle.tar.gz');
     await writeFile(
       file,
       await bundle({
@@ -31,7 +32,7 @@ t.test(
     );
     t.match(d, { allow: false, deny: [{ code: 'VERSION_BANNED' }] });
     engine.close();
-    const broken = path.join(t.testdir(), 'broken.tar.gz');
+    const broken = path.join(testdir(t), 'broken.tar.gz');
     await writeFile(broken, await bundle({ '/data.json': '{}' }));
     await t.rejects(PolicyEngine.load({ path: broken }), { code: 'POLICY_LOAD_FAILED' });
     await writeFile(broken, 'not gzip');

@@ -8,6 +8,7 @@ import { RegoGate } from '../../src/policy/gate.js';
 import { DecisionCache } from '../../src/policy/cache.js';
 import type { DecisionRequest } from '../../src/contracts.js';
 import { repoRoot } from '../helpers/testdata.js';
+import { testdir } from '../helpers/testdir.js';
 
 const identity = { id: 'ci', method: 'bearer' as const, groups: [] as string[] };
 const zip = (version: string, publishTime = '2026-01-01T00:00:00Z'): DecisionRequest => ({
@@ -20,7 +21,7 @@ const zip = (version: string, publishTime = '2026-01-01T00:00:00Z'): DecisionReq
 
 /** A gate over the shipped policy whose clock the test sets, counting real evaluations. */
 async function setup(t: Test, data: Record<string, unknown>, cacheEntries?: number) {
-  const dataFile = path.join(t.testdir(), 'data.yaml');
+  const dataFile = path.join(testdir(t), 'data.yaml');
   await writeFile(dataFile, YAML.stringify(data));
   const engine = await PolicyEngine.load({ path: path.join(repoRoot, 'policies'), dataFile });
   t.teardown(() => engine.close());

@@ -11,6 +11,7 @@ import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { repoRoot } from '../helpers/testdata.js';
 import type { Gateway } from '../../src/main.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function setup(
   t: Test,
@@ -23,7 +24,7 @@ async function setup(
     await makeModule('example.com/lib', 'v1.2.0'),
     await makeModule('evil.example/x', 'v1.0.0'),
   ]);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const dataFile = path.join(dir, 'data.yaml');
   await writeFile(dataFile, YAML.stringify(data));
   const gw = await startTestGateway(path.join(dir, 'data'), {
@@ -137,7 +138,7 @@ t.test('a waiver allows until it expires', async (t) => {
 t.test(
   'a corrupt policy denies everything with POLICY_ERROR; a bad reload keeps the good policy',
   async (t) => {
-    const dir = t.testdir();
+    const dir = testdir(t);
     const policies = path.join(dir, 'policies');
     await cp(path.join(repoRoot, 'policies'), policies, { recursive: true });
     const up = await startFakeUpstream([await makeModule('example.com/lib', 'v1.0.0')]);
@@ -189,7 +190,7 @@ t.test(
   'an engine that returns a malformed or undefined decision denies everything with POLICY_ERROR',
   async (t) => {
     for (const kind of ['malformed', 'undefined']) {
-      const dir = t.testdir();
+      const dir = testdir(t);
       const up = await startFakeUpstream([await makeModule('example.com/lib', 'v1.0.0')]);
       const gw = await startTestGateway(path.join(dir, 'data'), {
         upstream: up.url,
@@ -211,7 +212,7 @@ t.test(
 );
 
 t.test('a new compiled policy is picked up without a restart', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const policies = path.join(dir, 'policies');
   await cp(path.join(repoRoot, 'policies'), policies, { recursive: true });
   const up = await startFakeUpstream([await makeModule('example.com/lib', 'v1.0.0')]);
@@ -243,7 +244,7 @@ t.test('a new compiled policy is picked up without a restart', async (t) => {
 t.test(
   'a policy over its time budget: 403 POLICY_ERROR, nothing fetched or cached, recorded; others served',
   async (t) => {
-    const dir = t.testdir();
+    const dir = testdir(t);
     const up = await startFakeUpstream([
       await makeModule('slow.example/m', 'v1.0.0'),
       await makeModule('fast.example/m', 'v1.0.0'),

@@ -8,6 +8,7 @@ import { PolicyEngine, type RawDecision, type ReloadEvent } from '../../src/poli
 import { buildInput } from '../../src/policy/input.js';
 import type { DecisionRequest, ModuleFacts } from '../../src/contracts.js';
 import { repoRoot } from '../helpers/testdata.js';
+import { testdir } from '../helpers/testdir.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 const anon = { id: 'anon', method: 'anonymous' as const, groups: [] as string[] };
@@ -20,7 +21,7 @@ const verified: ModuleFacts = {
 };
 
 async function engineWith(t: Test, data: Record<string, unknown>): Promise<PolicyEngine> {
-  const dataFile = path.join(t.testdir(), 'data.yaml');
+  const dataFile = path.join(testdir(t), 'data.yaml');
   await writeFile(dataFile, YAML.stringify(data));
   const engine = await PolicyEngine.load({ path: path.join(repoRoot, 'policies'), dataFile });
   t.teardown(() => engine.close());
@@ -265,7 +266,7 @@ t.test('invalid data is refused with POLICY_DATA_INVALID', async (t) => {
     ['a list at the top', ['a']],
   ];
   for (const [name, data] of cases) {
-    const dataFile = path.join(t.testdir(), 'data.json');
+    const dataFile = path.join(testdir(t), 'data.json');
     await writeFile(dataFile, JSON.stringify(data));
     await t.rejects(
       PolicyEngine.load({ path: policies, dataFile }),
@@ -273,7 +274,7 @@ t.test('invalid data is refused with POLICY_DATA_INVALID', async (t) => {
       name,
     );
   }
-  const dataFile = path.join(t.testdir(), 'data.yaml');
+  const dataFile = path.join(testdir(t), 'data.yaml');
   await writeFile(dataFile, 'banned: [\n');
   await t.rejects(PolicyEngine.load({ path: policies, dataFile }), { code: 'POLICY_DATA_INVALID' });
 });
@@ -281,7 +282,7 @@ t.test('invalid data is refused with POLICY_DATA_INVALID', async (t) => {
 t.test(
   'fail closed: a corrupt policy does not load; a bad decision is POLICY_ERROR for everything',
   async (t) => {
-    const dir = t.testdir();
+    const dir = testdir(t);
     const policies = path.join(dir, 'policies');
     await cp(path.join(repoRoot, 'policies'), policies, { recursive: true });
     await writeFile(path.join(policies, 'build', 'policy.wasm'), Buffer.from('\0asm corrupt'));
@@ -314,7 +315,7 @@ t.test(
 t.test(
   'hot reload: data and wasm changes swap in; bad files keep the last good ones',
   async (t) => {
-    const dir = t.testdir();
+    const dir = testdir(t);
     const policies = path.join(dir, 'policies');
     await cp(path.join(repoRoot, 'policies'), policies, { recursive: true });
     const events: ReloadEvent[] = [];
@@ -370,7 +371,7 @@ t.test(
 );
 
 t.test('hot reload through a swapped symlink (as a Kubernetes ConfigMap updates)', async (t) => {
-  const dir = t.testdir({
+  const dir = testdir(t, {
     v1: { 'data.yaml': 'banned: []\n' },
     v2: { 'data.yaml': 'sources: {deny: [example.com]}\n' },
   });
@@ -394,7 +395,7 @@ t.test(
   'an operator bundle: wasm, data.json and the manifest revision; data overridable',
   async (t) => {
     const wasm = await readFile(path.join(repoRoot, 'policies', 'build', 'policy.wasm'));
-    const dir = t.testdir();
+    const dir = testdir(t);
     const file = path.join(dir, 'bundle.tar.gz');
     await writeFile(
       file,

@@ -7,6 +7,7 @@ import { RegoGate } from '../../src/policy/gate.js';
 import { factsNeeded } from '../../src/policy/needs.js';
 import { bundle } from '../helpers/bundle.js';
 import { repoRoot } from '../helpers/testdata.js';
+import { testdir } from '../helpers/testdir.js';
 
 const sorted = (s: ReadonlySet<string>) => [...s].sort();
 
@@ -47,14 +48,14 @@ t.test('needsFacts must name known facts', async (t) => {
 
 t.test('the gate answers for the policy it has loaded', async (t) => {
   const policies = path.join(repoRoot, 'policies');
-  const dataFile = path.join(t.testdir(), 'data.json');
+  const dataFile = path.join(testdir(t), 'data.json');
   await writeFile(dataFile, JSON.stringify({ minReleaseAgeHours: 24 }));
   const folder = await PolicyEngine.load({ path: policies, dataFile });
   t.teardown(() => folder.close());
   t.same(sorted(new RegoGate(folder, { mode: 'enforce' }).factsNeeded()), ['publishTime']);
 
   const wasm = await readFile(path.join(policies, 'build', 'policy.wasm'));
-  const file = path.join(t.testdir(), 'bundle.tar.gz');
+  const file = path.join(testdir(t), 'bundle.tar.gz');
   await writeFile(
     file,
     await bundle({ '/policy.wasm': wasm, '/data.json': JSON.stringify({ settings: {} }) }),

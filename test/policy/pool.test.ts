@@ -11,6 +11,7 @@ import { compileData } from '../../src/policy/data.js';
 import { buildInput } from '../../src/policy/input.js';
 import type { DecisionRequest } from '../../src/contracts.js';
 import { repoRoot } from '../helpers/testdata.js';
+import { testdir } from '../helpers/testdir.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 const SLOW = path.join(repoRoot, 'test', 'fixtures', 'policies-slow');
@@ -132,7 +133,7 @@ t.test('50,000 waivers: decisions stay correct and see only the matching waivers
       })),
     ],
   };
-  const dataFile = path.join(t.testdir(), 'data.yaml');
+  const dataFile = path.join(testdir(t), 'data.yaml');
   await writeFile(dataFile, YAML.stringify(data));
 
   const delay = monitorEventLoopDelay({ resolution: 1 });
@@ -175,7 +176,7 @@ t.test('50,000 waivers: decisions stay correct and see only the matching waivers
 });
 
 t.test('reload swaps in a new generation; bad data keeps the running one', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const policies = path.join(dir, 'policies');
   await cp(path.join(repoRoot, 'policies'), policies, { recursive: true });
   const dataFile = path.join(policies, 'data.yaml');
@@ -201,7 +202,7 @@ t.test('reload swaps in a new generation; bad data keeps the running one', async
 });
 
 t.test('the watcher reloads on a change of the data file', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const policies = path.join(dir, 'policies');
   await cp(path.join(repoRoot, 'policies'), policies, { recursive: true });
   let reloaded!: () => void;
@@ -217,7 +218,7 @@ t.test('the watcher reloads on a change of the data file', async (t) => {
 });
 
 t.test('a load failure rejects with its own code', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const dataFile = path.join(dir, 'data.yaml');
   await writeFile(dataFile, 'minReleaseAgeHours: soon\n');
   await t.rejects(

@@ -7,6 +7,7 @@ import { startExportServer } from '../../src/prefetch/export-server.js';
 import { keepLookup, lookupFile, withLocalLookups } from '../../src/upstream/sumdb-local.js';
 import { lockDataDir } from '../../src/storage/data-lock.js';
 import { isModgateError } from '../../src/errors.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function refused(t: Test, p: Promise<unknown>, why: RegExp): Promise<void> {
   const err = await p.then(
@@ -18,7 +19,7 @@ async function refused(t: Test, p: Promise<unknown>, why: RegExp): Promise<void>
 }
 
 t.test('the manifest only names module versions, and bad ones are refused', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const file = path.join(dir, 'modgate-export.json');
   await refused(t, readManifest(dir), /not a readable export manifest/);
   const write = (modules: unknown) =>
@@ -40,7 +41,7 @@ t.test('the manifest only names module versions, and bad ones are refused', asyn
 t.test(
   'the export server serves files under DIR and nothing else, and keeps lookups',
   async (t) => {
-    const root = t.testdir({
+    const root = testdir(t, {
       export: {
         'example.com': { a: { '@v': { 'v1.0.0.mod': 'module example.com/a\n' } } },
         sumdb: { 'sum.example': { lookup: { 'example.com': { 'a@v1.0.0': 'record' } } } },
@@ -77,7 +78,7 @@ t.test(
 );
 
 t.test('kept lookups are read before the database, at safe paths only', async (t) => {
-  const data = t.testdir();
+  const data = testdir(t);
   t.equal(lookupFile(data, 'sum.example', '/lookup/../x@v1.0.0'), undefined);
   t.equal(lookupFile(data, '../x', '/lookup/example.com/a@v1.0.0'), undefined);
   t.equal(lookupFile(data, 'sum.example', '/tile/8/0/000'), undefined);
@@ -102,7 +103,7 @@ t.test('kept lookups are read before the database, at safe paths only', async (t
 t.test(
   'one process holds a data folder: a live holder refuses, a dead one is taken over',
   async (t) => {
-    const data = t.testdir();
+    const data = testdir(t);
     const lock = await lockDataDir(data, 'import');
     // The same process may take it again (one gateway per folder and process is its business).
     await (await lockDataDir(data, 'import')).release();

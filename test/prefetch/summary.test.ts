@@ -11,6 +11,7 @@ import {
   type Entry,
 } from '../../src/prefetch/summary.js';
 import { isModgateError } from '../../src/errors.js';
+import { testdir } from '../helpers/testdir.js';
 
 const at = '2026-01-01T00:00:00.000Z';
 const all = artifactsOf([
@@ -57,7 +58,7 @@ t.test('counts and exit codes: failed wins over refused', async (t) => {
 });
 
 t.test('the summary is written atomically and read back; a foreign file is refused', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const file = path.join(dir, 'summary.json');
   t.equal(await loadSummary(file), undefined, 'no file: a fresh run');
   const s = summarize('https://gw', [{ ...all[0]!, status: 'fetched', bytes: 3, at }]);

@@ -12,6 +12,7 @@ import { createFakeSumdb, type FakeSumdbCore } from '../helpers/fake-sumdb.js';
 import { makeModule, startFakeUpstream, type FakeModule } from '../helpers/fake-upstream.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { startCluster } from './cluster-rig.js';
+import { testdir } from '../helpers/testdir.js';
 
 const pg = await startPostgres();
 t.teardown(() => pg.stop());
@@ -58,7 +59,7 @@ t.test('fork evidence raised on replica A makes B and C refuse', async (t) => {
   const one = await makeModule('example.com/one', 'v1.0.0');
   const two = await makeModule('example.com/two', 'v1.0.0');
   const core = await createFakeSumdb({
-    records: [await recordOf(t.testdir(), one), await recordOf(t.testdir(), two)],
+    records: [await recordOf(testdir(t), one), await recordOf(testdir(t), two)],
   });
   const honest = await serve(core);
   const lying = await serve(core);

@@ -8,6 +8,7 @@ import type { Gateway } from '../../src/main.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import type { PostgresServer } from '../helpers/postgres.js';
 import { recordingAudit } from '../helpers/recording-audit.js';
+import { testdir } from '../helpers/testdir.js';
 
 export interface Replica {
   id: string;
@@ -28,7 +29,7 @@ export async function startCluster(
   opts: { n?: number; sharedStore?: boolean; raw: (i: number) => RawConfig },
 ): Promise<Replica[]> {
   await pg.createDatabase(database);
-  const root = t.testdir();
+  const root = testdir(t);
   const pwfile = path.join(root, 'pg-password');
   await writeFile(pwfile, `${pg.password}\n`, { mode: 0o600 });
   const stateKey = `${randomBytes(32).toString('hex')}\n`;

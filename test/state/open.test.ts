@@ -5,6 +5,7 @@ import t from 'tap';
 import { validateConfig } from '../../src/config/load.js';
 import { createRedactor } from '../../src/config/redact.js';
 import { openState, poolConfig, replicaIdOf } from '../../src/state/open.js';
+import { testdir } from '../helpers/testdir.js';
 
 const base = (state: Record<string, unknown>, cluster: Record<string, unknown> = {}) =>
   validateConfig({ dataDir: '/tmp/x', sumdb: 'off', state, cluster });
@@ -39,7 +40,7 @@ t.test('a password is never taken from the config file', async (t) => {
 });
 
 t.test('the password file joins the URL and is redacted', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const file = path.join(dir, 'pw');
   await writeFile(file, 'file-secret-123\n');
   const c = base({

@@ -8,6 +8,7 @@ import { MemoryBlobStore } from '../../src/storage/memory.js';
 import { S3BlobStore } from '../../src/storage/s3.js';
 import { startVersitygw, type Versitygw } from '../helpers/versitygw.js';
 import { blobStoreContract } from './contract.js';
+import { testdir } from '../helpers/testdir.js';
 
 const MiB = 1024 * 1024;
 let gw: Versitygw;
@@ -18,7 +19,7 @@ t.before(async () => {
 });
 t.teardown(() => gw.close());
 
-async function cachedS3(t: Test, maxBytes: number, dir = t.testdir()): Promise<CachedBlobStore> {
+async function cachedS3(t: Test, maxBytes: number, dir = testdir(t)): Promise<CachedBlobStore> {
   const s3 = new S3BlobStore({
     bucket: gw.bucket,
     prefix: `c${++n}/`,
@@ -52,7 +53,7 @@ async function localFiles(dir: string): Promise<string[]> {
 
 t.test('a hot hit is served from the local copy while S3 is down', async (t) => {
   const inner = new MemoryBlobStore();
-  const dir = t.testdir();
+  const dir = testdir(t);
   const s = new CachedBlobStore(inner, { dir, maxBytes: MiB });
   await s.init();
   await s.put('cache/m/@v/v1.0.0.zip', Readable.from([Buffer.from('zip bytes')]));
@@ -79,7 +80,7 @@ t.test('a hot hit is served from the local copy while S3 is down', async (t) => 
 
 t.test('the local copy is bounded in bytes, least recently used goes first', async (t) => {
   const inner = new MemoryBlobStore();
-  const dir = t.testdir();
+  const dir = testdir(t);
   const s = new CachedBlobStore(inner, { dir, maxBytes: 10 * 1024 });
   await s.init();
   const blob = (c: string) => Buffer.alloc(4 * 1024, c);
@@ -100,7 +101,7 @@ t.test('the local copy is bounded in bytes, least recently used goes first', asy
 });
 
 t.test('after a restart the local copies are found again (on real S3)', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const first = await cachedS3(t, 64 * MiB, dir);
   await first.putBytes('cache/k', 'kept');
   t.equal((await first.getBytes('cache/k'))?.toString(), 'kept');
@@ -118,7 +119,7 @@ t.test('after a restart the local copies are found again (on real S3)', async (t
 
 t.test('a read given up half way keeps no local copy', async (t) => {
   const inner = new MemoryBlobStore();
-  const dir = t.testdir();
+  const dir = testdir(t);
   const s = new CachedBlobStore(inner, { dir, maxBytes: 64 * MiB });
   await s.init();
   const chunks = Array.from({ length: 64 }, () => Buffer.alloc(64 * 1024, 1));

@@ -4,11 +4,12 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { FsBlobStore } from '../../src/storage/fs.js';
 import { blobStoreContract, failingBody } from './contract.js';
+import { testdir } from '../helpers/testdir.js';
 
-blobStoreContract(t, async () => new FsBlobStore(t.testdir()), { streams: true });
+blobStoreContract(t, async () => new FsBlobStore(testdir(t)), { streams: true });
 
 t.test('an unwritable root fails check with STORAGE_UNAVAILABLE', async (t) => {
-  const dir = path.join(t.testdir(), 'ro');
+  const dir = path.join(testdir(t), 'ro');
   await mkdir(dir);
   // root ignores permission bits, so root the store under a regular file instead
   await writeFile(path.join(dir, 'file-not-dir'), 'x');
@@ -18,7 +19,7 @@ t.test('an unwritable root fails check with STORAGE_UNAVAILABLE', async (t) => {
 });
 
 t.test('a failed put leaves no temp file behind; clearTemp removes a crash leftover', async (t) => {
-  const root = t.testdir();
+  const root = testdir(t);
   const s = new FsBlobStore(root);
   await t.rejects(s.put('x/y.zip', failingBody(1024)));
   t.same(await readdir(path.join(root, '.tmp')), [], 'the temp file went with the failure');

@@ -9,6 +9,7 @@ import { startTestGateway } from '../helpers/gateway.js';
 import { recordingAudit } from '../helpers/recording-audit.js';
 import { startVersitygw } from '../helpers/versitygw.js';
 import { S3BlobStore } from '../../src/storage/s3.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('two gateways on one S3 bucket; S3 down fails cold fetches closed', async (t) => {
   const s3 = await startVersitygw();
@@ -34,7 +35,7 @@ t.test('two gateways on one S3 bucket; S3 down fails cold fetches closed', async
   };
   const audit = recordingAudit();
   const raw = { upstream: up.url, storage, cache: { memoryMaxItemBytes: 0 } };
-  const dirA = t.testdir();
+  const dirA = testdir(t);
   const a = await startTestGateway(dirA, raw, { audit });
   t.teardown(() => a.close());
   const HOT = '/example.com/hot/@v/v1.0.0.zip';

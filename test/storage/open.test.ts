@@ -5,6 +5,7 @@ import { CachedBlobStore } from '../../src/storage/cached.js';
 import { FsBlobStore } from '../../src/storage/fs.js';
 import { openBlobStore } from '../../src/storage/open.js';
 import { S3BlobStore } from '../../src/storage/s3.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('engine "s3" without a bucket, or with bad settings, is refused', async (t) => {
   await t.rejects(openBlobStore(validateConfig({ storage: { kind: 's3' } })), {
@@ -25,7 +26,7 @@ t.test('engine "s3" without a bucket, or with bad settings, is refused', async (
 });
 
 t.test('the default is fs under <dataDir>/store', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const config = validateConfig({ dataDir: dir });
   const { store, location } = await openBlobStore(config);
   t.ok(store instanceof FsBlobStore);
@@ -34,7 +35,7 @@ t.test('the default is fs under <dataDir>/store', async (t) => {
 });
 
 t.test('engine "s3" puts the disk cache in front, unless its budget is 0', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const s3 = {
     bucket: 'b',
     prefix: 'modgate/',

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { StateSealer } from '../../src/storage/sealed.js';
 import { removeStaleTemps, writeFileAtomic } from '../../src/storage/atomic.js';
 import { FsBlobStore } from '../../src/storage/fs.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('a sealed record opens only under its purpose and name, unchanged', async (t) => {
   const s = StateSealer.fromKey(randomBytes(32));
@@ -23,7 +24,7 @@ t.test('a sealed record opens only under its purpose and name, unchanged', async
 });
 
 t.test('the state key is created once with mode 0600 and reused', async (t) => {
-  const file = path.join(t.testdir(), 'keys', 'state.key');
+  const file = path.join(testdir(t), 'keys', 'state.key');
   const a = await StateSealer.loadOrCreate(file);
   t.equal((await stat(file)).mode & 0o777, 0o600);
   const first = await readFile(file, 'utf8');
@@ -33,13 +34,13 @@ t.test('the state key is created once with mode 0600 and reused', async (t) => {
 });
 
 t.test('a state key file that is not a key stops with STATE_KEY_INVALID', async (t) => {
-  const file = path.join(t.testdir(), 'state.key');
+  const file = path.join(testdir(t), 'state.key');
   await writeFile(file, 'short\n');
   await t.rejects(StateSealer.loadOrCreate(file), { code: 'STATE_KEY_INVALID' });
 });
 
 t.test('temp files left by a crash are removed, and nothing else', async (t) => {
-  const root = t.testdir();
+  const root = testdir(t);
   await mkdir(path.join(root, 'sumdb', 'db', 'tile'), { recursive: true });
   const stale = path.join(root, 'sumdb', 'db', '.latest.0123456789ab.tmp');
   const deep = path.join(root, 'sumdb', 'db', 'tile', '.x.abcdefabcdef.tmp');
@@ -58,7 +59,7 @@ t.test('temp files left by a crash are removed, and nothing else', async (t) => 
 });
 
 t.test('the blob store clears its temp folder (half written blobs)', async (t) => {
-  const root = t.testdir();
+  const root = testdir(t);
   const store = new FsBlobStore(root);
   await mkdir(path.join(root, '.tmp'), { recursive: true });
   await writeFile(path.join(root, '.tmp', 'abc.tmp'), 'partial');

@@ -11,6 +11,7 @@ import { modgate } from '../helpers/cli.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startMitmProxy } from '../helpers/mitm-proxy.js';
 import { makeChain } from '../helpers/tls-fixtures.js';
+import { testdir } from '../helpers/testdir.js';
 
 /** Behind a TLS-inspecting egress proxy: the refusal explains itself, /readyz says not ready, and pinning the proxy's CA fixes it. */
 
@@ -71,7 +72,7 @@ t.test('behind a TLS-inspecting proxy', async (t) => {
     else process.env.HTTPS_PROXY = saved.https;
     if (saved.no !== undefined) process.env.NO_PROXY = saved.no;
   });
-  const dir = t.testdir();
+  const dir = testdir(t);
   // Before IT's CA is installed, TLS itself fails, and the text says what to do.
   const untrusted = await gateway(
     t,

@@ -5,6 +5,7 @@ import { validateConfig } from '../../src/config/load.js';
 import { createRedactor, redactConfig } from '../../src/config/redact.js';
 import { createGitHome } from '../../src/vcs/home.js';
 import { gitConfig } from './helpers.js';
+import { testdir } from '../helpers/testdir.js';
 
 const violations = (routes: unknown[]): string[] => {
   try {
@@ -165,7 +166,7 @@ t.test('the private git home: 0700 and 0600, the secret in files only', async (t
 });
 
 t.test('netrc and ssh-key homes', async (t) => {
-  const dir = t.testdir({ key: 'PRIVATE KEY', known: 'git.corp.example ssh-ed25519 AAAA' });
+  const dir = testdir(t, { key: 'PRIVATE KEY', known: 'git.corp.example ssh-ed25519 AAAA' });
   const netrc = await createGitHome({
     pattern: 'git.corp.example',
     git: gitConfig({ credentials: { type: 'netrc', username: 'bot', password: 'pw-123456' } }),

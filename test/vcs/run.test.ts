@@ -4,6 +4,7 @@ import { isModgateError, ModgateError } from '../../src/errors.js';
 import { classify, scrubber } from '../../src/vcs/errors.js';
 import { createVcsSources } from '../../src/vcs/index.js';
 import { runGo } from '../../src/vcs/run.js';
+import { testdir } from '../helpers/testdir.js';
 
 const base = {
   env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
@@ -79,7 +80,7 @@ t.test(
   'a vcs route whose go command does not run stops the start with a clear error',
   async (t) => {
     const config = validateConfig({
-      dataDir: t.testdir(),
+      dataDir: testdir(t),
       routes: [
         { pattern: 'git.corp.example', source: 'vcs', git: { goBinary: '/nonexistent/go' } },
       ],
@@ -93,7 +94,7 @@ t.test(
 
 t.test('one source per vcs route, closed cleanly', async (t) => {
   const config = validateConfig({
-    dataDir: t.testdir(),
+    dataDir: testdir(t),
     routes: [
       { pattern: 'proxy.example', upstream: 'https://proxy.example' },
       {

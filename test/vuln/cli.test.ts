@@ -9,6 +9,7 @@ import t from 'tap';
 import YAML from 'yaml';
 import { modgate } from '../helpers/cli.js';
 import { repoRoot, td } from '../helpers/testdata.js';
+import { testdir } from '../helpers/testdir.js';
 
 const gomod = `module example.com/app
 
@@ -21,7 +22,7 @@ require (
 `;
 
 t.test('policy check reports vulnerable requirements (text, json, sarif)', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const file = path.join(dir, 'go.mod');
   await writeFile(file, gomod);
   const db = td('vulndb', 'vulndb-v1-20261105.zip');
@@ -77,7 +78,7 @@ t.test('policy check reports vulnerable requirements (text, json, sarif)', async
 });
 
 t.test('waivers are reported; all waived means exit 0', async (t) => {
-  const dir = t.testdir();
+  const dir = testdir(t);
   const file = path.join(dir, 'go.mod');
   await writeFile(file, gomod);
   const data = path.join(dir, 'data.yaml');

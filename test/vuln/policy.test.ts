@@ -16,6 +16,7 @@ import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { recordingAudit } from '../helpers/recording-audit.js';
 import { dbFiles, type EntrySpec } from './helpers/db.js';
+import { testdir } from '../helpers/testdir.js';
 
 const entries: EntrySpec[] = [
   {
@@ -47,7 +48,7 @@ async function setup(
     await makeModule('example.com/lib', 'v1.2.0'),
     await makeModule('example.com/other', 'v1.0.0'),
   ]);
-  const dir = t.testdir();
+  const dir = testdir(t);
   const db = path.join(dir, 'vulndb');
   for (const [p, b] of dbFiles(entries)) {
     await mkdir(path.dirname(path.join(db, p)), { recursive: true });

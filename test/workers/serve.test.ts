@@ -5,6 +5,7 @@ import t from 'tap';
 import { modgate } from '../helpers/cli.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { alive, spawnWorkers, waitFor } from '../e2e/workers-rig.js';
+import { testdir } from '../helpers/testdir.js';
 
 const env = {
   GOPROXY: 'off',
@@ -23,7 +24,7 @@ t.test('--help describes --workers', async (t) => {
 });
 
 t.test('a bad config is reported once, before any worker starts', async (t) => {
-  const cfg = path.join(t.testdir(), 'bad.yaml');
+  const cfg = path.join(testdir(t), 'bad.yaml');
   await writeFile(cfg, 'listen: [1]\npolicy: {mode: sometimes}\n');
   const bad = await modgate(['serve', '--workers', '2', '--config', cfg], { env });
   t.equal(bad.code, 1);
@@ -51,7 +52,7 @@ t.test("an address in use: the workers' error, once, and exit 1", async (t) => {
       `127.0.0.1:${port}`,
       '--insecure-http',
       '--data',
-      t.testdir(),
+      testdir(t),
     ],
     { env, timeoutMs: 180_000 },
   );
@@ -62,7 +63,7 @@ t.test("an address in use: the workers' error, once, and exit 1", async (t) => {
 t.test('a slot that keeps failing to start stops the primary with WORKERS_FAILED', async (t) => {
   const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
   t.teardown(() => up.close());
-  const dir = t.testdir();
+  const dir = testdir(t);
   const config = path.join(dir, 'modgate.yaml');
   const yaml = [
     `dataDir: ${path.join(dir, 'data')}`,
