@@ -5,7 +5,10 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
     },
   },
   {
@@ -18,7 +21,8 @@ export default tseslint.config(
         'error',
         {
           selector: "CallExpression[callee.property.name='testdir']",
-          message: 'Use testdir(t) from test/helpers/testdir.ts: it removes the folder after the teardowns.',
+          message:
+            'Use testdir(t) from test/helpers/testdir.ts: it removes the folder after the teardowns.',
         },
       ],
     },
