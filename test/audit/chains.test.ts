@@ -6,6 +6,7 @@ import { ChainLock, LOCK_FILE } from '../../src/audit/chain-lock.js';
 import { chainDir, listChains, mergeByTime } from '../../src/audit/chains.js';
 import type { AuditRecord } from '../../src/audit/records.js';
 import { testdir } from '../helpers/testdir.js';
+import { stopChild } from '../helpers/child.js';
 
 t.test('listChains: the root chain when it has segments, then worker chains by id', async (t) => {
   const root = testdir(t);
@@ -54,7 +55,7 @@ t.test('a chain lock: one live writer; a dead one is taken over', async (t) => {
   t.match(await readFile(path.join(dir, LOCK_FILE), 'utf8'), `${process.pid} `);
   // A live process holds it (this test's parent shell stands in for another worker).
   const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
-  t.teardown(() => other.kill('SIGKILL'));
+  t.teardown(() => stopChild(other, 'SIGKILL'));
   const stat = await readFile(`/proc/${other.pid}/stat`, 'utf8');
   const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   await mine.release();

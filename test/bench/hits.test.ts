@@ -12,6 +12,7 @@ import { targets } from '../../bench/hits/targets.js';
 import { artifacts, writeAthensTree, writeProxyTree } from '../../bench/hits/trees.js';
 import { verdict } from '../../bench/report.js';
 import { makeModule } from '../../src/demo/upstream.js';
+import { stopChild } from '../helpers/child.js';
 
 t.test('median, spread and per-round ratios', async (t) => {
   t.equal(median([3, 1, 2]), 2);
@@ -32,7 +33,7 @@ t.test('median, spread and per-round ratios', async (t) => {
 
 t.test('processTree finds a child of this process', async (t) => {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-  t.teardown(() => void child.kill('SIGKILL'));
+  t.teardown(() => stopChild(child, 'SIGKILL'));
   t.ok(child.pid);
   const tree = processTree(process.pid);
   t.ok(tree.includes(process.pid));

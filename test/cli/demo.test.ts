@@ -6,6 +6,7 @@ import path from 'node:path';
 import { repoRoot } from '../helpers/testdata.js';
 import { runGo } from '../helpers/gocmd.js';
 import { testdir } from '../helpers/testdir.js';
+import { stopChild } from '../helpers/child.js';
 
 /** Starts `modgate demo`, runs the go commands it prints, and checks their outcomes. */
 t.test('modgate demo works offline and its printed commands behave as announced', async (t) => {
@@ -27,9 +28,7 @@ t.test('modgate demo works offline and its printed commands behave as announced'
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.once('exit', (code) => reject(new Error(`demo exited ${code}: ${out}`)));
   });
-  t.teardown(() => {
-    child.kill('SIGINT');
-  });
+  t.teardown(() => stopChild(child, 'SIGINT'));
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: dir,

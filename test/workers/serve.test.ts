@@ -6,6 +6,7 @@ import { modgate } from '../helpers/cli.js';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
 import { alive, spawnWorkers, waitFor } from '../e2e/workers-rig.js';
 import { testdir } from '../helpers/testdir.js';
+import { stopChild } from '../helpers/child.js';
 
 const env = {
   GOPROXY: 'off',
@@ -77,7 +78,11 @@ t.test('a slot that keeps failing to start stops the primary with WORKERS_FAILED
     '',
   ].join('\n');
   const node = await spawnWorkers(config, yaml, 2, env);
-  t.teardown(() => node.primary.kill('SIGKILL'));
+  t.teardown(async () => {
+    await stopChild(node.primary, 'SIGKILL');
+    for (const pid of node.workers.values()) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    await waitFor('the workers to exit', () => [...node.workers.values()].every((p) => !alive(p)));
+  });
   // Worker 2's chain now claims a checkpoint beyond its end: it refuses to extend it (AUDIT_CORRUPT).
   const cps = path.join(dir, 'data', 'audit', 'chains', 'n-w2', 'checkpoints');
   await mkdir(cps, { recursive: true });
