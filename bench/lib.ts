@@ -7,6 +7,7 @@ import { Agent, request } from 'undici';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processTree } from './hits/proctree.js';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -22,10 +23,19 @@ export interface Child {
 }
 
 function procStatus(pid: number, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(
-    readFileSync(`/proc/${pid}/status`, 'utf8'),
-  );
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return 0; // exited between the listing and the read
+  }
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
   return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** A /proc status figure (kB) summed over `root` and its descendants, in bytes. */
+function treeStatus(root: number, field: string): number {
+  return processTree(root).reduce((n, pid) => n + procStatus(pid, field), 0);
 }
 
 export async function freePort(): Promise<number> {
@@ -81,8 +91,10 @@ export async function spawnGateway(
   return {
     url,
     proc,
-    peakRss: () => procStatus(proc.pid!, 'VmHWM'),
-    rss: () => procStatus(proc.pid!, 'VmRSS'),
+    // Summed over the process tree: with server.workers, the primary's own figures leave the
+    // workers out.
+    peakRss: () => treeStatus(proc.pid!, 'VmHWM'),
+    rss: () => treeStatus(proc.pid!, 'VmRSS'),
     stop: () =>
       new Promise<void>((resolve) => {
         if (proc.exitCode !== null) return resolve();

@@ -1,6 +1,6 @@
 /** The two proxies under test, each a separate process in front of one upstream URL. */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { treeCpuSeconds } from '../hits/proctree.js';
 import { spawnGateway, type Child } from '../lib.js';
 import { SUMDB_KEY, SUMDB_NAME } from './project.js';
 
@@ -88,14 +88,7 @@ export async function startGoproxyPeer(
   };
 }
 
-/** User + system CPU seconds a process has used so far (/proc/<pid>/stat, fields 14 and 15). */
+/** User + system CPU seconds of a proxy so far: its process and its workers (server.workers). */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces; fields are counted after its ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return ticks / CLOCK_TICKS;
+  return treeCpuSeconds(pid);
 }
-
-// sysconf(_SC_CLK_TCK) is 100 on every Linux that Node supports.
-const CLOCK_TICKS = 100;
