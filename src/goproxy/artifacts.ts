@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { scanZipLicenses } from '../license/scan.js';
+import { licenseKeep, licensesOfKept } from '../license/scan.js';
 import { fillLicenses } from './license-fill.js';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -316,10 +316,14 @@ export class ArtifactService {
       const h1 = hashGoMod(await readSmall(file));
       return { evidence: await this.d.checksums.check(module, version, 'mod', h1) };
     }
-    const report = await verifyModuleZip(file, { path: module, version }, { streamed });
+    // Licenses are read from the verified zip only: the root license files, kept by verification.
+    const report = await verifyModuleZip(
+      file,
+      { path: module, version },
+      { streamed, keep: licenseKeep(module, version) },
+    );
     const evidence = await this.d.checksums.check(module, version, 'zip', report.h1);
-    // Licenses are read from the verified zip only.
-    const licenses = await scanZipLicenses(file, module, version);
+    const licenses = licensesOfKept(report.kept ?? [], module, version);
     return {
       evidence,
       zip: { fileCount: report.fileCount, uncompressedSize: report.uncompressedSize, licenses },

@@ -69,6 +69,8 @@ export interface ZipReport {
   zipSize: number;
   /** The root go.mod, when asked for with keepGoMod. */
   goMod?: Buffer;
+  /** The files asked for with `keep`, in directory order; data is null when over keep.maxBytes. */
+  kept?: Array<{ name: string; data: Buffer | null }>;
   warnings: string[];
 }
 
@@ -99,6 +101,12 @@ export interface VerifyOptions {
   streamed?: StreamedEntry[] | null;
   /** Told the size of every piece of content as it is inflated (for tests and metrics). */
   onInflated?: (bytes: number) => void;
+  /**
+   * Files (by full entry name) whose verified content the report returns, up
+   * to maxBytes each: read once more after the checks, and compared with
+   * the digest that went into h1.
+   */
+  keep?: { match: (name: string) => boolean; maxBytes: number };
 }
 
 function checkSize(size: number): void {
@@ -214,8 +222,33 @@ export async function verifyModuleZip(
     if (links > MAX_WARNINGS)
       report.warnings.push(`(and ${links - MAX_WARNINGS} more symbolic links)`);
     report.h1 = hash1Of(d, digests, (i) => i);
+    if (opts.keep) report.kept = await keptFiles(z, d, digests, opts.keep);
     return report;
   });
+}
+
+/** The content of the files that `keep` matches, each checked against its verified digest. */
+async function keptFiles(
+  z: ZipFile,
+  d: ZipDirectory,
+  digests: Buffer,
+  keep: NonNullable<VerifyOptions['keep']>,
+): Promise<NonNullable<ZipReport['kept']>> {
+  const out: NonNullable<ZipReport['kept']> = [];
+  for (let i = 0; i < d.count; i++) {
+    if (isDir(d, i)) continue;
+    const name = entryName(d, i).toString('utf8');
+    if (!keep.match(name)) continue;
+    if (d.usize[i]! > keep.maxBytes) {
+      out.push({ name, data: null });
+      continue;
+    }
+    const r = await digestEntry(z, d, i, true);
+    if (!r.sha256.equals(digests.subarray(32 * i, 32 * i + 32)))
+      throw new ModgateError('ZIP_INVALID', `${name} changed after it was verified`, { name });
+    out.push({ name, data: r.data ?? Buffer.alloc(0) });
+  }
+  return out;
 }
 
 /**

@@ -36,6 +36,30 @@ export function licensesOf(texts: Array<{ path: string; text: string }>): Licens
   return { files, expression: unknown ? '' : ids.join(' AND '), unknown };
 }
 
+/**
+ * What verifyModuleZip is to keep of a module's zip: its root license files,
+ * up to MAX_LICENSE_FILE bytes each (a longer one stays unknown).
+ */
+export function licenseKeep(module: string, version: string) {
+  const prefix = `${module}@${version}/`;
+  return {
+    match: (name: string) => name.startsWith(prefix) && isLicenseFile(name.slice(prefix.length)),
+    maxBytes: MAX_LICENSE_FILE,
+  };
+}
+
+/** Licenses from the files that licenseKeep kept (data null: over-long, so unknown). */
+export function licensesOfKept(
+  kept: Array<{ name: string; data: Buffer | null }>,
+  module: string,
+  version: string,
+): LicenseFacts {
+  const cut = `${module}@${version}/`.length;
+  return licensesOf(
+    kept.map((k) => ({ path: k.name.slice(cut), text: k.data ? k.data.toString('utf8') : '' })),
+  );
+}
+
 /** Reads the root license files of a module zip (already verified) and identifies them. */
 export async function scanZipLicenses(
   file: string,

@@ -179,3 +179,54 @@ t.test('corrupt deflate data: no streamed digests, and the zip is refused', asyn
     code: 'ZIP_INVALID',
   });
 });
+
+t.test(
+  'kept files: their verified content, null when over the cap, refused when they changed',
+  async (t) => {
+    const dir = testdir(t);
+    const mv = { path: 'example.com/a', version: 'v1.0.0' };
+    const zip = await makeModuleZip('example.com/a', 'v1.0.0', {
+      'go.mod': 'module example.com/a\n',
+      LICENSE: 'the license text\n',
+      'COPYING.txt': 'x'.repeat(5000),
+      'sub/LICENSE': 'not at the root\n',
+    });
+    const file = path.join(dir, 'a.zip');
+    await writeFile(file, zip);
+    const keep = {
+      match: (n: string) => /^example\.com\/a@v1\.0\.0\/(LICENSE|COPYING\.txt)$/.test(n),
+      maxBytes: 4096,
+    };
+    const streamed = (await stream(zip, 'x', 1000))!;
+    for (const [what, opts] of [
+      ['from the stream', { streamed, keep }],
+      ['read again', { keep }],
+    ] as const) {
+      const rep = await verifyModuleZip(file, mv, opts);
+      t.same(
+        rep.kept?.map((k) => [
+          k.name.slice(mv.path.length + mv.version.length + 2),
+          k.data?.toString(),
+        ]),
+        [
+          ['COPYING.txt', undefined],
+          ['LICENSE', 'the license text\n'],
+        ].sort((a, b) => zipOrder(zip, a[0]!) - zipOrder(zip, b[0]!)),
+        `${what}: the root files asked for, the over-long one without content`,
+      );
+    }
+    // A digest that went into h1 but is not what the file now holds: the kept content is refused.
+    const lic = streamed.findIndex((e) => e.offset === zipOrder(zip, 'LICENSE') - 30);
+    t.ok(lic >= 0);
+    const forged = streamed.map((e, i) => (i === lic ? { ...e, sha256: 'z'.repeat(32) } : e));
+    await t.rejects(verifyModuleZip(file, mv, { streamed: forged, keep }), {
+      code: 'ZIP_INVALID',
+      message: /LICENSE changed after it was verified/,
+    });
+  },
+);
+
+/** Where an entry's name first appears in the zip (its local header comes before the directory). */
+function zipOrder(zip: Buffer, rel: string): number {
+  return zip.indexOf(`example.com/a@v1.0.0/${rel}`);
+}
