@@ -72,6 +72,10 @@ t.test('edited texts are not the original license', async (t) => {
     [go.replace(/THIS SOFTWARE IS PROVIDED[\s\S]*$/, ''), 'the disclaimer removed'],
   ];
   for (const [text, what] of edits) t.not(identifyText(text), 'BSD-3-Clause', what);
+  // Answers are remembered by the exact text: asked again, each answer is the same.
+  for (const [text, what] of edits) t.not(identifyText(text), 'BSD-3-Clause', `${what}, again`);
+  t.equal(identifyText(go), 'BSD-3-Clause', 'the original, again');
+  t.equal(identifyText(`${go} `), 'BSD-3-Clause', 'a byte more of white space: the same license');
   const mitZip = td('gosum', 'proxy', 'github.com', 'davecgh', 'go-spew', '@v', 'v1.1.1.zip');
   t.ok(mitZip);
   const isc = (await scanZipLicenses(mitZip, 'github.com/davecgh/go-spew', 'v1.1.1')).files[0]!;
