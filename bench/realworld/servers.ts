@@ -1,6 +1,5 @@
 /** The two proxies under test, each a separate process in front of one upstream URL. */
 import { spawn } from 'node:child_process';
-import { treeCpuSeconds } from '../hits/proctree.js';
 import { spawnGateway, type Child } from '../lib.js';
 import { SUMDB_KEY, SUMDB_NAME } from './project.js';
 
@@ -86,9 +85,4 @@ export async function startGoproxyPeer(
         proc.kill('SIGTERM');
       }),
   };
-}
-
-/** User + system CPU seconds of a proxy so far: its process and its workers (server.workers). */
-export function cpuSeconds(pid: number): number {
-  return treeCpuSeconds(pid);
 }

@@ -13,7 +13,8 @@ import { buildPeer, goCheck, timedDownload } from '../realworld/gocmd.js';
 import { PROJECT, SUMDB_NAME, cacheDir, replayDir } from '../realworld/project.js';
 import { record } from '../realworld/record.js';
 import { linkFromEnv, startReplay, type Replay } from '../realworld/replay.js';
-import { cpuSeconds, startGoproxyPeer, startModgate } from '../realworld/servers.js';
+import { treeCpuSeconds as cpuSeconds } from '../hits/proctree.js';
+import { startGoproxyPeer, startModgate } from '../realworld/servers.js';
 import { bodyFile, type Manifest, type SetZip } from '../realworld/store.js';
 import type { Result } from '../report.js';
 

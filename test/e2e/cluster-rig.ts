@@ -8,6 +8,7 @@ import { parseSignerKey, signNote } from '../../src/integrity/note.js';
 import { formatTree } from '../../src/integrity/tlog.js';
 import type { FakeSumdbCore } from '../helpers/fake-sumdb.js';
 import { repoRoot } from '../helpers/testdata.js';
+import { stopChild } from '../helpers/child.js';
 
 /** Requests after a kill use a fresh pool, never a socket of a dead process. */
 export const fresh = new Agent({ keepAliveTimeout: 10 });
@@ -75,11 +76,7 @@ export async function spawnReplica(
 }
 
 export function killHard(r: ChildReplica): Promise<void> {
-  if (r.child.exitCode !== null || r.child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    r.child.once('exit', () => resolve());
-    r.child.kill('SIGKILL');
-  });
+  return stopChild(r.child, 'SIGKILL');
 }
 
 export function stopGracefully(r: ChildReplica): Promise<void> {
