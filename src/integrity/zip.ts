@@ -22,7 +22,8 @@
  * | ZIP_GOMOD_CASE             | the root go.mod is not spelled in lower case                      |
  * | ZIP_TOO_MANY_FILES         | more entries, directory bytes or distinct paths than the limits   |
  * | ZIP_INVALID                | the bytes break a layout rule (zip-layout.ts), inflate to more or |
- * |                            | fewer bytes than declared, fail their CRC-32, or bad deflate data |
+ * |                            | fewer bytes than declared, fail their CRC-32, hold bad deflate    |
+ * |                            | data, or a kept file no longer hashes to its digest in h1         |
  * | FILE_UNREADABLE            | the zip file cannot be opened                                     |
  * | HASH_NAME_INVALID          | an entry name holds a newline (hashZipFile only)                  |
  */
