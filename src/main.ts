@@ -123,6 +123,8 @@ export interface Gateway {
   coldFetches: FetchCap;
   /** Settles once every upstream was probed and the start-up summary logged. */
   probed: Promise<void>;
+  /** Settles once the background work started so far (fact prefetches, cache fills) is done. */
+  settled(): Promise<void>;
   /** The vulnerability database service (vulndb.enabled). */
   vulndb?: VulnService;
   /** Adaptive routing among equivalent mirrors (no groups: every chain in fixed order). */
@@ -416,6 +418,7 @@ async function startUnlocked(config: ModgateConfig, parts: GatewayParts): Promis
     store,
     coldFetches: cap,
     probed: Promise.all([probed, measured]).then(() => undefined),
+    settled: () => artifacts.tasks.idle(),
     ...(vulndb ? { vulndb } : {}),
     close: async () => {
       reloader?.stop();

@@ -41,6 +41,12 @@ export class TaskSet {
     void settled.then(() => this.running.delete(settled));
   }
 
+  /** Resolves once the tasks running now, and those they start, have settled (nothing is aborted). */
+  async idle(): Promise<void> {
+    for (let round = 0; round < 100 && this.running.size > 0; round++)
+      await Promise.all([...this.running]);
+  }
+
   async close(): Promise<void> {
     this.stop.abort(new ModgateError('SHUTTING_DOWN', 'modgate is shutting down'));
     // Tasks may start follow-up tasks while settling: drain until none is left.
