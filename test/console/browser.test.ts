@@ -31,6 +31,10 @@ if (!existsSync(CHROMIUM))
     `${CHROMIUM} is missing: apt-get install -y chromium (scripts/test-tools.sh does)`,
   );
 
+// Chromium renders and screenshots fourteen pages: about 75 s with both cores
+// busy, and three times that while another test file shares them too.
+t.setTimeout(480_000);
+
 const data = path.join(testdir(t), 'data');
 const trail = await generateTrail(data, 100_000);
 // A checksum database and the vulnerability snapshot, so that the overview's
