@@ -123,7 +123,7 @@ export interface Gateway {
   coldFetches: FetchCap;
   /** Settles once every upstream was probed and the start-up summary logged. */
   probed: Promise<void>;
-  /** Settles once the background work started so far (fact prefetches, cache fills) is done. */
+  /** Settles once the background work started so far (fact prefetches, cache fills, local copies) is done. */
   settled(): Promise<void>;
   /** The vulnerability database service (vulndb.enabled). */
   vulndb?: VulnService;
@@ -418,7 +418,10 @@ async function startUnlocked(config: ModgateConfig, parts: GatewayParts): Promis
     store,
     coldFetches: cap,
     probed: Promise.all([probed, measured]).then(() => undefined),
-    settled: () => artifacts.tasks.idle(),
+    settled: async () => {
+      await artifacts.tasks.idle();
+      await store.settled?.();
+    },
     ...(vulndb ? { vulndb } : {}),
     close: async () => {
       reloader?.stop();

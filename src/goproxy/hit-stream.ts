@@ -66,6 +66,7 @@ export function verifyingStream(
     );
   }
   source.on('error', (err) => check.destroy(err));
+  closeWith(source, check);
   return source.pipe(check);
 }
 
@@ -92,7 +93,17 @@ export function holdLast(source: Readable, release: Release): Readable {
     },
   });
   source.on('error', (err) => out.destroy(err));
+  closeWith(source, out);
   return source.pipe(out);
+}
+
+/**
+ * The source (an open file) is closed with the stream it feeds: a pipe does
+ * not destroy its source when the reader goes (a client that left), and a
+ * paused file stream would keep its descriptor open.
+ */
+function closeWith(source: Readable, out: Readable): void {
+  out.once('close', () => source.destroy());
 }
 
 /** Hashes a whole stored artifact; resolves with the reason of a mismatch, or null. */

@@ -15,8 +15,8 @@ import type { SumdbRelay } from '../goproxy/sumdb-relay.js';
 import type { Metrics } from '../observability/metrics.js';
 import { AccessAudit } from './access-audit.js';
 import { registerFrontDoor } from './auth-hook.js';
-import { finish, registerFinish } from './finish.js';
-import { requestStorage } from './request-state.js';
+import { finish, finishCut, registerFinish } from './finish.js';
+import { onAnswerEnd, requestStorage } from './request-state.js';
 import { registerProxyRoutes, type RouteDeps } from './routes.js';
 import { sendError } from './send-error.js';
 import { registerSumdbRoutes } from './sumdb-routes.js';
@@ -63,7 +63,9 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     // modgate's own id; a client's X-Request-Id is kept apart (RequestContext.clientRequestId).
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    return503OnClosing: true,
+    // Requests that arrive while closing go through the front door and are recorded
+    // (SHUTTING_DOWN from the flow), not answered by fastify with an unrecorded 503.
+    return503OnClosing: false,
     forceCloseConnections: false,
     routerOptions: { maxParamLength: 4096 },
     // Malformed URLs (bad percent-encoding) get the same plain-text 400 as other bad requests.
@@ -86,9 +88,24 @@ export function buildServer(d: ServerDeps): FastifyInstance {
   d.metrics.timings = () => requestStorage.getStore()?.timings;
   let active = 0;
   d.metrics.activeSource = () => active;
-  app.addHook('onRequest', (_req, reply, done) => {
+  // Once close() began, an answer ends its HTTP/1 connection (Connection: close,
+  // and the idle ones are closed as each answer ends), so that close() waits for
+  // the answers in flight and never for a keep-alive timeout (fastify's is 72 s).
+  let draining = false;
+  const reap = (): void => void app.server.closeIdleConnections?.();
+  app.addHook('preClose', (done) => {
+    draining = true;
+    done();
+  });
+  app.addHook('onRequest', (req, reply, done) => {
     active++;
-    reply.raw.once('close', () => active--);
+    onAnswerEnd(req, reply, (complete) => {
+      active--;
+      // fastify's onResponse runs only for answers sent whole: the others are finished here.
+      // (Later: the answer may end before the front door has given the request its state.)
+      if (!complete) setImmediate(() => finishCut(req, reply, finishDeps));
+      if (draining) setImmediate(reap);
+    });
     done();
   });
   registerFrontDoor(app, {
@@ -103,6 +120,7 @@ export function buildServer(d: ServerDeps): FastifyInstance {
   // A callback hook, not an async one: it runs on every answer, and a promise per answer costs.
   app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-request-id', req.id);
+    if (draining && req.raw.httpVersionMajor === 1) reply.header('connection', 'close');
     for (const h of SCRUBBED_HEADERS) {
       const v = reply.getHeader(h);
       if (typeof v === 'string') reply.header(h, redact(v));

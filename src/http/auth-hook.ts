@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ModgateError } from '../errors.js';
 import type { Identity, RequestContext } from '../contracts.js';
 import { ANONYMOUS } from '../auth/authenticate.js';
-import { requestStorage, routeKind, type RequestState } from './request-state.js';
+import { onAnswerEnd, requestStorage, routeKind, type RequestState } from './request-state.js';
 import { purposeOf } from './purpose.js';
 import { sendError } from './send-error.js';
 
@@ -83,9 +83,9 @@ function newState(req: FastifyRequest, reply: FastifyReply, deadlineMs: number):
       abort(new ModgateError('REQUEST_TIMEOUT', `the request took longer than ${deadlineMs} ms`)),
     deadlineMs,
   );
-  reply.raw.once('close', () => {
+  onAnswerEnd(req, reply, (complete) => {
     clearTimeout(timer);
-    if (!reply.raw.writableFinished) abort(new ModgateError('CLIENT_GONE', 'the client went away'));
+    if (!complete) abort(new ModgateError('CLIENT_GONE', 'the client went away'));
   });
   const clientId = req.headers['x-request-id'];
   const purpose = purposeOf(req.headers);

@@ -35,6 +35,8 @@ export function registerFinish(app: FastifyInstance, d: FinishDeps): void {
 export function finish(req: FastifyRequest, reply: FastifyReply, d: FinishDeps): void {
   {
     const s = req.modgate ?? lateState(req, reply);
+    if (s.finished) return;
+    s.finished = true;
     s.done();
     const status = reply.statusCode;
     const ms = reply.elapsedTime;
@@ -74,6 +76,18 @@ export function finish(req: FastifyRequest, reply: FastifyReply, d: FinishDeps):
       ...(s.version ? { version: s.version } : {}),
     });
   }
+}
+
+/**
+ * An answer cut short (the client went, or its connection closed with the
+ * answer still queued): fastify runs no onResponse for it, so it is counted,
+ * logged and audited here, with CLIENT_GONE unless it already had a code.
+ */
+export function finishCut(req: FastifyRequest, reply: FastifyReply, d: FinishDeps): void {
+  const s = req.modgate;
+  if (!s || s.finished) return;
+  s.code ??= 'CLIENT_GONE';
+  finish(req, reply, d);
 }
 
 function path(req: FastifyRequest): string {

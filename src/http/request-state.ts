@@ -37,6 +37,8 @@ export interface RequestState {
   cache?: string;
   bytes?: number;
   timings: TimingSink;
+  /** Set once the answer is counted, logged and audited (finish.ts), which happens once. */
+  finished?: boolean;
   /** Clears the request deadline. */
   done(): void;
 }
@@ -45,6 +47,37 @@ declare module 'fastify' {
   interface FastifyRequest {
     modgate: RequestState | null;
   }
+}
+
+/**
+ * Calls `fn` once, when the answer is done or can no longer be given, with
+ * whether it was sent whole. The response's 'close' says so, except for an
+ * answer queued behind another on a pipelined HTTP/1 connection that closed:
+ * that response never emits 'close', and only its request, destroyed with the
+ * connection's error, tells.
+ */
+export function onAnswerEnd(
+  req: FastifyRequest,
+  reply: { raw: { writableFinished: boolean; once(ev: 'close', fn: () => void): unknown } },
+  fn: (complete: boolean) => void,
+): void {
+  let called = false;
+  const end = (): void => {
+    if (called) return;
+    called = true;
+    fn(reply.raw.writableFinished);
+  };
+  const raw = req.raw as {
+    errored?: unknown;
+    closed?: boolean;
+    once(ev: 'close', fn: () => void): unknown;
+  };
+  // Its connection may have closed before this request was routed.
+  if (raw.closed && raw.errored) return end();
+  reply.raw.once('close', end);
+  raw.once('close', () => {
+    if (raw.errored && !reply.raw.writableFinished) end();
+  });
 }
 
 /** The state of the request being served in this async context (for timings). */

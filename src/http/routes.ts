@@ -6,7 +6,7 @@ import type { MetaResult } from '../goproxy/metadata.js';
 import { parseProxyPath } from '../goproxy/paths.js';
 import type { AuditPort, Decision, RequestContext } from '../contracts.js';
 import type { BlobStore } from '../storage/types.js';
-import type { RequestState } from './request-state.js';
+import { onAnswerEnd, type RequestState } from './request-state.js';
 import { sendError } from './send-error.js';
 
 export { sendError } from './send-error.js';
@@ -153,8 +153,9 @@ async function sendArtifact(
   }
   // The flow's body source checks the bytes against their evidence on the way out.
   const stream = await hit.open(range ?? undefined, durable);
-  reply.raw.once('close', () => {
-    const complete = reply.raw.writableFinished;
+  onAnswerEnd(req, reply, (complete) => {
+    // An answer that can no longer be given closes its file, which nothing would read.
+    if (!complete) stream.destroy();
     state.bytes = complete ? length : 0;
     d.audit.completion({
       ctx,

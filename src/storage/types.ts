@@ -78,6 +78,8 @@ export interface BlobStore {
   list(prefix: string, limit?: number): Promise<string[]>;
   /** Readiness probe: can the store be written? Throws STORAGE_UNAVAILABLE if not. */
   check(): Promise<void>;
+  /** Settles once the background writes started so far (e.g. local copies of remote objects) are done. */
+  settled?(): Promise<void>;
   /** Releases connections and handles. */
   close?(): Promise<void>;
 }

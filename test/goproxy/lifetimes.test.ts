@@ -56,6 +56,8 @@ t.test('a client that leaves cancels the download nobody else waits for', async 
   t.same(await cachedMods(), [], 'nothing cached');
   // The abandoned answer arriving later changes nothing.
   up.release(MOD);
+  // Any work still going on would write now: it is awaited before looking.
+  await gw.settled();
   t.same(await cachedMods(), []);
   t.ok(
     audit.decisions.some((d) => d.module === 'example.com/held' && d.codes.includes('CLIENT_GONE')),

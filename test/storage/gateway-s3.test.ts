@@ -70,6 +70,8 @@ t.test('two gateways on one S3 bucket; S3 down fails cold fetches closed', async
   t.equal(fromB.headers['x-modgate-cache'], 'hit');
   t.equal(up.count(HOT), 1, 'one upstream fetch for both replicas');
 
+  // The hot zip's local copy is written in the background: it is on disk before S3 goes away.
+  await a.settled();
   await s3.stop();
   const res = await request(a.url + COLD);
   t.equal(res.statusCode, 503, 'a cold fetch fails closed');
