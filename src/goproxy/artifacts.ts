@@ -109,12 +109,19 @@ export class ArtifactService {
     kind: ArtifactKind,
     /** The request's signal, or a holder read only on a miss (a hit needs none). */
     lifetime: AbortSignal | { readonly signal: AbortSignal } = NEVER,
+    /**
+     * A client asked for it: on a miss the version's checksum-database lookup
+     * starts with the download (facts gathering does not ask for this, so a
+     * list's versions are not looked up).
+     */
+    client = false,
   ): Promise<ArtifactHit> {
     const want: Want = { kind, module, version };
     const key = artifactKey(module, version, kind);
     await this.d.guard?.();
     const ready = await this.peek(want, key);
     if (ready) return ready;
+    if (client) this.d.checksums.prefetch(module, version);
     const signal = lifetime instanceof AbortSignal ? lifetime : lifetime.signal;
     const cluster = this.d.cluster;
     return this.flights.do(key, signal, async (s) =>

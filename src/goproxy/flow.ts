@@ -70,7 +70,7 @@ export class GatewayFlow {
     let hit: ArtifactHit;
     let facts: ModuleFacts = {};
     try {
-      hit = await this.d.artifacts.get(module, version, kind, ctx);
+      hit = await this.d.artifacts.get(module, version, kind, ctx, true);
       if (kind === 'zip') facts = await zipFacts(this.d, ctx, module, version);
     } catch (err) {
       mine?.abort(err);

@@ -39,6 +39,17 @@ export class ChecksumVerifier {
     },
   ) {}
 
+  /**
+   * Starts the checksum-database lookup of a public module version ahead of
+   * its check, so that the proof is fetched while the bytes download; the
+   * check joins it (the client shares lookups in flight). A failure is left
+   * to the check, which asks again.
+   */
+  prefetch(modulePath: string, version: string): void {
+    if (this.opts.isPrivate(modulePath) || !this.opts.sumdb) return;
+    this.opts.sumdb.lookup(modulePath, version).catch(() => undefined);
+  }
+
   async check(
     modulePath: string,
     version: string,
