@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { licenseKeep, licensesOfKept } from '../license/scan.js';
 import { fillLicenses } from './license-fill.js';
@@ -19,9 +18,10 @@ import { artifactKey } from './keys.js';
 import { ByteLru } from '../storage/lru.js';
 import type { StateSealer } from '../storage/sealed.js';
 import { EvidenceStore, type StoredEvidence } from './evidence.js';
-import { matches, sameAsVerified, type Release } from './hit-stream.js';
+import { matches, type Release } from './hit-stream.js';
 import { HitReader, type StampOptions } from './hit-read.js';
 import { checkInfo, readSmall, spool } from './spool.js';
+import { both, quarantineKey, quarantineSpool, storeVerified } from './store-verified.js';
 import type { FetchCap } from './fetch-cap.js';
 import { SharedWork, type ClusterFlight } from './shared.js';
 import { TaskSet } from './tasks.js';
@@ -280,22 +280,11 @@ export class ArtifactService {
         fetchedAt: new Date().toISOString(),
         ...(checked.zip ? { zip: checked.zip } : {}),
       };
-      // Evidence first: an artifact without its evidence reads as absent, never as verified.
-      await this.evidence.write(key, evidence);
-      const source = createReadStream(tmp);
-      const guarded = source.pipe(sameAsVerified(evidence));
-      source.on('error', (err) => guarded.destroy(err));
-      // A store may answer without reading (the object is there already): the
-      // spool file is closed either way, not left to the collector.
-      await this.d.store.put(key, guarded, { size, signal }).finally(() => source.destroy());
-      const body =
-        kind === 'zip' && size > this.d.memory.maxItemBytes ? undefined : await readSmall(tmp);
-      // The spool may only be read back as the bytes that were verified.
-      if (body && !matches(body, evidence))
-        throw new ModgateError(
-          'STORAGE_UNAVAILABLE',
-          `the spooled ${key} changed after it was verified`,
-        );
+      // Side by side: either one without the other reads as absent, never as verified.
+      const body = await both(
+        this.evidence.write(key, evidence),
+        storeVerified(this.d.store, this.d.memory.maxItemBytes, { key, tmp, evidence, signal }),
+      );
       return this.hit(key, { size, mtimeMs: Date.now() }, evidence, 'miss', body);
     } catch (err) {
       if (isModgateError(err, 'CHECKSUM_MISMATCH'))
@@ -342,19 +331,7 @@ export class ArtifactService {
     key: string,
     details: Record<string, unknown>,
   ): Promise<void> {
-    const qkey = quarantineKey(key);
-    const source = createReadStream(tmp);
-    // The store may answer without reading it (the same bytes are quarantined
-    // already); the spool is then removed, and the stream's late open must not
-    // become an unhandled 'error' that stops the process.
-    source.on('error', () => undefined);
-    try {
-      await this.d.store.put(qkey, source);
-    } catch {
-      // Quarantine is best effort: the refusal stands either way.
-    } finally {
-      source.destroy();
-    }
+    const qkey = await quarantineSpool(this.d.store, tmp, key);
     await this.d.onSecurity('CHECKSUM_MISMATCH', { ...details, quarantine: qkey });
   }
 }
@@ -366,11 +343,6 @@ function servedBy(err: unknown, upstream: string | undefined): unknown {
   return new ModgateError(err.code, err.message, { ...err.details, upstream } as never, {
     cause: err,
   });
-}
-
-function quarantineKey(key: string): string {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  return `quarantine/${stamp}-${randomBytes(4).toString('hex')}/${path.basename(key)}`;
 }
 
 function notFound(status: number, message: string, upstream: string): ModgateError {

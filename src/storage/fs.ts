@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -8,7 +8,7 @@ import type { BlobInfo, BlobStore, ByteRange, LocalBlob, PutOptions } from './ty
 import { openLocalFile } from './local-file.js';
 import { syncDir } from './atomic.js';
 import { checkKey, checkPrefix, storageError } from './keys.js';
-import { exactly } from './sized.js';
+import { exactly, short } from './sized.js';
 
 const TMP = '.tmp';
 
@@ -110,6 +110,34 @@ export class FsBlobStore implements BlobStore {
     } catch (err) {
       body.destroy();
       await rm(tmp, { force: true });
+      throw storageError(this.engine, err, key);
+    }
+  }
+
+  /**
+   * Moves the caller's local file into the store: fsynced, then renamed into
+   * place when it is on the store's file system, else copied through put().
+   * The file is consumed either way.
+   */
+  async putFile(key: string, file: string, opts: PutOptions = {}): Promise<void> {
+    const dest = this.file(key);
+    try {
+      const fh = await open(file, 'r+');
+      try {
+        const { size } = await fh.stat();
+        if (opts.size !== undefined && size !== opts.size) throw short(key, size, opts.size);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      opts.signal?.throwIfAborted();
+      await this.publish(file, dest);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'EXDEV') {
+        const body = createReadStream(file);
+        return this.put(key, body, opts).finally(() => rm(file, { force: true }));
+      }
+      await rm(file, { force: true });
       throw storageError(this.engine, err, key);
     }
   }

@@ -19,7 +19,8 @@ export function exactly(size: number, key: string): Transform {
   });
 }
 
-function short(key: string, seen: number, size: number): ModgateError {
+/** The refusal of a body that is not `size` bytes long. */
+export function short(key: string, seen: number, size: number): ModgateError {
   return new ModgateError(
     'STORAGE_UNAVAILABLE',
     `the body for ${key} has ${seen > size ? 'more than' : 'only'} ${seen} of its ${size} bytes; nothing was stored`,

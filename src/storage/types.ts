@@ -73,6 +73,12 @@ export interface BlobStore {
    * rejects and neither a partial blob nor a temp object is visible.
    */
   put(key: string, body: Readable, opts?: PutOptions): Promise<void>;
+  /**
+   * Moves a local file into the store (a rename where the engine can), with
+   * put()'s guarantees; the file is consumed, stored or removed. Optional: a
+   * caller without it streams the file through put().
+   */
+  putFile?(key: string, file: string, opts?: PutOptions): Promise<void>;
   delete(key: string): Promise<void>;
   /** Keys under a prefix (sorted, at most `limit`), for maintenance and tests. */
   list(prefix: string, limit?: number): Promise<string[]>;

@@ -1,5 +1,8 @@
 import type { Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer, text } from 'node:stream/consumers';
 import type { BlobStore } from '../../src/storage/types.js';
@@ -16,6 +19,8 @@ export interface ContractOptions {
   streams: boolean;
   /** Bytes per writer in the concurrent-writers case (large enough for multipart on S3). */
   writerBytes?: number;
+  /** The implementation moves local files in (putFile); the others stream them through put(). */
+  movesFiles?: boolean;
 }
 
 /** A body of `size` random bytes made on demand, reporting memory in use every 8 MiB. */
@@ -142,6 +147,33 @@ export function blobStoreContract(
     t.same(await s.list('sz/'), []);
   });
 
+  if (opts.movesFiles)
+    t.test('putFile moves a local file in whole, or stores nothing', async (t) => {
+      const s = await make();
+      if (!s.putFile) throw new Error(`${s.engine} has no putFile`);
+      const dir = await mkdtemp(path.join(tmpdir(), 'modgate-putfile-'));
+      t.teardown(() => rm(dir, { recursive: true, force: true }));
+      const file = path.join(dir, 'a.zip');
+      await writeFile(file, 'zipbytes');
+      await s.putFile('pf/a.zip', file, { size: 8 });
+      t.equal((await s.getBytes('pf/a.zip'))?.toString(), 'zipbytes');
+      t.equal(await exists(file), false, 'the file is consumed');
+      await writeFile(file, 'short');
+      await t.rejects(s.putFile('pf/b.zip', file, { size: 8 }), { code: 'STORAGE_UNAVAILABLE' });
+      t.equal(await s.stat('pf/b.zip'), null, 'a file of the wrong size is not stored');
+      t.equal(await exists(file), false, 'and is removed');
+      await writeFile(file, 'newbytes');
+      const pre = new AbortController();
+      pre.abort(new Error('gone'));
+      await t.rejects(s.putFile('pf/a.zip', file, { size: 8, signal: pre.signal }));
+      t.equal(
+        (await s.getBytes('pf/a.zip'))?.toString(),
+        'zipbytes',
+        'an aborted move replaces nothing',
+      );
+      t.same(await s.list('pf/'), ['pf/a.zip']);
+    });
+
   t.test('concurrent writers of one key: readers see one whole version', async (t) => {
     const s = await make();
     const size = opts.writerBytes ?? 256 * 1024;
@@ -215,4 +247,11 @@ export function blobStoreContract(
     const s = await make();
     await t.resolves(s.check());
   });
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
 }
