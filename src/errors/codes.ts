@@ -150,6 +150,9 @@ export const TLS_CODES = [
 /** Requests and their lifetime, and authentication. */
 export const HTTP_CODES = [
   'REQUEST_INVALID',
+  'REQUEST_MALFORMED',
+  'REQUEST_HEADERS_TOO_LARGE',
+  'REQUEST_HEADERS_TIMEOUT',
   'NOT_FOUND',
   'CLIENT_GONE',
   'SHUTTING_DOWN',

@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyRequest,
   type FastifyServerOptions,
 } from 'fastify';
+import { clientErrorHandler } from './client-error.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Identity } from '../contracts.js';
@@ -78,6 +79,8 @@ export function buildServer(d: ServerDeps): FastifyInstance {
         .type('text/plain; charset=utf-8')
         .send(`REQUEST_INVALID: ${err.message}\n`);
     },
+    // Requests the HTTP parser refuses never reach a hook: answered and recorded there.
+    clientErrorHandler: clientErrorHandler({ ...finishDeps, logger: d.logger }),
   };
   if (d.https) {
     opts.http2 = true;

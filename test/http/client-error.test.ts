@@ -1,0 +1,106 @@
+import t from 'tap';
+import path from 'node:path';
+import { connect } from 'node:net';
+import { request } from 'undici';
+import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
+import { startTestGateway } from '../helpers/gateway.js';
+import { readRecords } from '../../src/audit/query.js';
+import type { AuditRecord } from '../../src/audit/records.js';
+import { clientErrorCode } from '../../src/http/client-error.js';
+import { testdir } from '../helpers/testdir.js';
+
+// Requests Node's HTTP parser refuses never reach a route or a hook; they
+// are still answered with a stable code and recorded.
+
+/** Writes raw bytes to the gateway and reads everything it sends until it closes. */
+function raw(url: string, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(port), hostname);
+    let got = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => (got += d));
+    sock.on('error', reject);
+    sock.on('close', () => resolve(got));
+    sock.write(bytes);
+  });
+}
+
+const requestId = (answer: string) => /\r\nx-request-id: ([0-9a-f-]{36})\r\n/.exec(answer)?.[1];
+
+t.test('a request the parser refuses is answered, recorded, and reaches nothing', async (t) => {
+  const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
+  t.teardown(() => up.close());
+  const dir = path.join(testdir(t), 'data');
+  const gw = await startTestGateway(dir, { upstream: up.url });
+  const before = [...up.hits.entries()];
+  const cases = [
+    {
+      what: 'a garbled request line',
+      bytes: 'NOT HTTP AT ALL\r\n\r\n',
+      status: 400,
+      code: 'REQUEST_MALFORMED',
+    },
+    {
+      what: 'a header name with a space, for a zip',
+      bytes: 'GET /example.com/m/@v/v1.0.0.zip HTTP/1.1\r\nhost: x\r\nbad name: 1\r\n\r\n',
+      status: 400,
+      code: 'REQUEST_MALFORMED',
+    },
+    {
+      what: 'a smuggling attempt (Content-Length beside Transfer-Encoding)',
+      bytes:
+        'POST /example.com/m/@v/list HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n' +
+        'transfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /example.com/m/@v/v1.0.0.zip HTTP/1.1\r\nhost: x\r\n\r\n',
+      status: 400,
+      code: 'REQUEST_MALFORMED',
+    },
+    {
+      what: 'headers over the size limit',
+      bytes: `GET /example.com/m/@v/list HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      status: 431,
+      code: 'REQUEST_HEADERS_TOO_LARGE',
+    },
+  ];
+  const ids: string[] = [];
+  for (const c of cases) {
+    const answer = await raw(gw.url, c.bytes);
+    t.match(answer, new RegExp(`^HTTP/1\\.1 ${c.status} `), `${c.what}: ${c.status}`);
+    t.match(answer, `\r\n\r\n${c.code}: `, `${c.what}: the body names ${c.code}`);
+    t.match(answer, /\r\nconnection: close\r\n/i);
+    const id = requestId(answer);
+    t.ok(id, `${c.what}: the answer carries its request id`);
+    ids.push(id!);
+  }
+  const alive = await request(gw.url + '/healthz');
+  t.equal(alive.statusCode, 200, 'the server keeps running');
+  await alive.body.dump();
+  t.same([...up.hits.entries()], before, 'nothing reached the upstream');
+  const metrics = await request(gw.url + '/metrics');
+  t.match(await metrics.body.text(), /code="REQUEST_MALFORMED"[^\n]*\} 3\n/, 'each is counted');
+  await gw.close();
+  const records: AuditRecord[] = [];
+  for await (const r of readRecords(path.join(dir, 'audit'))) records.push(r);
+  cases.forEach((c, i) => {
+    const mine = records.filter((r) => (r as { requestId?: string }).requestId === ids[i]);
+    t.equal(mine.length, 1, `${c.what}: one record under the answer's id`);
+    t.match(mine[0], {
+      type: 'access',
+      status: c.status,
+      code: c.code,
+      client: { id: 'anonymous' },
+    });
+  });
+});
+
+t.test(
+  'a connection reset is no request; timeouts and overflows have their own codes',
+  async (t) => {
+    t.equal(clientErrorCode({ code: 'ECONNRESET' }), undefined);
+    t.equal(clientErrorCode({ code: 'EPIPE' }), undefined);
+    t.equal(clientErrorCode({}), undefined);
+    t.equal(clientErrorCode({ code: 'ERR_HTTP_REQUEST_TIMEOUT' }), 'REQUEST_HEADERS_TIMEOUT');
+    t.equal(clientErrorCode({ code: 'HPE_HEADER_OVERFLOW' }), 'REQUEST_HEADERS_TOO_LARGE');
+    t.equal(clientErrorCode({ code: 'HPE_INVALID_METHOD' }), 'REQUEST_MALFORMED');
+  },
+);
