@@ -110,9 +110,10 @@ export class ArtifactService {
     /** The request's signal, or a holder read only on a miss (a hit needs none). */
     lifetime: AbortSignal | { readonly signal: AbortSignal } = NEVER,
     /**
-     * A client asked for it: on a miss the version's checksum-database lookup
-     * starts with the download (facts gathering does not ask for this, so a
-     * list's versions are not looked up).
+     * A client asked for it: once the upstream has answered a miss with the
+     * bytes, the version's checksum-database lookup starts beside the
+     * download (facts gathering does not ask for this, so a list's versions
+     * are not looked up).
      */
     client = false,
   ): Promise<ArtifactHit> {
@@ -121,7 +122,6 @@ export class ArtifactService {
     await this.d.guard?.();
     const ready = await this.peek(want, key);
     if (ready) return ready;
-    if (client) this.d.checksums.prefetch(module, version);
     const signal = lifetime instanceof AbortSignal ? lifetime : lifetime.signal;
     const cluster = this.d.cluster;
     return this.flights.do(key, signal, async (s) =>
@@ -130,9 +130,9 @@ export class ArtifactService {
             key,
             s,
             () => this.cached(want, key),
-            (w) => this.fetch(want, key, w),
+            (w) => this.fetch(want, key, w, client),
           )
-        : ((await this.cached(want, key)) ?? this.fetch(want, key, s)),
+        : ((await this.cached(want, key)) ?? this.fetch(want, key, s, client)),
     );
   }
 
@@ -225,9 +225,14 @@ export class ArtifactService {
   }
 
   /** A miss; bytes that fail verification are refused, and asked again from another mirror. */
-  private async fetch(want: Want, key: string, signal: AbortSignal): Promise<ArtifactHit> {
+  private async fetch(
+    want: Want,
+    key: string,
+    signal: AbortSignal,
+    ahead: boolean,
+  ): Promise<ArtifactHit> {
     for (let tries = 1; ; tries++) {
-      const r = await this.fetchOnce(want, key, signal).then(
+      const r = await this.fetchOnce(want, key, signal, ahead).then(
         (hit) => ({ hit }),
         (err: unknown) => ({ err }),
       );
@@ -240,7 +245,12 @@ export class ArtifactService {
     }
   }
 
-  private async fetchOnce(want: Want, key: string, signal: AbortSignal): Promise<ArtifactHit> {
+  private async fetchOnce(
+    want: Want,
+    key: string,
+    signal: AbortSignal,
+    ahead: boolean,
+  ): Promise<ArtifactHit> {
     const { kind, module, version } = want;
     let from: string | undefined;
     const release = kind === 'info' ? () => {} : await this.d.cap.acquire(signal);
@@ -258,6 +268,8 @@ export class ArtifactService {
           res.upstream,
         );
       }
+      // The upstream has the version: its lookup runs while the body arrives (one per download).
+      if (ahead) this.lookAhead(module, version);
       const max = this.d.limits[`${kind}Bytes`];
       const digester =
         kind === 'zip'
@@ -296,6 +308,11 @@ export class ArtifactService {
       release();
       await rm(tmp, { force: true });
     }
+  }
+
+  private lookAhead(module: string, version: string): void {
+    const lookup = this.d.checksums.prefetch(module, version);
+    if (lookup) this.tasks.track(lookup);
   }
 
   private async verify(

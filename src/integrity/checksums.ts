@@ -43,11 +43,15 @@ export class ChecksumVerifier {
    * Starts the checksum-database lookup of a public module version ahead of
    * its check, so that the proof is fetched while the bytes download; the
    * check joins it (the client shares lookups in flight). A failure is left
-   * to the check, which asks again.
+   * to the check, which asks again. Returns the lookup, settled either way
+   * (for the caller to track), or undefined when none is made.
    */
-  prefetch(modulePath: string, version: string): void {
-    if (this.opts.isPrivate(modulePath) || !this.opts.sumdb) return;
-    this.opts.sumdb.lookup(modulePath, version).catch(() => undefined);
+  prefetch(modulePath: string, version: string): Promise<void> | undefined {
+    if (this.opts.isPrivate(modulePath) || !this.opts.sumdb) return undefined;
+    return this.opts.sumdb.lookup(modulePath, version).then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   async check(

@@ -135,7 +135,10 @@ export class FsBlobStore implements BlobStore {
     } catch (err) {
       if ((err as { code?: string }).code === 'EXDEV') {
         const body = createReadStream(file);
-        return this.put(key, body, opts).finally(() => rm(file, { force: true }));
+        return this.put(key, body, opts).finally(() => {
+          body.destroy();
+          return rm(file, { force: true });
+        });
       }
       await rm(file, { force: true });
       throw storageError(this.engine, err, key);

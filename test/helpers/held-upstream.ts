@@ -5,9 +5,14 @@ import type { FakeModule } from './fake-upstream.js';
 /**
  * A GOPROXY on 127.0.0.1:0 that holds the answers to paths matching `hold`
  * until the test releases them, so that concurrency can be tested by events
- * rather than timing.
+ * rather than timing. With `bodyOnly`, a held answer's status, headers and all
+ * but its last byte go at once, and the last byte waits for the release.
  */
-export async function startHeldUpstream(modules: FakeModule[], hold: RegExp) {
+export async function startHeldUpstream(
+  modules: FakeModule[],
+  hold: RegExp,
+  o: { bodyOnly?: boolean } = {},
+) {
   const files = new Map<string, Buffer>();
   for (const m of modules) {
     const base = `/${m.path}/@v/${m.version}`;
@@ -32,7 +37,10 @@ export async function startHeldUpstream(modules: FakeModule[], hold: RegExp) {
         ? res.writeHead(200, { 'content-length': body.length }).end(body)
         : res.writeHead(404).end('not found\n');
     if (!hold.test(p)) return send();
-    held.push({ path: p, send });
+    if (o.bodyOnly && body) {
+      res.writeHead(200, { 'content-length': body.length }).write(body.subarray(0, -1));
+      held.push({ path: p, send: () => res.end(body.subarray(-1)) });
+    } else held.push({ path: p, send });
     waiters.splice(0).forEach((w) => w());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
