@@ -1,13 +1,15 @@
 /**
- * Requests Node's HTTP/1 parser refuses before any route or hook sees them
- * (a garbled request line, bad header syntax or chunked framing, headers too
- * large or too slow): answered here in plain text with a stable code, counted,
- * logged and given an access record like every other answer, then the
- * connection is closed. A connection reset is no request and is not recorded.
+ * Requests Node's HTTP/1 server answers or drops before any route or hook
+ * sees them: those its parser refuses (a garbled request line, bad header
+ * syntax or framing, headers too large or too slow), CONNECT (modgate is no
+ * forward proxy) and an Expect it does not know. Each is answered here in
+ * plain text with a stable code, counted, logged and given an access record
+ * like every other answer, and its connection is closed. A connection reset
+ * is no request and is not recorded.
  */
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ANONYMOUS } from '../auth/authenticate.js';
 import { ModgateError, type ErrorCode } from '../errors.js';
@@ -18,7 +20,12 @@ const MESSAGE: Partial<Record<ErrorCode, string>> = {
   REQUEST_MALFORMED: 'the HTTP request could not be parsed',
   REQUEST_HEADERS_TOO_LARGE: 'the request headers are larger than the server accepts',
   REQUEST_HEADERS_TIMEOUT: 'the request headers did not arrive in time',
+  REQUEST_EXPECTATION_FAILED: 'only "Expect: 100-continue" is understood',
+  NOT_FOUND: 'CONNECT is not served: modgate is a module proxy, not a forward proxy',
 };
+const MAX_PATH = 512;
+
+type Deps = FinishDeps & { logger: Logger };
 
 /** The code for a parser or timeout error, or undefined for a connection error (no request). */
 export function clientErrorCode(err: { code?: string }): ErrorCode | undefined {
@@ -28,52 +35,106 @@ export function clientErrorCode(err: { code?: string }): ErrorCode | undefined {
   return undefined;
 }
 
-export function clientErrorHandler(d: FinishDeps & { logger: Logger }) {
-  return (err: Error & { code?: string }, socket: Socket): void => {
+/** fastify's clientErrorHandler: the parser's refusals. */
+export function clientErrorHandler(d: Deps) {
+  return (err: Error & { code?: string }, socket: Duplex): void => {
     const code = clientErrorCode(err);
     if (!code) {
       socket.destroy();
       return;
     }
-    const status = statusFor(new ModgateError(code, ''));
-    const id = randomUUID();
-    const body = `${code}: ${MESSAGE[code]}\n`;
-    // An answer to an earlier request on this connection may be under way: nothing is written into it.
-    const busy = (socket as { _httpMessage?: unknown })._httpMessage !== undefined;
-    if (socket.writable && !busy)
-      socket.write(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\n` +
-          `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-          `x-request-id: ${id}\r\n\r\n${body}`,
+    // A request is under way on this connection (its body failed to parse, or
+    // bytes after it did): nothing is written into its answer, and it is
+    // recorded under its own id as cut short (CLIENT_GONE), not twice.
+    if ((socket as { _httpMessage?: unknown })._httpMessage) {
+      d.logger.info(
+        { code, parser: err.code },
+        'connection closed: unparsable bytes during a request',
       );
-    socket.destroy();
-    const address = socket.remoteAddress ?? '';
-    d.metrics.answered({ kind: 'unknown', status, code, seconds: 0 });
-    d.logger.info(
-      {
-        method: '-',
-        kind: 'unknown',
-        status,
-        code,
-        client: ANONYMOUS.id,
-        address,
-        parser: err.code,
-      },
-      'request',
+      socket.destroy();
+      return;
+    }
+    answerRaw(d, socket, code, { parser: err.code });
+  };
+}
+
+/** The server events Node otherwise answers (or drops) by itself: CONNECT and an unknown Expect. */
+export function watchSideDoors(
+  server: { on(event: string, listener: (...args: never[]) => void): unknown },
+  d: Deps,
+): void {
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    answerRaw(d, socket, 'NOT_FOUND', { method: 'CONNECT', path: req.url ?? '' });
+  });
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    answerRaw(d, req.socket, 'REQUEST_EXPECTATION_FAILED', {
+      method: req.method ?? '-',
+      path: (req.url ?? '').split('?', 1)[0]!,
+      send: (status, headers, body) => res.writeHead(status, headers).end(body),
+    });
+  });
+}
+
+type Send = (status: number, headers: Record<string, string | number>, body: string) => void;
+
+/** Writes the answer straight to the socket and closes it once written (or after 5 s). */
+function sendOnSocket(socket: Duplex): Send {
+  return (status, headers, body) => {
+    const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`);
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head.join('')}\r\n${body}`, () =>
+      socket.destroy(),
     );
-    d.access.record({
-      ctx: {
-        requestId: id,
-        identity: { ...ANONYMOUS, groups: [] },
-        address,
-        startedAt: Date.now(),
-        signal: AbortSignal.abort(),
-      },
+    setTimeout(() => socket.destroy(), 5000).unref();
+  };
+}
+
+function answerRaw(
+  d: Deps,
+  socket: Duplex,
+  code: ErrorCode,
+  o: { method?: string; path?: string; parser?: string; send?: Send },
+): void {
+  // Read first: a destroyed socket no longer knows its peer.
+  const address = (socket as { remoteAddress?: string }).remoteAddress ?? '';
+  const status = statusFor(new ModgateError(code, ''));
+  const id = randomUUID();
+  const body = `${code}: ${MESSAGE[code]}\n`;
+  const headers = {
+    connection: 'close',
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': id,
+  };
+  if (!socket.writable) socket.destroy();
+  else (o.send ?? sendOnSocket(socket))(status, headers, body);
+  const method = o.method ?? '-';
+  const path = (o.path ?? '-').slice(0, MAX_PATH);
+  d.metrics.answered({ kind: 'unknown', status, code, seconds: 0 });
+  d.logger.info(
+    {
+      method,
       kind: 'unknown',
-      method: '-',
-      path: '-',
       status,
       code,
-    });
-  };
+      client: ANONYMOUS.id,
+      address,
+      path,
+      parser: o.parser,
+    },
+    'request',
+  );
+  d.access.record({
+    ctx: {
+      requestId: id,
+      identity: { ...ANONYMOUS, groups: [] },
+      address,
+      startedAt: Date.now(),
+      signal: AbortSignal.abort(),
+    },
+    kind: 'unknown',
+    method,
+    path,
+    status,
+    code,
+  });
 }

@@ -13,13 +13,21 @@ import { testdir } from '../helpers/testdir.js';
 // are still answered with a stable code and recorded.
 
 /** Writes raw bytes to the gateway and reads everything it sends until it closes. */
-function raw(url: string, bytes: string): Promise<string> {
+function raw(url: string, bytes: string, o: { then?: string } = {}): Promise<string> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const sock = connect(Number(port), hostname);
     let got = '';
+    let then = o.then;
     sock.setEncoding('utf8');
-    sock.on('data', (d: string) => (got += d));
+    sock.on('data', (d: string) => {
+      got += d;
+      // The second request goes once the first answer is whole (its body ends "ok\n").
+      if (then && got.endsWith('\r\n\r\nok\n')) {
+        sock.write(then);
+        then = undefined;
+      }
+    });
     sock.on('error', reject);
     sock.on('close', () => resolve(got));
     sock.write(bytes);
@@ -34,7 +42,14 @@ t.test('a request the parser refuses is answered, recorded, and reaches nothing'
   const dir = path.join(testdir(t), 'data');
   const gw = await startTestGateway(dir, { upstream: up.url });
   const before = [...up.hits.entries()];
-  const cases = [
+  const cases: Array<{
+    what: string;
+    bytes: string;
+    status: number;
+    code: string;
+    method?: string;
+    path?: string;
+  }> = [
     {
       what: 'a garbled request line',
       bytes: 'NOT HTTP AT ALL\r\n\r\n',
@@ -54,6 +69,22 @@ t.test('a request the parser refuses is answered, recorded, and reaches nothing'
         'transfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /example.com/m/@v/v1.0.0.zip HTTP/1.1\r\nhost: x\r\n\r\n',
       status: 400,
       code: 'REQUEST_MALFORMED',
+    },
+    {
+      what: 'a CONNECT',
+      bytes: 'CONNECT 127.0.0.1:9 HTTP/1.1\r\nhost: 127.0.0.1:9\r\n\r\n',
+      status: 404,
+      code: 'NOT_FOUND',
+      method: 'CONNECT',
+      path: '127.0.0.1:9',
+    },
+    {
+      what: 'an Expect other than 100-continue',
+      bytes: 'GET /example.com/m/@v/list?x=1 HTTP/1.1\r\nhost: x\r\nexpect: nonsense\r\n\r\n',
+      status: 417,
+      code: 'REQUEST_EXPECTATION_FAILED',
+      method: 'GET',
+      path: '/example.com/m/@v/list',
     },
     {
       what: 'headers over the size limit',
@@ -88,9 +119,27 @@ t.test('a request the parser refuses is answered, recorded, and reaches nothing'
       type: 'access',
       status: c.status,
       code: c.code,
-      client: { id: 'anonymous' },
+      client: { id: 'anonymous', address: '127.0.0.1' },
+      method: c.method ?? '-',
+      path: c.path ?? '-',
     });
   });
+});
+
+t.test('garbage after a whole answer on a kept-alive connection gets its own answer', async (t) => {
+  const dir = path.join(testdir(t), 'data');
+  const gw = await startTestGateway(dir, { upstream: 'off' });
+  const answer = await raw(gw.url, 'GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n', {
+    then: 'NOT HTTP\r\n\r\n',
+  });
+  t.match(answer, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\nok\nHTTP\/1\.1 400 [\s\S]*REQUEST_MALFORMED: /);
+  const id = requestId(answer.slice(answer.indexOf('ok\n')));
+  await gw.close();
+  const records: AuditRecord[] = [];
+  for await (const r of readRecords(path.join(dir, 'audit'))) records.push(r);
+  const mine = records.filter((r) => (r as { requestId?: string }).requestId === id);
+  t.match(mine, [{ type: 'access', code: 'REQUEST_MALFORMED', client: { address: '127.0.0.1' } }]);
+  t.equal(mine.length, 1);
 });
 
 t.test(
