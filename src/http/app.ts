@@ -85,6 +85,9 @@ export function buildServer(d: ServerDeps): FastifyInstance {
   if (d.https) {
     opts.http2 = true;
     opts.https = { allowHTTP1: true, ...d.https };
+  } else {
+    // A Host-less HTTP/1.1 request goes through the front door (refused and recorded there).
+    opts.http = { requireHostHeader: false };
   }
   const app = Fastify(opts as FastifyServerOptions) as unknown as FastifyInstance;
   quietListen(app.log as Logger);

@@ -37,6 +37,9 @@ export function registerFrontDoor(app: FastifyInstance, o: FrontDoorOptions): vo
       // The console's static shell (no data) loads before its login form has a token.
       if (state.kind === 'console' && o.consoleRoles) return done();
       try {
+        // Node would refuse it before any hook (plain HTTP): refused here, so that it is recorded.
+        if (req.raw.httpVersion === '1.1' && req.headers.host === undefined)
+          throw new ModgateError('REQUEST_INVALID', 'an HTTP/1.1 request needs a Host header');
         state.ctx.identity = o.identify(req);
         if (state.kind === 'console-api' && o.consoleRoles)
           checkRole(state.ctx.identity, o.consoleRoles);

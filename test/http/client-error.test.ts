@@ -126,6 +126,26 @@ t.test('a request the parser refuses is answered, recorded, and reaches nothing'
   });
 });
 
+t.test('an HTTP/1.1 request without Host is refused through the front door', async (t) => {
+  const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
+  t.teardown(() => up.close());
+  const dir = path.join(testdir(t), 'data');
+  const gw = await startTestGateway(dir, { upstream: up.url });
+  const answer = await raw(
+    gw.url,
+    'GET /example.com/m/@v/v1.0.0.zip HTTP/1.1\r\nconnection: close\r\n\r\n',
+  );
+  t.match(answer, /^HTTP\/1\.1 400 [\s\S]*\r\n\r\nREQUEST_INVALID: [^\n]*Host/);
+  t.equal(up.count('/@v/v1.0.0.zip'), 0, 'the zip was not fetched');
+  const id = requestId(answer);
+  await gw.close();
+  const records: AuditRecord[] = [];
+  for await (const r of readRecords(path.join(dir, 'audit'))) records.push(r);
+  const mine = records.filter((r) => (r as { requestId?: string }).requestId === id);
+  t.match(mine, [{ type: 'access', status: 400, code: 'REQUEST_INVALID', kind: 'zip' }]);
+  t.equal(mine.length, 1);
+});
+
 t.test('garbage after a whole answer on a kept-alive connection gets its own answer', async (t) => {
   const dir = path.join(testdir(t), 'data');
   const gw = await startTestGateway(dir, { upstream: 'off' });
