@@ -6,7 +6,7 @@ import Fastify, {
   type FastifyRequest,
   type FastifyServerOptions,
 } from 'fastify';
-import { clientErrorHandler, watchSideDoors } from './client-error.js';
+import { clientErrorHandler, guardMethods, watchSideDoors } from './client-error.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Identity } from '../contracts.js';
@@ -92,6 +92,7 @@ export function buildServer(d: ServerDeps): FastifyInstance {
   const app = Fastify(opts as FastifyServerOptions) as unknown as FastifyInstance;
   quietListen(app.log as Logger);
   watchSideDoors(app.server, { ...finishDeps, logger: d.logger });
+  guardMethods(app.server as never, { ...finishDeps, logger: d.logger });
   d.metrics.timings = () => requestStorage.getStore()?.timings;
   let active = 0;
   d.metrics.activeSource = () => active;

@@ -8,7 +8,7 @@
  * is no request and is not recorded.
  */
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { METHODS, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ANONYMOUS } from '../auth/authenticate.js';
@@ -63,16 +63,59 @@ export function watchSideDoors(
   server: { on(event: string, listener: (...args: never[]) => void): unknown },
   d: Deps,
 ): void {
-  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
-    answerRaw(d, socket, 'NOT_FOUND', { method: 'CONNECT', path: req.url ?? '' });
+  // HTTP/1 hands over the socket; HTTP/2 a response for the stream.
+  server.on('connect', (req: IncomingMessage, to: Duplex | ServerResponse) => {
+    answerRaw(d, 'writeHead' in to ? req.socket : to, 'NOT_FOUND', {
+      method: 'CONNECT',
+      path: req.url ?? '',
+      ...('writeHead' in to ? { send: respond(to) } : {}),
+    });
   });
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     answerRaw(d, req.socket, 'REQUEST_EXPECTATION_FAILED', {
       method: req.method ?? '-',
       path: (req.url ?? '').split('?', 1)[0]!,
-      send: (status, headers, body) => res.writeHead(status, headers).end(body),
+      send: respond(res),
     });
   });
+}
+
+/**
+ * Requests with a method fastify's router does not know (HTTP/2 lets any name
+ * through; HTTP/1's parser refuses them) would be answered by fastify's
+ * fallback without a hook: they are answered and recorded here instead.
+ */
+export function guardMethods(
+  server: {
+    listeners(event: 'request'): Array<(...args: never[]) => void>;
+    removeListener(event: 'request', l: (...args: never[]) => void): unknown;
+    on(event: 'request', l: (req: IncomingMessage, res: ServerResponse) => void): unknown;
+  },
+  d: Deps,
+): void {
+  const [handler, ...more] = server.listeners('request');
+  if (!handler || more.length > 0) throw new Error('guardMethods expects one request listener');
+  const known = new Set(METHODS);
+  server.removeListener('request', handler);
+  server.on('request', function (this: unknown, req, res) {
+    if (known.has(req.method ?? ''))
+      return (handler as (req: IncomingMessage, res: ServerResponse) => void).call(this, req, res);
+    answerRaw(d, req.socket, 'NOT_FOUND', {
+      method: (req.method ?? '-').slice(0, 32),
+      path: (req.url ?? '').split('?', 1)[0]!,
+      send: respond(res),
+    });
+  });
+}
+
+function respond(res: ServerResponse): Send {
+  return (status, headers, body) => {
+    // HTTP/2 has no Connection header: the stream just ends.
+    const h2 = res.req?.httpVersionMajor === 2;
+    const out = Object.entries(headers).filter(([k]) => !(h2 && k === 'connection'));
+    res.writeHead(status, Object.fromEntries(out.map(([k, v]) => [k, String(v)])));
+    res.end(body);
+  };
 }
 
 type Send = (status: number, headers: Record<string, string | number>, body: string) => void;
@@ -105,8 +148,9 @@ function answerRaw(
     'content-length': Buffer.byteLength(body),
     'x-request-id': id,
   };
-  if (!socket.writable) socket.destroy();
-  else (o.send ?? sendOnSocket(socket))(status, headers, body);
+  if (o.send) o.send(status, headers, body);
+  else if (!socket.writable) socket.destroy();
+  else sendOnSocket(socket)(status, headers, body);
   const method = o.method ?? '-';
   const path = (o.path ?? '-').slice(0, MAX_PATH);
   d.metrics.answered({ kind: 'unknown', status, code, seconds: 0 });

@@ -1,4 +1,4 @@
-import { asModgateError, type ErrorCode, type ModgateError } from '../errors.js';
+import { asModgateError, ModgateError, type ErrorCode } from '../errors.js';
 
 /**
  * The only place where error codes become HTTP statuses. The table is total:
@@ -131,6 +131,8 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   REQUEST_HEADERS_TOO_LARGE: 431,
   REQUEST_HEADERS_TIMEOUT: 408,
   REQUEST_EXPECTATION_FAILED: 417,
+  REQUEST_TOO_LARGE: 413,
+  REQUEST_MEDIA_TYPE_UNSUPPORTED: 415,
   NOT_FOUND: 404,
   CLIENT_GONE: 500,
   SHUTTING_DOWN: 503,
@@ -164,6 +166,21 @@ export function statusFor(err: ModgateError): number {
 }
 
 /**
+ * fastify's own refusals of a request (a body its parsers reject, too large,
+ * of an unknown type: errors with a 4xx statusCode) keep their meaning;
+ * anything else not a ModgateError is internal.
+ */
+function requestErrorCode(err: unknown): ErrorCode {
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  if (err instanceof ModgateError || typeof status !== 'number' || status < 400 || status > 499)
+    return 'INTERNAL';
+  if (status === 413) return 'REQUEST_TOO_LARGE';
+  if (status === 415) return 'REQUEST_MEDIA_TYPE_UNSUPPORTED';
+  if (status === 404) return 'NOT_FOUND';
+  return 'REQUEST_INVALID';
+}
+
+/**
  * The plain-text body the go command will show. It prints such a body only if
  * it is UTF-8 without control characters, and only up to the first blank line,
  * 8 lines or 648 bytes: the essentials come first, one per line.
@@ -187,7 +204,7 @@ export function errorBody(err: ModgateError): string {
 }
 
 export function toHttpError(err: unknown): { status: number; body: string; error: ModgateError } {
-  const e = asModgateError(err);
+  const e = asModgateError(err, requestErrorCode(err));
   const status = statusFor(e);
   return {
     status,

@@ -64,7 +64,8 @@ export function finish(req: FastifyRequest, reply: FastifyReply, d: FinishDeps):
     };
     if (status >= 500) req.log.error({ ...line, ...(s.err ? { err: s.err } : {}) }, 'request');
     else req.log.info(line, 'request');
-    if (s.kind === 'healthz' || isRecorded(s.ctx)) return;
+    // Liveness answers are not recorded; anything else sent to its path (a POST: 404) is.
+    if ((s.kind === 'healthz' && status < 400) || isRecorded(s.ctx)) return;
     d.access.record({
       ctx: s.ctx,
       kind: s.kind,

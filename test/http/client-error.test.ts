@@ -1,5 +1,6 @@
 import t from 'tap';
 import path from 'node:path';
+import http2 from 'node:http2';
 import { connect } from 'node:net';
 import { request } from 'undici';
 import { makeModule, startFakeUpstream } from '../helpers/fake-upstream.js';
@@ -8,6 +9,7 @@ import { readRecords } from '../../src/audit/query.js';
 import type { AuditRecord } from '../../src/audit/records.js';
 import { clientErrorCode } from '../../src/http/client-error.js';
 import { testdir } from '../helpers/testdir.js';
+import { makeChain } from '../helpers/tls-fixtures.js';
 
 // Requests Node's HTTP parser refuses never reach a route or a hook; they
 // are still answered with a stable code and recorded.
@@ -173,3 +175,92 @@ t.test(
     t.equal(clientErrorCode({ code: 'HPE_INVALID_METHOD' }), 'REQUEST_MALFORMED');
   },
 );
+
+t.test('over HTTP/2, an unknown method and CONNECT are answered and recorded', async (t) => {
+  const up = await startFakeUpstream([await makeModule('example.com/m', 'v1.0.0')]);
+  t.teardown(() => up.close());
+  const chain = makeChain();
+  const dir = path.join(testdir(t), 'data');
+  const gw = await startTestGateway(
+    dir,
+    { upstream: up.url, tls: {} },
+    {
+      https: {
+        key: chain.leaf.privateKeyPem,
+        cert: chain.leaf.certPem + chain.intermediate.certPem,
+      },
+    },
+  );
+  t.match(gw.url, /^https:/);
+  const session = http2.connect(gw.url, { ca: chain.root.certPem, servername: 'localhost' });
+  t.teardown(() => session.close());
+  const ask = (headers: http2.OutgoingHttpHeaders) =>
+    new Promise<{ status: number; id: string; body: string }>((resolve, reject) => {
+      const st = session.request(headers);
+      let head: http2.IncomingHttpHeaders = {};
+      let body = '';
+      st.setEncoding('utf8');
+      st.on('response', (h) => (head = h));
+      st.on('data', (d: string) => (body += d));
+      st.on('error', reject);
+      st.on('end', () =>
+        resolve({ status: Number(head[':status']), id: String(head['x-request-id']), body }),
+      );
+      st.end();
+    });
+  const foo = await ask({ ':method': 'FOO', ':path': '/example.com/m/@v/v1.0.0.zip' });
+  t.equal(foo.status, 404, 'an unknown method is 404');
+  t.match(foo.body, /^NOT_FOUND: /);
+  const tunnel = await ask({ ':method': 'CONNECT', ':authority': '127.0.0.1:9' });
+  t.equal(tunnel.status, 404, 'CONNECT is 404, in HTTP/2 framing');
+  t.match(tunnel.body, /^NOT_FOUND: CONNECT is not served/);
+  t.equal(up.count('/@v/v1.0.0.zip'), 0, 'nothing reached the upstream');
+  session.close();
+  await gw.close();
+  const records: AuditRecord[] = [];
+  for await (const r of readRecords(path.join(dir, 'audit'))) records.push(r);
+  for (const [a, method] of [
+    [foo, 'FOO'],
+    [tunnel, 'CONNECT'],
+  ] as const) {
+    const mine = records.filter((r) => (r as { requestId?: string }).requestId === a.id);
+    t.match(mine, [{ type: 'access', status: 404, code: 'NOT_FOUND', method }], method);
+    t.equal(mine.length, 1);
+  }
+});
+
+t.test('a request to the liveness path that is not liveness is recorded', async (t) => {
+  const dir = path.join(testdir(t), 'data');
+  const gw = await startTestGateway(dir, { upstream: 'off' });
+  const post = await request(gw.url + '/healthz', { method: 'POST', body: 'x' });
+  t.equal(post.statusCode, 404);
+  await post.body.dump();
+  const get = await request(gw.url + '/healthz');
+  t.equal(get.statusCode, 200);
+  await get.body.dump();
+  const query = await raw(gw.url, 'QUERY /x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+  t.match(
+    query,
+    /^HTTP\/1\.1 400 [\s\S]*\r\n\r\nREQUEST_INVALID: /,
+    'a QUERY without a type is 400',
+  );
+  await gw.close();
+  const records: AuditRecord[] = [];
+  for await (const r of readRecords(path.join(dir, 'audit'))) records.push(r);
+  const id = String(post.headers['x-request-id']);
+  t.match(
+    records.filter((r) => (r as { requestId?: string }).requestId === id),
+    [{ type: 'access', status: 404, method: 'POST' }],
+  );
+  const getId = String(get.headers['x-request-id']);
+  t.same(
+    records.filter((r) => (r as { requestId?: string }).requestId === getId),
+    [],
+    'liveness itself is not',
+  );
+  const qid = requestId(query);
+  t.match(
+    records.filter((r) => (r as { requestId?: string }).requestId === qid),
+    [{ type: 'access', status: 400, code: 'REQUEST_INVALID', method: 'QUERY' }],
+  );
+});
