@@ -104,6 +104,7 @@ export function guardMethods(
       method: (req.method ?? '-').slice(0, 32),
       path: (req.url ?? '').split('?', 1)[0]!,
       send: respond(res),
+      message: `the method ${(req.method ?? '').slice(0, 32)} is not served`,
     });
   });
 }
@@ -135,13 +136,13 @@ function answerRaw(
   d: Deps,
   socket: Duplex,
   code: ErrorCode,
-  o: { method?: string; path?: string; parser?: string; send?: Send },
+  o: { method?: string; path?: string; parser?: string; send?: Send; message?: string },
 ): void {
   // Read first: a destroyed socket no longer knows its peer.
   const address = (socket as { remoteAddress?: string }).remoteAddress ?? '';
   const status = statusFor(new ModgateError(code, ''));
   const id = randomUUID();
-  const body = `${code}: ${MESSAGE[code]}\n`;
+  const body = `${code}: ${o.message ?? MESSAGE[code]}\n`;
   const headers = {
     connection: 'close',
     'content-type': 'text/plain; charset=utf-8',

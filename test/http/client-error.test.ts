@@ -210,7 +210,7 @@ t.test('over HTTP/2, an unknown method and CONNECT are answered and recorded', a
     });
   const foo = await ask({ ':method': 'FOO', ':path': '/example.com/m/@v/v1.0.0.zip' });
   t.equal(foo.status, 404, 'an unknown method is 404');
-  t.match(foo.body, /^NOT_FOUND: /);
+  t.match(foo.body, /^NOT_FOUND: the method FOO is not served\n$/);
   const tunnel = await ask({ ':method': 'CONNECT', ':authority': '127.0.0.1:9' });
   t.equal(tunnel.status, 404, 'CONNECT is 404, in HTTP/2 framing');
   t.match(tunnel.body, /^NOT_FOUND: CONNECT is not served/);
